@@ -1,0 +1,17 @@
+import PatronCore
+
+/// The errors of Patron's use cases. Each has a stable code; the API maps them to HTTP problems.
+public enum EngineError: Error, Sendable, Hashable {
+    /// No such resource, or one the caller may not see.
+    case notFound(resource: String, id: String)
+    /// The input breaks the rules; every fault is listed.
+    case invalid(ValidationError)
+    /// The request conflicts with the current state (a duplicate, a concurrent change).
+    case conflict(code: String, detail: String)
+    /// A precondition the caller gave (`If-Match`) no longer holds.
+    case preconditionFailed(detail: String)
+    /// The caller's key lacks the role or the program scope.
+    case forbidden(code: String, detail: String)
+    /// No key, or an unknown or revoked one.
+    case unauthenticated(detail: String)
+}

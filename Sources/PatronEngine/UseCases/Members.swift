@@ -1,0 +1,126 @@
+import Foundation
+import PatronCore
+
+/// Everything Patron holds about a member, for a data-subject access request.
+public struct MemberExport: Sendable {
+    public var program: Program
+    public var member: Member
+    public var consentHistory: [ConsentEvent]
+    public var fields: [String: MemberFieldDefinition]
+    public var exportedAt: Date
+}
+
+extension Engine {
+    /// Enrols a member from the request body (see `MemberInput`).
+    public func enrol(programCode: String, body: JSONValue, by principal: Principal) async throws -> Member {
+        try require(.writeMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let fields = try await memberFields(program)
+        let now = now()
+        let enrolment: (member: Member, consentEvents: [ConsentEvent])
+        do throws(ValidationError) {
+            let input = try MemberInput(parsing: body, mode: .enrol, fields: fields)
+            enrolment = try Member.enrolling(input, id: newID(at: now), programID: program.id, fields: fields, at: now)
+        } catch {
+            throw EngineError.invalid(error)
+        }
+        do {
+            try await store.insertMember(enrolment.member, consentEvents: enrolment.consentEvents)
+        } catch StoreError.duplicate {
+            throw EngineError.conflict(code: "external_id_taken",
+                                       detail: "A member with the external_id '\(enrolment.member.externalID ?? "")' already exists in this program.")
+        }
+        return enrolment.member
+    }
+
+    /// The member, if the caller may reach its program.
+    public func member(programCode: String, id: String, by principal: Principal) async throws -> Member {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        return try await member(program: program, id: id)
+    }
+
+    func member(program: Program, id: String) async throws -> Member {
+        guard Identifier.isWellFormed(id), let member = try await store.member(programID: program.id, id: id) else {
+            throw EngineError.notFound(resource: "member", id: id)
+        }
+        return member
+    }
+
+    /// Lists members, optionally looked up by external id, phone or e-mail (normalised as stored).
+    public func listMembers(programCode: String, query: MemberQuery, limit: Int?, cursor: String?,
+                            by principal: Principal) async throws -> Page<Member> {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let limit = try pageSize(limit)
+        // A lookup value that no stored value could equal matches nothing, rather than being an error.
+        let normalised = MemberQuery(externalID: query.externalID,
+                                     phone: query.phone.map { MemberRules.phone($0) ?? $0 },
+                                     email: query.email.map { MemberRules.email($0) ?? $0 })
+        let fetched = try await store.members(programID: program.id, matching: normalised,
+                                              after: try decodeCursor(cursor), limit: limit + 1)
+        return page(fetched, limit: limit, key: \.id)
+    }
+
+    /// Applies a partial update (absent fields kept, `null` clears).
+    public func updateMember(programCode: String, id: String, body: JSONValue, by principal: Principal) async throws -> Member {
+        try require(.writeMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let fields = try await memberFields(program)
+        let input: MemberInput
+        do throws(ValidationError) { input = try MemberInput(parsing: body, mode: .update, fields: fields) } catch {
+            throw EngineError.invalid(error)
+        }
+        return try await changeMember(program: program, id: id) { member throws(EngineError) in
+            guard member.status == .active else {
+                throw .conflict(code: "member_erased", detail: "The member's data was erased; the member cannot be changed.")
+            }
+            do throws(ValidationError) { return try member.applying(input, fields: fields, at: now()) } catch { throw .invalid(error) }
+        }
+    }
+
+    /// Erases the member's personal data; the member row stays, anonymised. Erasing twice is harmless.
+    public func eraseMember(programCode: String, id: String, by principal: Principal) async throws -> Member {
+        try require(.eraseMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        return try await changeMember(program: program, id: id) { member throws(EngineError) in
+            member.status == .erased ? (member, []) : member.erased(at: now())
+        }
+    }
+
+    /// Everything held about the member.
+    public func exportMember(programCode: String, id: String, by principal: Principal) async throws -> MemberExport {
+        try require(.exportMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let member = try await member(program: program, id: id)
+        return MemberExport(program: program, member: member,
+                            consentHistory: try await store.consentEvents(memberID: member.id),
+                            fields: try await memberFields(program), exportedAt: now())
+    }
+
+    /// Reads, changes and writes back a member under its revision guard, retrying when another
+    /// request changed it in between.
+    private func changeMember(program: Program, id: String,
+                              _ change: (Member) throws(EngineError) -> (member: Member, consentEvents: [ConsentEvent]))
+        async throws -> Member {
+        for _ in 0..<5 {
+            let current = try await member(program: program, id: id)
+            let (next, events) = try change(current)
+            if next.revision == current.revision { return current }
+            do {
+                try await store.updateMember(next, consentEvents: events)
+                return next
+            } catch StoreError.concurrentUpdate {
+                continue
+            } catch StoreError.duplicate {
+                throw EngineError.conflict(code: "external_id_taken",
+                                           detail: "A member with the external_id '\(next.externalID ?? "")' already exists in this program.")
+            }
+        }
+        throw EngineError.conflict(code: "concurrent_update", detail: "The member kept changing; try again.")
+    }
+
+    private func memberFields(_ program: Program) async throws -> [String: MemberFieldDefinition] {
+        MemberFieldDefinition.definitions(in: try await config(program: program, number: program.configVersion).document)
+    }
+}

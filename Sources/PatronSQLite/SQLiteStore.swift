@@ -1,0 +1,332 @@
+import Foundation
+import GRDB
+import PatronCore
+import PatronEngine
+
+/// The embedded store: one SQLite file in WAL mode through a GRDB `DatabasePool` (one writer,
+/// concurrent readers). `synchronous=FULL` makes every acknowledged commit durable.
+public final class SQLiteStore: PatronStore {
+    let pool: DatabasePool
+    public let displayName: String
+
+    /// Opens (creating if needed) the database file at `path`.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        displayName = "sqlite:\(path)"
+    }
+
+    public func migrate() async throws {
+        try SQLiteMigrations.migrator.migrate(pool)
+    }
+
+    public func checkHealth() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    /// Maps SQLite's unique-constraint failure to the contract's error.
+    func translatingConstraints<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+            || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw StoreError.duplicate(constraint: error.message ?? "unique")
+        }
+    }
+}
+
+// MARK: - API keys
+
+extension SQLiteStore {
+    public func insertAPIKey(_ key: APIKey) async throws {
+        try await translatingConstraints {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO api_keys (id, name, role, program_id, secret_hash, prefix, origin, created_at, revoked_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [key.id, key.name, key.role.rawValue, key.programID, key.secretHash, key.prefix,
+                                     key.origin, Timestamp.milliseconds(key.createdAt),
+                                     key.revokedAt.map(Timestamp.milliseconds)])
+            }
+        }
+    }
+
+    public func apiKey(secretHash: String) async throws -> APIKey? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE secret_hash = ?", arguments: [secretHash]).map(Self.apiKey)
+        }
+    }
+
+    public func apiKey(id: String) async throws -> APIKey? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE id = ?", arguments: [id]).map(Self.apiKey)
+        }
+    }
+
+    public func apiKeys(after cursor: String?, limit: Int) async throws -> [APIKey] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
+                             arguments: [cursor ?? "", limit]).map(Self.apiKey)
+        }
+    }
+
+    public func revokeAPIKey(id: String, at date: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                           arguments: [Timestamp.milliseconds(date), id])
+            return db.changesCount == 1
+        }
+    }
+
+    public func activeOwnerKeyCount() async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM api_keys WHERE role = 'owner' AND revoked_at IS NULL") ?? 0
+        }
+    }
+
+    static func apiKey(_ row: Row) throws -> APIKey {
+        APIKey(id: row["id"], name: row["name"], role: try decode(Role.self, row["role"]), programID: row["program_id"],
+               secretHash: row["secret_hash"], prefix: row["prefix"], origin: row["origin"],
+               createdAt: Timestamp.date(milliseconds: row["created_at"]),
+               revokedAt: (row["revoked_at"] as Int64?).map(Timestamp.date(milliseconds:)))
+    }
+}
+
+// MARK: - Programs
+
+extension SQLiteStore {
+    public func insertProgram(_ program: Program, firstConfig: ConfigVersion) async throws {
+        try await translatingConstraints {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO programs (id, code, name, currency, time_zone, config_version, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [program.id, program.code, program.name, program.currency, program.timeZone,
+                                     firstConfig.number, Timestamp.milliseconds(program.createdAt)])
+                try Self.insert(firstConfig, db)
+            }
+        }
+    }
+
+    public func program(code: String) async throws -> Program? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM programs WHERE code = ?", arguments: [code]).map(Self.program)
+        }
+    }
+
+    public func program(id: String) async throws -> Program? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM programs WHERE id = ?", arguments: [id]).map(Self.program)
+        }
+    }
+
+    public func programs(after cursor: String?, limit: Int, onlyID: String?) async throws -> [Program] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM programs WHERE id > ? AND (? IS NULL OR id = ?) ORDER BY id LIMIT ?
+                """, arguments: [cursor ?? "", onlyID, onlyID, limit]).map(Self.program)
+        }
+    }
+
+    public func appendConfigVersion(_ version: ConfigVersion, timeZone: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE programs SET config_version = ?, time_zone = ? WHERE id = ? AND config_version = ?
+                """, arguments: [version.number, timeZone, version.programID, version.number - 1])
+            guard db.changesCount == 1 else { throw StoreError.concurrentUpdate }
+            try Self.insert(version, db)
+        }
+    }
+
+    public func configVersion(programID: String, number: Int) async throws -> ConfigVersion? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM config_versions WHERE program_id = ? AND number = ?",
+                                             arguments: [programID, number]) else { return nil }
+            return ConfigVersion(programID: row["program_id"], number: row["number"],
+                                 document: try JSONValue(parsing: Data((row["document"] as String).utf8)),
+                                 createdBy: row["created_by"], createdAt: Timestamp.date(milliseconds: row["created_at"]))
+        }
+    }
+
+    public func configVersions(programID: String, before: Int?, limit: Int) async throws -> [ConfigVersionSummary] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT number, created_by, created_at FROM config_versions
+                WHERE program_id = ? AND number < ? ORDER BY number DESC LIMIT ?
+                """, arguments: [programID, before ?? Int.max, limit]).map { row in
+                ConfigVersionSummary(number: row["number"], createdBy: row["created_by"],
+                                     createdAt: Timestamp.date(milliseconds: row["created_at"]))
+            }
+        }
+    }
+
+    static func insert(_ version: ConfigVersion, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO config_versions (program_id, number, document, created_by, created_at) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [version.programID, version.number, version.document.canonicalString(), version.createdBy,
+                             Timestamp.milliseconds(version.createdAt)])
+    }
+
+    static func program(_ row: Row) -> Program {
+        Program(id: row["id"], code: row["code"], name: row["name"], currency: row["currency"],
+                timeZone: row["time_zone"], configVersion: row["config_version"],
+                createdAt: Timestamp.date(milliseconds: row["created_at"]))
+    }
+}
+
+// MARK: - Members
+
+extension SQLiteStore {
+    public func insertMember(_ member: Member, consentEvents: [ConsentEvent]) async throws {
+        try await translatingConstraints {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO members (id, program_id, external_id, status, name, phone, email, birthday, gender, region,
+                        channel, attributes, consents, enrolled_at, updated_at, erased_at, revision)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: StatementArguments([member.id, member.programID] + Self.mutableColumns(member)
+                        + [member.enrolledAt, member.updatedAt, member.erasedAt].map { $0.map(Timestamp.milliseconds) }
+                        + [member.revision]))
+                try Self.insert(consentEvents, db)
+            }
+        }
+    }
+
+    public func member(programID: String, id: String) async throws -> Member? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM members WHERE program_id = ? AND id = ?",
+                             arguments: [programID, id]).map(Self.member)
+        }
+    }
+
+    public func members(programID: String, matching query: MemberQuery, after cursor: String?,
+                        limit: Int) async throws -> [Member] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM members
+                WHERE program_id = ? AND id > ?
+                  AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
+                ORDER BY id LIMIT ?
+                """, arguments: [programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
+                                 query.email, query.email, limit]).map(Self.member)
+        }
+    }
+
+    public func updateMember(_ member: Member, consentEvents: [ConsentEvent]) async throws {
+        try await translatingConstraints {
+            try await pool.write { db in
+                try db.execute(sql: """
+                    UPDATE members SET external_id = ?, status = ?, name = ?, phone = ?, email = ?, birthday = ?,
+                        gender = ?, region = ?, channel = ?, attributes = ?, consents = ?, updated_at = ?, erased_at = ?,
+                        revision = ?
+                    WHERE id = ? AND program_id = ? AND revision = ?
+                    """, arguments: StatementArguments(Self.mutableColumns(member)
+                        + [member.updatedAt, member.erasedAt].map { $0.map(Timestamp.milliseconds) }
+                        + [member.revision, member.id, member.programID, member.revision - 1]))
+                guard db.changesCount == 1 else { throw StoreError.concurrentUpdate }
+                try Self.insert(consentEvents, db)
+            }
+        }
+    }
+
+    public func consentEvents(memberID: String) async throws -> [ConsentEvent] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM consent_events WHERE member_id = ? ORDER BY id",
+                             arguments: [memberID]).map { row in
+                ConsentEvent(memberID: row["member_id"], purpose: row["purpose"], granted: row["granted"],
+                             at: Timestamp.date(milliseconds: row["at"]), source: row["source"])
+            }
+        }
+    }
+
+    /// external_id … consents, in column order.
+    static func mutableColumns(_ member: Member) -> [(any DatabaseValueConvertible)?] {
+        [member.externalID, member.status.rawValue, member.profile.name, member.profile.phone, member.profile.email,
+         member.profile.birthday, member.profile.gender?.rawValue, member.profile.region, member.channel.rawValue,
+         StoredForms.encode(attributes: member.attributes), StoredForms.encode(consents: member.consents)]
+    }
+
+    static func insert(_ events: [ConsentEvent], _ db: Database) throws {
+        for event in events {
+            try db.execute(sql: "INSERT INTO consent_events (member_id, purpose, granted, at, source) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [event.memberID, event.purpose, event.granted, Timestamp.milliseconds(event.at),
+                                       event.source])
+        }
+    }
+
+    static func member(_ row: Row) throws -> Member {
+        Member(id: row["id"], programID: row["program_id"], externalID: row["external_id"],
+               status: try decode(MemberStatus.self, row["status"]),
+               profile: MemberProfile(name: row["name"], phone: row["phone"], email: row["email"],
+                                      birthday: row["birthday"], gender: (row["gender"] as String?).flatMap(Gender.init),
+                                      region: row["region"]),
+               channel: try decode(EnrolmentChannel.self, row["channel"]),
+               attributes: try StoredForms.decodeAttributes(row["attributes"]),
+               consents: try StoredForms.decodeConsents(row["consents"]),
+               enrolledAt: Timestamp.date(milliseconds: row["enrolled_at"]),
+               updatedAt: Timestamp.date(milliseconds: row["updated_at"]),
+               erasedAt: (row["erased_at"] as Int64?).map(Timestamp.date(milliseconds:)), revision: row["revision"])
+    }
+}
+
+// MARK: - Idempotency
+
+extension SQLiteStore {
+    public func claimIdempotencyKey(scope: String, key: String, fingerprint: String, at date: Date,
+                                    staleBefore: Date) async throws -> IdempotencyClaim {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (scope, key) DO NOTHING
+                """, arguments: [scope, key, fingerprint, Timestamp.milliseconds(date)])
+            if db.changesCount == 1 { return .claimed }
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?",
+                                             arguments: [scope, key]) else { return .inProgress }
+            guard row["fingerprint"] as String == fingerprint else { return .mismatch }
+            if let status = row["status"] as Int? {
+                return .replay(StoredResponse(status: status, contentType: row["content_type"], location: row["location"],
+                                              body: row["body"]))
+            }
+            guard (row["created_at"] as Int64) < Timestamp.milliseconds(staleBefore) else { return .inProgress }
+            try db.execute(sql: """
+                UPDATE idempotency_keys SET created_at = ? WHERE scope = ? AND key = ? AND status IS NULL
+                """, arguments: [Timestamp.milliseconds(date), scope, key])
+            return .claimed
+        }
+    }
+
+    public func completeIdempotencyKey(scope: String, key: String, response: StoredResponse) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE idempotency_keys SET status = ?, content_type = ?, location = ?, body = ?
+                WHERE scope = ? AND key = ? AND status IS NULL
+                """, arguments: [response.status, response.contentType, response.location, response.body, scope, key])
+        }
+    }
+
+    public func releaseIdempotencyKey(scope: String, key: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL",
+                           arguments: [scope, key])
+        }
+    }
+
+    public func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [Timestamp.milliseconds(date)])
+            return db.changesCount
+        }
+    }
+}
+
+/// Reads an enum stored as its raw value; a value outside the enum means the file was edited by hand.
+func decode<T: RawRepresentable>(_ type: T.Type, _ raw: String) throws -> T where T.RawValue == String {
+    guard let value = T(rawValue: raw) else {
+        throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "unexpected \(T.self) value '\(raw)'")
+    }
+    return value
+}

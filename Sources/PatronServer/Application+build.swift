@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import Logging
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import PatronAPI
+import PatronCore
+import PatronEngine
+import ServiceLifecycle
+
+/// What `patron serve` is asked to do.
+public struct ServerOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var database = StoreLocation.defaultURL
+    /// Becomes the owner key (PATRON_ADMIN_KEY); when nil and no owner key exists, one is generated.
+    public var adminKey: String?
+    /// Create the demo program on first start.
+    public var demo = false
+    public var maxBodyBytes = 1 << 20
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+}
+
+/// The version `patron version` and `/healthz` report.
+public let patronVersion = "0.1.0"
+
+/// Builds the server: opens the store, and before the server accepts requests migrates it, makes
+/// sure an owner key exists and seeds the demo program when asked. `announce` receives what must be
+/// shown to the person who started the server (a generated owner key).
+public func buildApplication(_ options: ServerOptions,
+                             announce: @escaping @Sendable (String) -> Void = { print($0) }) throws
+    -> some ApplicationProtocol {
+    let logger = {
+        var logger = Logger(label: "patron")
+        logger.logLevel = options.logLevel
+        return logger
+    }()
+    let location = try StoreLocation(options.database)
+    let (store, services) = try location.open(logger: logger)
+    let engine = Engine(store: MeasuredStore(store), logger: logger)
+    var app = Application(
+        router: try buildRouter(engine: engine, options: options, logger: logger),
+        configuration: .init(address: .hostname(options.host, port: options.port), serverName: "patron"),
+        services: services + [IdempotencyPurgeService(engine: engine, logger: logger)],
+        logger: logger)
+    app.beforeServerStarts {
+        try await engine.store.migrate()
+        if let secret = try await engine.bootstrapOwnerKey(adminSecret: options.adminKey) {
+            announce("""
+                No owner API key existed, so one was created. It is shown only this once:
+
+                    \(secret)
+
+                Use it as 'Authorization: Bearer <key>', or set PATRON_ADMIN_KEY to choose your own.
+                """)
+        }
+        if options.demo, try await DemoProgram.seedIfMissing(store: engine.store, logger: logger) {
+            logger.info("demo program created", metadata: ["program": "demo"])
+        }
+        logger.info("patron ready", metadata: ["database": "\(location)", "address": "\(options.host):\(options.port)"])
+    }
+    return app
+}
+
+/// The router with every route and middleware; tests drive it as `serve` does.
+func buildRouter(engine: Engine, options: ServerOptions, logger: Logger) throws -> Router<PatronRequestContext> {
+    let router = Router(context: PatronRequestContext.self)
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: ProblemMiddleware(logger: logger))
+    router.add(middleware: RequestBodyMiddleware(maxBodyBytes: options.maxBodyBytes))
+    router.add(middleware: AuthenticationMiddleware(engine: engine))
+    router.add(middleware: IdempotencyMiddleware(engine: engine, logger: logger))
+    let spec = try APISpecification.yaml()
+    router.get("/openapi.yaml") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: spec)))
+    }
+    let api = APIService(engine: engine, metrics: MetricsExporter.shared, version: patronVersion)
+    try api.registerHandlers(on: router, configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds,
+                                                                        jsonEncodingOptions: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
+    return router
+}
+
+/// Deletes idempotency records past their retention, hourly.
+struct IdempotencyPurgeService: Service {
+    let engine: Engine
+    let logger: Logger
+
+    func run() async throws {
+        // Stops at graceful shutdown: the sleep is cancelled and the loop ends.
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let purged = try await engine.purgeExpiredIdempotencyKeys()
+                    if purged > 0 { logger.debug("purged idempotency keys", metadata: ["count": "\(purged)"]) }
+                } catch {
+                    logger.warning("idempotency purge failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(3600))
+            }
+        }
+    }
+}

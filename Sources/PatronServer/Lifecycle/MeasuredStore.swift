@@ -1,0 +1,102 @@
+import Dispatch
+import Foundation
+import Metrics
+import PatronCore
+import PatronEngine
+
+/// A store that reports every database operation to the metrics system: a duration histogram per
+/// operation and outcome, and a gauge of operations in flight (how busy the connection pool is).
+struct MeasuredStore: PatronStore {
+    let base: any PatronStore
+    private let inFlight = Meter(label: "patron_db_operations_in_flight")
+
+    init(_ base: any PatronStore) {
+        self.base = base
+    }
+
+    var displayName: String { base.displayName }
+
+    private func measure<T>(_ operation: String, _ work: () async throws -> T) async throws -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        inFlight.increment()
+        defer { inFlight.decrement() }
+        do {
+            let result = try await work()
+            Timer(label: "patron_db_operation_duration_seconds", dimensions: [("operation", operation), ("outcome", "ok")],
+                  preferredDisplayUnit: .seconds).recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
+            return result
+        } catch {
+            Timer(label: "patron_db_operation_duration_seconds", dimensions: [("operation", operation), ("outcome", "error")],
+                  preferredDisplayUnit: .seconds).recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
+            throw error
+        }
+    }
+
+    func migrate() async throws { try await measure("migrate") { try await base.migrate() } }
+    func checkHealth() async throws { try await measure("health") { try await base.checkHealth() } }
+
+    func insertAPIKey(_ key: APIKey) async throws { try await measure("api_key_insert") { try await base.insertAPIKey(key) } }
+    func apiKey(secretHash: String) async throws -> APIKey? {
+        try await measure("api_key_by_hash") { try await base.apiKey(secretHash: secretHash) }
+    }
+    func apiKey(id: String) async throws -> APIKey? { try await measure("api_key_by_id") { try await base.apiKey(id: id) } }
+    func apiKeys(after cursor: String?, limit: Int) async throws -> [APIKey] {
+        try await measure("api_key_list") { try await base.apiKeys(after: cursor, limit: limit) }
+    }
+    func revokeAPIKey(id: String, at date: Date) async throws -> Bool {
+        try await measure("api_key_revoke") { try await base.revokeAPIKey(id: id, at: date) }
+    }
+    func activeOwnerKeyCount() async throws -> Int { try await measure("api_key_owner_count") { try await base.activeOwnerKeyCount() } }
+
+    func insertProgram(_ program: Program, firstConfig: ConfigVersion) async throws {
+        try await measure("program_insert") { try await base.insertProgram(program, firstConfig: firstConfig) }
+    }
+    func program(code: String) async throws -> Program? { try await measure("program_by_code") { try await base.program(code: code) } }
+    func program(id: String) async throws -> Program? { try await measure("program_by_id") { try await base.program(id: id) } }
+    func programs(after cursor: String?, limit: Int, onlyID: String?) async throws -> [Program] {
+        try await measure("program_list") { try await base.programs(after: cursor, limit: limit, onlyID: onlyID) }
+    }
+    func appendConfigVersion(_ version: ConfigVersion, timeZone: String) async throws {
+        try await measure("config_append") { try await base.appendConfigVersion(version, timeZone: timeZone) }
+    }
+    func configVersion(programID: String, number: Int) async throws -> ConfigVersion? {
+        try await measure("config_by_number") { try await base.configVersion(programID: programID, number: number) }
+    }
+    func configVersions(programID: String, before: Int?, limit: Int) async throws -> [ConfigVersionSummary] {
+        try await measure("config_list") { try await base.configVersions(programID: programID, before: before, limit: limit) }
+    }
+
+    func insertMember(_ member: Member, consentEvents: [ConsentEvent]) async throws {
+        try await measure("member_insert") { try await base.insertMember(member, consentEvents: consentEvents) }
+    }
+    func member(programID: String, id: String) async throws -> Member? {
+        try await measure("member_by_id") { try await base.member(programID: programID, id: id) }
+    }
+    func members(programID: String, matching query: MemberQuery, after cursor: String?, limit: Int) async throws -> [Member] {
+        try await measure("member_list") {
+            try await base.members(programID: programID, matching: query, after: cursor, limit: limit)
+        }
+    }
+    func updateMember(_ member: Member, consentEvents: [ConsentEvent]) async throws {
+        try await measure("member_update") { try await base.updateMember(member, consentEvents: consentEvents) }
+    }
+    func consentEvents(memberID: String) async throws -> [ConsentEvent] {
+        try await measure("consent_events") { try await base.consentEvents(memberID: memberID) }
+    }
+
+    func claimIdempotencyKey(scope: String, key: String, fingerprint: String, at date: Date,
+                             staleBefore: Date) async throws -> IdempotencyClaim {
+        try await measure("idempotency_claim") {
+            try await base.claimIdempotencyKey(scope: scope, key: key, fingerprint: fingerprint, at: date, staleBefore: staleBefore)
+        }
+    }
+    func completeIdempotencyKey(scope: String, key: String, response: StoredResponse) async throws {
+        try await measure("idempotency_complete") { try await base.completeIdempotencyKey(scope: scope, key: key, response: response) }
+    }
+    func releaseIdempotencyKey(scope: String, key: String) async throws {
+        try await measure("idempotency_release") { try await base.releaseIdempotencyKey(scope: scope, key: key) }
+    }
+    func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
+        try await measure("idempotency_purge") { try await base.purgeIdempotencyKeys(createdBefore: date) }
+    }
+}
