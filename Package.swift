@@ -119,6 +119,7 @@ let package = Package(
                 "PatronSQLite",
                 "PatronPostgres",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

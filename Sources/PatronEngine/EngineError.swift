@@ -4,6 +4,8 @@ import PatronCore
 public enum EngineError: Error, Sendable, Hashable {
     /// No such resource, or one the caller may not see.
     case notFound(resource: String, id: String)
+    /// The resource existed but is gone for good (an erased member).
+    case gone(code: String, detail: String)
     /// The input breaks the rules; every fault is listed.
     case invalid(ValidationError)
     /// The request conflicts with the current state (a duplicate, a concurrent change).

@@ -245,6 +245,7 @@ extension PostgresStore {
               AND (\(query.externalID)::text IS NULL OR external_id = \(query.externalID))
               AND (\(query.phone)::text IS NULL OR phone = \(query.phone))
               AND (\(query.email)::text IS NULL OR email = \(query.email))
+              AND (\(query.includeErased) OR status = 'active')
             ORDER BY id LIMIT \(limit)
             """).map(Self.member)
     }

@@ -210,9 +210,10 @@ extension SQLiteStore {
                 SELECT * FROM members
                 WHERE program_id = ? AND id > ?
                   AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
+                  AND (? OR status = 'active')
                 ORDER BY id LIMIT ?
                 """, arguments: [programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
-                                 query.email, query.email, limit]).map(Self.member)
+                                 query.email, query.email, query.includeErased, limit]).map(Self.member)
         }
     }
 

@@ -67,18 +67,20 @@ public func buildApplication(_ options: ServerOptions,
 /// The router with every route and middleware; tests drive it as `serve` does.
 func buildRouter(engine: Engine, options: ServerOptions, logger: Logger) throws -> Router<PatronRequestContext> {
     let router = Router(context: PatronRequestContext.self)
+    let routes = RouteTable()
     router.add(middleware: MetricsMiddleware())
-    router.add(middleware: ProblemMiddleware(logger: logger))
+    router.add(middleware: ProblemMiddleware(logger: logger, routes: routes))
     router.add(middleware: RequestBodyMiddleware(maxBodyBytes: options.maxBodyBytes))
     router.add(middleware: AuthenticationMiddleware(engine: engine))
     router.add(middleware: IdempotencyMiddleware(engine: engine, logger: logger))
     let spec = try APISpecification.yaml()
+    routes.add(method: .get, path: "/openapi.yaml")
     router.get("/openapi.yaml") { _, _ in
         Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: spec)))
     }
     let api = APIService(engine: engine, metrics: MetricsExporter.shared, version: patronVersion)
-    try api.registerHandlers(on: router, configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds,
+    try api.registerHandlers(on: RecordingTransport(router: router, table: routes), configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds,
                                                                         jsonEncodingOptions: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
     return router
 }

@@ -48,6 +48,7 @@ private final class TimeZoneCache: Sendable {
     }
 
     func contains(_ identifier: String) -> Bool {
-        identifiers.contains(identifier) || (identifiers.isEmpty && TimeZone(identifier: identifier) != nil)
+        // Some systems list UTC only as Etc/UTC.
+        identifiers.contains(identifier) || ((identifiers.isEmpty || identifier == "UTC") && TimeZone(identifier: identifier) != nil)
     }
 }

@@ -116,11 +116,14 @@ public struct MemberQuery: Sendable, Hashable {
     public var externalID: String?
     public var phone: String?
     public var email: String?
+    /// Whether erased (anonymised) members are listed too.
+    public var includeErased: Bool
 
-    public init(externalID: String? = nil, phone: String? = nil, email: String? = nil) {
+    public init(externalID: String? = nil, phone: String? = nil, email: String? = nil, includeErased: Bool = false) {
         self.externalID = externalID
         self.phone = phone
         self.email = email
+        self.includeErased = includeErased
     }
 }
 

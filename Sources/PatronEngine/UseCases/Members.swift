@@ -37,7 +37,19 @@ extension Engine {
     public func member(programCode: String, id: String, by principal: Principal) async throws -> Member {
         try require(.readMembers, principal)
         let program = try await program(code: programCode, by: principal)
-        return try await member(program: program, id: id)
+        return try await heldMember(program: program, id: id)
+    }
+
+    /// The member, unless their data was erased: an erased member is gone as far as the API goes,
+    /// though the anonymised row stays for the ledger.
+    func heldMember(program: Program, id: String) async throws -> Member {
+        let member = try await member(program: program, id: id)
+        guard member.status == .active else { throw Self.erased(id) }
+        return member
+    }
+
+    static func erased(_ id: String) -> EngineError {
+        .gone(code: "member_erased", detail: "The personal data of member '\(id)' was erased.")
     }
 
     func member(program: Program, id: String) async throws -> Member {
@@ -54,9 +66,9 @@ extension Engine {
         let program = try await program(code: programCode, by: principal)
         let limit = try pageSize(limit)
         // A lookup value that no stored value could equal matches nothing, rather than being an error.
-        let normalised = MemberQuery(externalID: query.externalID,
-                                     phone: query.phone.map { MemberRules.phone($0) ?? $0 },
-                                     email: query.email.map { MemberRules.email($0) ?? $0 })
+        var normalised = query
+        normalised.phone = query.phone.map { MemberRules.phone($0) ?? $0 }
+        normalised.email = query.email.map { MemberRules.email($0) ?? $0 }
         let fetched = try await store.members(programID: program.id, matching: normalised,
                                               after: try decodeCursor(cursor), limit: limit + 1)
         return page(fetched, limit: limit, key: \.id)
@@ -72,9 +84,7 @@ extension Engine {
             throw EngineError.invalid(error)
         }
         return try await changeMember(program: program, id: id) { member throws(EngineError) in
-            guard member.status == .active else {
-                throw .conflict(code: "member_erased", detail: "The member's data was erased; the member cannot be changed.")
-            }
+            guard member.status == .active else { throw Self.erased(id) }
             do throws(ValidationError) { return try member.applying(input, fields: fields, at: now()) } catch { throw .invalid(error) }
         }
     }
@@ -92,7 +102,7 @@ extension Engine {
     public func exportMember(programCode: String, id: String, by principal: Principal) async throws -> MemberExport {
         try require(.exportMembers, principal)
         let program = try await program(code: programCode, by: principal)
-        let member = try await member(program: program, id: id)
+        let member = try await heldMember(program: program, id: id)
         return MemberExport(program: program, member: member,
                             consentHistory: try await store.consentEvents(memberID: member.id),
                             fields: try await memberFields(program), exportedAt: now())

@@ -10,10 +10,18 @@ import PatronEngine
 /// metrics, so every status is counted.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router found no route for this method; the path may exist with other methods.
+            let allowed = routes.allowedMethods(for: request.uri.path)
+            guard !allowed.isEmpty else { return Problem.from(error, logger: logger).response() }
+            return Problem(.methodNotAllowed, code: "method_not_allowed",
+                           detail: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", ")).",
+                           headers: [.allow: allowed.joined(separator: ", ")]).response()
         } catch {
             return Problem.from(error, logger: logger).response()
         }

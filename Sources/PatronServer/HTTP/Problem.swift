@@ -103,6 +103,8 @@ extension Problem {
         switch error {
         case .notFound(let resource, let id):
             return Problem(.notFound, code: "not_found", detail: "No \(resource.replacingOccurrences(of: "_", with: " ")) '\(id)'.")
+        case .gone(let code, let detail):
+            return Problem(.gone, code: code, detail: detail)
         case .invalid(let validation):
             return validationFailed(validation)
         case .conflict(let code, let detail):

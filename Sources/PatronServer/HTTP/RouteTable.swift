@@ -1,0 +1,65 @@
+import HTTPTypes
+import Hummingbird
+import OpenAPIHummingbird
+import OpenAPIRuntime
+import Foundation
+import Synchronization
+
+/// The API's routes as the generated code registers them, so that a request for a known path with
+/// a method it does not have gets 405 and an `Allow` header instead of 404.
+final class RouteTable: Sendable {
+    private let routes = Mutex<[(segments: [Substring], methods: Set<String>)]>([])
+
+    func add(method: HTTPRequest.Method, path: String) {
+        let segments = path.split(separator: "/")
+        routes.withLock { routes in
+            if let index = routes.firstIndex(where: { $0.segments == segments }) {
+                routes[index].methods.insert(method.rawValue)
+            } else {
+                routes.append((segments, [method.rawValue]))
+            }
+        }
+    }
+
+    /// The methods the path allows, empty when no route has that path.
+    func allowedMethods(for path: String) -> [String] {
+        let requested = path.split(separator: "/")
+        return routes.withLock { routes in
+            routes.first { route in
+                route.segments.count == requested.count && zip(route.segments, requested).allSatisfy { template, actual in
+                    template == actual || (template.hasPrefix("{") && template.hasSuffix("}"))
+                }
+            }?.methods.sorted() ?? []
+        }
+    }
+}
+
+/// Registers the generated handlers on the router and records each route in the table.
+struct RecordingTransport: ServerTransport {
+    let router: Router<PatronRequestContext>
+    let table: RouteTable
+
+    func register(
+        _ handler: @Sendable @escaping (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?),
+        method: HTTPRequest.Method,
+        path: String
+    ) throws {
+        table.add(method: method, path: path)
+        router.register({ request, body, metadata in
+            var (response, responseBody) = try await handler(request, body, metadata)
+            Self.undoPercentEncoding(of: &response)
+            return (response, responseBody)
+        }, method: method, path: path)
+    }
+
+    /// The OpenAPI runtime percent-encodes every header value it serialises (as URI `simple` style),
+    /// which turns `Location: /v1/programs/shop` into `%2Fv1%2F…`. Patron's headers are plain ASCII
+    /// URLs and quoted versions, so they are sent as written.
+    static func undoPercentEncoding(of response: inout HTTPResponse) {
+        for name in [HTTPField.Name.location, .eTag] {
+            if let value = response.headerFields[name], let decoded = value.removingPercentEncoding {
+                response.headerFields[name] = decoded
+            }
+        }
+    }
+}
