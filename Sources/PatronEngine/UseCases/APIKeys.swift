@@ -103,16 +103,17 @@ extension Engine {
         return page(fetched, limit: limit, key: \.id)
     }
 
-    /// Revokes a key at once; the key that makes the call cannot revoke itself.
+    /// Revokes a key at once; the key that makes the call cannot revoke itself. Revoking a revoked
+    /// key again changes nothing and succeeds, as a repeated DELETE should.
     public func revokeAPIKey(id: String, by principal: Principal) async throws {
         try requireUnscoped(.manageKeys, principal)
         guard id != principal.keyID else {
             throw EngineError.conflict(code: "cannot_revoke_own_key", detail: "A key cannot revoke itself; use another owner key.")
         }
-        guard let key = try await store.apiKey(id: id), key.revokedAt == nil else {
+        guard let key = try await store.apiKey(id: id) else {
             throw EngineError.notFound(resource: "api_key", id: id)
         }
-        _ = try await store.revokeAPIKey(id: key.id, at: now())
+        if key.revokedAt == nil { _ = try await store.revokeAPIKey(id: key.id, at: now()) }
     }
 
     /// Key management and program creation act on the whole deployment, so a program-scoped key

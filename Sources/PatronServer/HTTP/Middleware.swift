@@ -92,8 +92,8 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
               let principal = RequestState.principal else {
             return try await next(request, context)
         }
-        guard (1...255).contains(key.utf8.count), key.allSatisfy({ $0.isASCII && !$0.isWhitespace || $0 == " " }) else {
-            throw Problem.badRequest("invalid_idempotency_key", "An Idempotency-Key is 1 to 255 printable ASCII characters.")
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw Problem.badRequest("invalid_idempotency_key", "An Idempotency-Key is 1 to 255 visible ASCII characters.")
         }
         let fingerprint = Engine.requestFingerprint(method: request.method.rawValue, path: request.uri.description,
                                                     body: RequestState.body ?? Data())
