@@ -259,6 +259,8 @@ struct APITests {
             #expect(wrongMethod.status == 405)
             #expect(wrongMethod.headers[.allow] == "GET, POST")
             #expect(try await app.call(.post, "/healthz", key: nil).headers[.allow] == "GET")
+            let idempotent: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "k-405"]
+            #expect(try await app.call(.post, "/v1/programs/x/config", json: "{}", headers: idempotent).status == 405)
             let unknown = try await app.call(.get, "/v1/nothing-here")
             #expect(unknown.status == 404)
             #expect(unknown.isProblem)

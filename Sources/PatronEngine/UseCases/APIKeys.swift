@@ -46,7 +46,13 @@ extension Engine {
                     message: "The admin key must be at least \(Self.minimumAdminKeyLength) characters."))
             }
             let hash = Self.hash(secret: adminSecret)
-            if let existing = try await store.apiKey(secretHash: hash), existing.revokedAt == nil { return nil }
+            if let existing = try await store.apiKey(secretHash: hash) {
+                guard existing.revokedAt == nil else {
+                    throw EngineError.conflict(code: "admin_key_revoked",
+                                               detail: "This admin key was revoked; set PATRON_ADMIN_KEY to a new secret.")
+                }
+                return nil
+            }
             var cursor: String?
             repeat {
                 let keys = try await store.apiKeys(after: cursor, limit: 200)

@@ -59,7 +59,7 @@ struct RequestBodyMiddleware<Context: RequestContext>: RouterMiddleware {
 /// Establishes the caller from `Authorization: Bearer …` on every path but the public ones.
 struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
     let engine: Engine
-    static var publicPaths: Set<String> { ["/healthz", "/metrics", "/openapi.yaml", "/openapi.json"] }
+    static var publicPaths: Set<String> { ["/healthz", "/metrics", "/openapi.yaml"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if Self.publicPaths.contains(request.uri.path) {
@@ -116,6 +116,10 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
         let response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPError {
+            // The router found no operation (404, or 405 further out): nothing ran, so nothing to keep.
+            try? await engine.store.releaseIdempotencyKey(scope: principal.keyID, key: key)
+            throw error
         } catch {
             response = Problem.from(error, logger: logger).response()
         }
