@@ -1,0 +1,407 @@
+import Foundation
+
+/// Where a running expression finds its variables: the program's bindings (globals, by slot) and
+/// the variables of its macros (locals, by slot), both in memory the evaluation does not allocate.
+struct CELFrame {
+    let globals: UnsafeBufferPointer<CELValue?>
+    let locals: UnsafeMutablePointer<CELValue>
+}
+
+/// A compiled expression node. Subclasses are immutable once built, so a tree can be shared
+/// across threads; evaluation walks it without looking anything up by name.
+class CELNode: @unchecked Sendable {
+    func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        preconditionFailure("CELNode.evaluate must be overridden")
+    }
+
+    /// The value when the node is a constant, for folding at compile time.
+    var constant: CELValue? { nil }
+}
+
+final class ConstantNode: CELNode, @unchecked Sendable {
+    let value: CELValue
+    init(_ value: CELValue) { self.value = value }
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue { value }
+    override var constant: CELValue? { value }
+}
+
+/// A fault known at compile time that, in an unchecked expression, surfaces only if evaluated.
+final class ErrorNode: CELNode, @unchecked Sendable {
+    let error: CELEvalError
+    init(_ error: CELEvalError) { self.error = error }
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue { throw error }
+}
+
+final class GlobalNode: CELNode, @unchecked Sendable {
+    let slot: Int
+    let name: String
+
+    init(slot: Int, name: String) {
+        self.slot = slot
+        self.name = name
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        guard let value = frame.globals[slot] else {
+            throw CELEvalError("no value for variable '\(name)'")
+        }
+        return value
+    }
+}
+
+final class LocalNode: CELNode, @unchecked Sendable {
+    let slot: Int
+    init(slot: Int) { self.slot = slot }
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue { frame.locals[slot] }
+}
+
+/// `operand.field` where the operand's object type is known: an array read.
+final class ObjectFieldNode: CELNode, @unchecked Sendable {
+    let operand: CELNode
+    let type: CELObjectType
+    let slot: Int
+    let field: String
+
+    init(operand: CELNode, type: CELObjectType, slot: Int, field: String) {
+        self.operand = operand
+        self.type = type
+        self.slot = slot
+        self.field = field
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let value = try operand.evaluate(frame)
+        if case .object(let object) = value, object.type === type {
+            return object.values[slot]
+        }
+        return try CELOperations.select(value, field)
+    }
+}
+
+final class SelectNode: CELNode, @unchecked Sendable {
+    let operand: CELNode
+    let field: String
+
+    init(operand: CELNode, field: String) {
+        self.operand = operand
+        self.field = field
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        try CELOperations.select(try operand.evaluate(frame), field)
+    }
+}
+
+final class HasNode: CELNode, @unchecked Sendable {
+    let operand: CELNode
+    let field: String
+
+    init(operand: CELNode, field: String) {
+        self.operand = operand
+        self.field = field
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        .bool(try CELOperations.has(try operand.evaluate(frame), field))
+    }
+}
+
+/// `a && b && …`: false if any operand is false, whatever errors others raise; otherwise the
+/// first error; otherwise true.
+final class AndNode: CELNode, @unchecked Sendable {
+    let operands: [CELNode]
+    init(_ operands: [CELNode]) { self.operands = operands }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        var failure: CELEvalError?
+        for operand in operands {
+            do {
+                switch try operand.evaluate(frame) {
+                case .bool(false): return .bool(false)
+                case .bool(true): continue
+                case let other: failure = failure ?? .noMatchingOverload("_&&_", other)
+                }
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+        return .bool(true)
+    }
+}
+
+/// `a || b || …`: true if any operand is true, whatever errors others raise; otherwise the
+/// first error; otherwise false.
+final class OrNode: CELNode, @unchecked Sendable {
+    let operands: [CELNode]
+    init(_ operands: [CELNode]) { self.operands = operands }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        var failure: CELEvalError?
+        for operand in operands {
+            do {
+                switch try operand.evaluate(frame) {
+                case .bool(true): return .bool(true)
+                case .bool(false): continue
+                case let other: failure = failure ?? .noMatchingOverload("_||_", other)
+                }
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+        return .bool(false)
+    }
+}
+
+final class ConditionalNode: CELNode, @unchecked Sendable {
+    let condition: CELNode
+    let whenTrue: CELNode
+    let whenFalse: CELNode
+
+    init(_ condition: CELNode, _ whenTrue: CELNode, _ whenFalse: CELNode) {
+        self.condition = condition
+        self.whenTrue = whenTrue
+        self.whenFalse = whenFalse
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        switch try condition.evaluate(frame) {
+        case .bool(true): try whenTrue.evaluate(frame)
+        case .bool(false): try whenFalse.evaluate(frame)
+        case let other: throw .noMatchingOverload("_?_:_", other)
+        }
+    }
+}
+
+final class UnaryNode: CELNode, @unchecked Sendable {
+    let operand: CELNode
+    let function: @Sendable (CELValue) throws(CELEvalError) -> CELValue
+
+    init(_ operand: CELNode, _ function: @escaping @Sendable (CELValue) throws(CELEvalError) -> CELValue) {
+        self.operand = operand
+        self.function = function
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        try function(try operand.evaluate(frame))
+    }
+}
+
+final class BinaryNode: CELNode, @unchecked Sendable {
+    let left: CELNode
+    let right: CELNode
+    let function: @Sendable (CELValue, CELValue) throws(CELEvalError) -> CELValue
+
+    init(
+        _ left: CELNode, _ right: CELNode,
+        _ function: @escaping @Sendable (CELValue, CELValue) throws(CELEvalError) -> CELValue
+    ) {
+        self.left = left
+        self.right = right
+        self.function = function
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let a = try left.evaluate(frame)
+        return try function(a, try right.evaluate(frame))
+    }
+}
+
+/// A call with three or more arguments (the receiver counts as the first).
+final class CallNode: CELNode, @unchecked Sendable {
+    let arguments: [CELNode]
+    let function: @Sendable ([CELValue]) throws(CELEvalError) -> CELValue
+
+    init(_ arguments: [CELNode], _ function: @escaping @Sendable ([CELValue]) throws(CELEvalError) -> CELValue) {
+        self.arguments = arguments
+        self.function = function
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        var values: [CELValue] = []
+        values.reserveCapacity(arguments.count)
+        for argument in arguments {
+            values.append(try argument.evaluate(frame))
+        }
+        return try function(values)
+    }
+}
+
+final class EqualsNode: CELNode, @unchecked Sendable {
+    let left: CELNode
+    let right: CELNode
+    let negated: Bool
+
+    init(_ left: CELNode, _ right: CELNode, negated: Bool) {
+        self.left = left
+        self.right = right
+        self.negated = negated
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let a = try left.evaluate(frame)
+        let b = try right.evaluate(frame)
+        return .bool(a.celEquals(b) != negated)
+    }
+}
+
+/// `<`, `<=`, `>` and `>=`, with a fast path for two ints.
+final class CompareNode: CELNode, @unchecked Sendable {
+    enum Relation {
+        case less, lessOrEqual, greater, greaterOrEqual
+    }
+
+    let left: CELNode
+    let right: CELNode
+    let relation: Relation
+    let name: String
+
+    init(_ left: CELNode, _ right: CELNode, _ relation: Relation, name: String) {
+        self.left = left
+        self.right = right
+        self.relation = relation
+        self.name = name
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let a = try left.evaluate(frame)
+        let b = try right.evaluate(frame)
+        if case .int(let x) = a, case .int(let y) = b {
+            switch relation {
+            case .less: return .bool(x < y)
+            case .lessOrEqual: return .bool(x <= y)
+            case .greater: return .bool(x > y)
+            case .greaterOrEqual: return .bool(x >= y)
+            }
+        }
+        guard let order = try a.celCompare(b, operator: name) else { return .bool(false) }
+        switch relation {
+        case .less: return .bool(order == .orderedAscending)
+        case .lessOrEqual: return .bool(order != .orderedDescending)
+        case .greater: return .bool(order == .orderedDescending)
+        case .greaterOrEqual: return .bool(order != .orderedAscending)
+        }
+    }
+}
+
+final class InNode: CELNode, @unchecked Sendable {
+    let element: CELNode
+    let collection: CELNode
+
+    init(_ element: CELNode, _ collection: CELNode) {
+        self.element = element
+        self.collection = collection
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let value = try element.evaluate(frame)
+        return .bool(try CELOperations.contains(try collection.evaluate(frame), value))
+    }
+}
+
+final class ListNode: CELNode, @unchecked Sendable {
+    let elements: [CELNode]
+    init(_ elements: [CELNode]) { self.elements = elements }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        var values: [CELValue] = []
+        values.reserveCapacity(elements.count)
+        for element in elements {
+            values.append(try element.evaluate(frame))
+        }
+        return .list(values)
+    }
+}
+
+final class MapNode: CELNode, @unchecked Sendable {
+    let entries: [(key: CELNode, value: CELNode)]
+    init(_ entries: [(key: CELNode, value: CELNode)]) { self.entries = entries }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        var values: [(key: CELValue, value: CELValue)] = []
+        values.reserveCapacity(entries.count)
+        for entry in entries {
+            let key = try entry.key.evaluate(frame)
+            values.append((key, try entry.value.evaluate(frame)))
+        }
+        return .map(try CELMap(values))
+    }
+}
+
+/// The macros: the range is a list (its elements) or a map (its keys), bound in turn to a local.
+final class ComprehensionNode: CELNode, @unchecked Sendable {
+    let macro: CELExpr.Comprehension.Macro
+    let range: CELNode
+    let slot: Int
+    let body: CELNode
+    let transform: CELNode?
+
+    init(macro: CELExpr.Comprehension.Macro, range: CELNode, slot: Int, body: CELNode, transform: CELNode?) {
+        self.macro = macro
+        self.range = range
+        self.slot = slot
+        self.body = body
+        self.transform = transform
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        switch try range.evaluate(frame) {
+        case .list(let list): return try run(over: list, frame)
+        case .map(let map): return try run(over: map.entries.lazy.map(\.key), frame)
+        case let other: throw CELEvalError("\(macro.rawValue)() needs a list or a map, not \(other.type.name)")
+        }
+    }
+
+    private func predicate(_ frame: CELFrame) throws(CELEvalError) -> Bool {
+        let value = try body.evaluate(frame)
+        guard case .bool(let bool) = value else {
+            throw CELEvalError("the condition of \(macro.rawValue)() must be a bool, not \(value.type.name)")
+        }
+        return bool
+    }
+
+    private func run<Elements: Sequence<CELValue>>(over elements: Elements, _ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        switch macro {
+        case .all, .exists:
+            // The deciding answer (false for all, true for exists) wins over errors elsewhere.
+            let deciding = macro == .exists
+            var failure: CELEvalError?
+            for element in elements {
+                frame.locals[slot] = element
+                do {
+                    if try predicate(frame) == deciding { return .bool(deciding) }
+                } catch {
+                    failure = failure ?? error
+                }
+            }
+            if let failure { throw failure }
+            return .bool(!deciding)
+        case .existsOne:
+            var count = 0
+            for element in elements {
+                frame.locals[slot] = element
+                if try predicate(frame) { count += 1 }
+            }
+            return .bool(count == 1)
+        case .map:
+            var results: [CELValue] = []
+            for element in elements {
+                frame.locals[slot] = element
+                if let transform {
+                    if try predicate(frame) { results.append(try transform.evaluate(frame)) }
+                } else {
+                    results.append(try body.evaluate(frame))
+                }
+            }
+            return .list(results)
+        case .filter:
+            var results: [CELValue] = []
+            for element in elements {
+                frame.locals[slot] = element
+                if try predicate(frame) { results.append(element) }
+            }
+            return .list(results)
+        }
+    }
+}
