@@ -47,6 +47,25 @@ struct ConfigValidatorTests {
         #expect(faults(#"{"currency":"CNY","time_zone":"UTC","tiers":{"levels":\#(levels)}}"#).map(\.pointer) == [pointer])
     }
 
+    @Test("compiles earning-rule expressions and points at the fault with its position", arguments: [
+        (#"{"code":"r","on":"purchase","when":"event.amout > 0","award":"1"}"#,
+         "/earning_rules/0/when", "1:7: patron.Event has no field 'amout'"),
+        (#"{"code":"r","on":"purchase","award":"event.amount / 100.0"}"#,
+         "/earning_rules/0/award", "1:14: '/' cannot be applied to int and double (convert one side, e.g. double(x), int(x) or uint(x))"),
+        (#"{"code":"r","on":"purchase","award":"double(event.amount) / 100.0"}"#,
+         "/earning_rules/0/award", "1:1: the expression yields double, but an award must be int; round it with int(…)"),
+        (#"{"code":"r","on":"purchase","when":"event.amount","award":"1"}"#,
+         "/earning_rules/0/when", "1:1: the expression yields int, but a condition must be bool"),
+        (#"{"code":"r","on":"purchase","when":"member.tier in ['gold'","award":"1"}"#,
+         "/earning_rules/0/when", "1:23: expected ',' or ']' but found the end of the expression"),
+        (#"{"code":"r","on":"purchase","when":"evnt.amount > 0","award":"1"}"#,
+         "/earning_rules/0/when", "1:1: unknown name 'evnt'"),
+    ])
+    func expressionFaults(rule: String, pointer: String, message: String) {
+        let found = faults(#"{"currency":"CNY","time_zone":"Asia/Shanghai","earning_rules":[\#(rule)]}"#)
+        #expect(found == [ValidationFault(pointer: pointer, code: "invalid_expression", message: message)])
+    }
+
     @Test("a threshold exactly one above the previous level is ascending")
     func boundary() {
         #expect(faults(#"{"currency":"CNY","time_zone":"UTC","tiers":{"levels":[{"code":"a","name":"A","threshold":0},{"code":"b","name":"B","threshold":1,"retain":1}]}}"#) == [])

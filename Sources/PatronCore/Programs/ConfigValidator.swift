@@ -105,10 +105,18 @@ public struct ConfigValidator: Sendable {
             _ = reader.string("name", maxLength: 200, faults: &faults)
             _ = reader.string("description", maxLength: 2000, faults: &faults)
             _ = reader.code("on", faults: &faults)
-            for key in ["when", "award"] {
-                if let expression = reader.string(key, required: key == "award", maxLength: 4096, faults: &faults),
-                   expression.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            for (key, role) in [("when", RuleEnvironment.Role.condition), ("award", .award)] {
+                guard let expression = reader.string(key, required: key == "award", maxLength: 4096, faults: &faults) else {
+                    continue
+                }
+                if expression.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                     faults.add(here / key, "empty_expression", "An expression cannot be blank.")
+                    continue
+                }
+                do throws(CELCompileError) {
+                    _ = try RuleEnvironment.compile(expression, as: role)
+                } catch {
+                    faults.add(here / key, "invalid_expression", "\(error.description)")
                 }
             }
             _ = reader.choice("unit", ["points", "growth"], faults: &faults)

@@ -243,9 +243,12 @@ struct CELCompiler {
         let empty: [CELValue?] = []
         let value = empty.withUnsafeBufferPointer { globals -> CELValue? in
             withUnsafeTemporaryAllocation(of: CELValue.self, capacity: 1) { locals -> CELValue? in
+                var budget = CELProgram.maxCost
                 locals.baseAddress!.initialize(to: .null)
                 defer { locals.baseAddress!.deinitialize(count: 1) }
-                return try? compiled.node.evaluate(CELFrame(globals: globals, locals: locals.baseAddress!))
+                return withUnsafeMutablePointer(to: &budget) { budget in
+                    try? compiled.node.evaluate(CELFrame(globals: globals, locals: locals.baseAddress!, costLeft: budget))
+                }
             }
         }
         guard let value else { return compiled }

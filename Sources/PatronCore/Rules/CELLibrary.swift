@@ -1,8 +1,8 @@
 import Foundation
 
 /// Binds a call to its implementation and infers its result type: the standard library of CEL
-/// (operators, conversions, `size`, string tests, time accessors), part of its `strings` extension
-/// and `math.greatest` / `math.least`.
+/// (operators, conversions, `size`, string tests, time accessors), part of its `strings` extension,
+/// `math.greatest` / `math.least`, and Patron's `list.sum()`.
 struct CELLibrary {
     typealias Compiled = CELCompiler.Compiled
 
@@ -308,6 +308,18 @@ struct CELLibrary {
             guard try arity(arguments, 0...0, "size()", at: offset) else { return nil }
             try require(receiver, in: [.string, .bytes, .list(.dyn), .map(.dyn, .dyn)], "size()", at: offset)
             return Compiled(node: UnaryNode(receiver.node, CELOperations.size), type: .int)
+        case "sum":
+            guard try arity(arguments, 0...0, "sum()", at: offset) else { return nil }
+            try require(receiver, in: [.list(.dyn)], "sum()", at: offset)
+            var type = CELType.dyn
+            if case .list(let element) = receiver.type {
+                if element.isNumeric || element == .dyn {
+                    type = element
+                } else {
+                    try typeFault("sum() adds numbers, not \(element)", at: offset)
+                }
+            }
+            return Compiled(node: UnaryNode(receiver.node, CELLibrary.sum), type: type)
         case "lowerAscii", "upperAscii", "trim":
             guard try arity(arguments, 0...0, "\(function)()", at: offset) else { return nil }
             try require(receiver, in: [.string], "\(function)()", at: offset)
@@ -377,6 +389,21 @@ struct CELLibrary {
             guard case .string(let text) = zone else { throw .noMatchingOverload(name, value, zone) }
             return try CELLibrary.timeComponent(value, component, zone: try CELTimeZone(text), name: name)
         }, type: .int)
+    }
+
+    /// `list.sum()`: the total of a list of ints, uints or doubles (0 for an empty list);
+    /// overflow is an error.
+    static func sum(_ value: CELValue) throws(CELEvalError) -> CELValue {
+        guard case .list(let list) = value else { throw .noMatchingOverload("sum", value) }
+        guard var total = list.first else { return .int(0) }
+        switch total {
+        case .int, .uint, .double: break
+        default: throw .noMatchingOverload("sum", total)
+        }
+        for element in list.dropFirst() {
+            total = try CELOperations.add(total, element)
+        }
+        return total
     }
 
     static func timeComponent(_ value: CELValue, _ component: CELTimeComponent, zone: CELTimeZone, name: String) throws(CELEvalError) -> CELValue {

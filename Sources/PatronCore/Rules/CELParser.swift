@@ -75,6 +75,13 @@ public struct CELParser {
         }
     }
 
+    /// A separator was expected: "expected ',' or ')'".
+    private mutating func expect(_ text: String, or closing: String) throws(CELCompileError) {
+        guard accept(text) else {
+            throw fault("expected '\(text)' or '\(closing)' but found \(describe(current))", at: current.offset)
+        }
+    }
+
     private func describe(_ token: CELLexer.Token) -> String {
         switch token.kind {
         case .end: "the end of the expression"
@@ -276,7 +283,7 @@ public struct CELParser {
         while true {
             arguments.append(try parseExpression())
             if accept(closing) { return arguments }
-            try expect(",")
+            try expect(",", or: closing)
             if closing == "]" && accept(closing) { return arguments }
         }
     }
@@ -347,7 +354,7 @@ public struct CELParser {
             let value = try parseExpression()
             entries.append(CELExpr.MapEntry(key: key, value: value))
             if accept("}") { return entries }
-            try expect(",")
+            try expect(",", or: "}")
             if accept("}") { return entries }
         }
     }

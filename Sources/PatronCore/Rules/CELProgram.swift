@@ -68,16 +68,24 @@ public struct CELProgram: Sendable {
         self.variableCount = environment.variables.count
     }
 
+    /// The most work one evaluation may do, in cost units: one per macro iteration (`all`, `exists`,
+    /// `map`, …, nested ones multiplied), and one per 8 elements of each list or map and per 64 bytes
+    /// of each string an operation builds. Beyond it evaluation fails instead of running on.
+    public static let maxCost = 1_000_000
+
     /// Evaluates the program on bindings made by the same environment.
     public func evaluate(_ bindings: CELBindings) throws(CELEvalError) -> CELValue {
         precondition(bindings.values.count == variableCount, "bindings come from another environment")
+        let slots = max(localCount, 1)
         return try bindings.values.withUnsafeBufferPointer { globals throws(CELEvalError) -> CELValue in
-            try withUnsafeTemporaryAllocation(of: CELValue.self, capacity: max(localCount, 1)) {
-                locals throws(CELEvalError) -> CELValue in
-                let base = locals.baseAddress!
-                base.initialize(repeating: .null, count: max(localCount, 1))
-                defer { base.deinitialize(count: max(localCount, 1)) }
-                return try root.evaluate(CELFrame(globals: globals, locals: base))
+            try withUnsafeTemporaryAllocation(of: CELValue.self, capacity: slots) { locals throws(CELEvalError) -> CELValue in
+                try withUnsafeTemporaryAllocation(of: Int.self, capacity: 1) { budget throws(CELEvalError) -> CELValue in
+                    let base = locals.baseAddress!
+                    base.initialize(repeating: .null, count: slots)
+                    defer { base.deinitialize(count: slots) }
+                    budget.baseAddress!.initialize(to: Self.maxCost)
+                    return try root.evaluate(CELFrame(globals: globals, locals: base, costLeft: budget.baseAddress!))
+                }
             }
         }
     }

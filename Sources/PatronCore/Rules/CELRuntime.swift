@@ -5,6 +5,31 @@ import Foundation
 struct CELFrame {
     let globals: UnsafeBufferPointer<CELValue?>
     let locals: UnsafeMutablePointer<CELValue>
+    /// Cost units left before evaluation gives up, so no expression runs unbounded.
+    let costLeft: UnsafeMutablePointer<Int>
+
+    /// Charges one macro iteration against the budget.
+    func iterate() throws(CELEvalError) {
+        try charge(1)
+    }
+
+    func charge(_ units: Int) throws(CELEvalError) {
+        costLeft.pointee -= units
+        if costLeft.pointee < 0 {
+            throw CELEvalError("evaluation stopped: it exceeded the cost limit of \(CELProgram.maxCost)")
+        }
+    }
+
+    /// Charges for a value an operation built: a list, map, string or bytes costs by its size.
+    func charge(for value: CELValue) throws(CELEvalError) {
+        switch value {
+        case .list(let list): try charge(list.count / 8)
+        case .map(let map): try charge(map.count / 8)
+        case .string(let string): try charge(string.utf8.count / 64)
+        case .bytes(let bytes): try charge(bytes.count / 64)
+        default: break
+        }
+    }
 }
 
 /// A compiled expression node. Subclasses are immutable once built, so a tree can be shared
@@ -184,7 +209,9 @@ final class UnaryNode: CELNode, @unchecked Sendable {
     }
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
-        try function(try operand.evaluate(frame))
+        let result = try function(try operand.evaluate(frame))
+        try frame.charge(for: result)
+        return result
     }
 }
 
@@ -204,7 +231,9 @@ final class BinaryNode: CELNode, @unchecked Sendable {
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         let a = try left.evaluate(frame)
-        return try function(a, try right.evaluate(frame))
+        let result = try function(a, try right.evaluate(frame))
+        try frame.charge(for: result)
+        return result
     }
 }
 
@@ -224,7 +253,9 @@ final class CallNode: CELNode, @unchecked Sendable {
         for argument in arguments {
             values.append(try argument.evaluate(frame))
         }
-        return try function(values)
+        let result = try function(values)
+        try frame.charge(for: result)
+        return result
     }
 }
 
@@ -310,6 +341,7 @@ final class ListNode: CELNode, @unchecked Sendable {
         for element in elements {
             values.append(try element.evaluate(frame))
         }
+        try frame.charge(values.count / 8)
         return .list(values)
     }
 }
@@ -325,6 +357,7 @@ final class MapNode: CELNode, @unchecked Sendable {
             let key = try entry.key.evaluate(frame)
             values.append((key, try entry.value.evaluate(frame)))
         }
+        try frame.charge(values.count / 8)
         return .map(try CELMap(values))
     }
 }
@@ -368,6 +401,7 @@ final class ComprehensionNode: CELNode, @unchecked Sendable {
             let deciding = macro == .exists
             var failure: CELEvalError?
             for element in elements {
+                try frame.iterate()
                 frame.locals[slot] = element
                 do {
                     if try predicate(frame) == deciding { return .bool(deciding) }
@@ -380,6 +414,7 @@ final class ComprehensionNode: CELNode, @unchecked Sendable {
         case .existsOne:
             var count = 0
             for element in elements {
+                try frame.iterate()
                 frame.locals[slot] = element
                 if try predicate(frame) { count += 1 }
             }
@@ -387,6 +422,7 @@ final class ComprehensionNode: CELNode, @unchecked Sendable {
         case .map:
             var results: [CELValue] = []
             for element in elements {
+                try frame.iterate()
                 frame.locals[slot] = element
                 if let transform {
                     if try predicate(frame) { results.append(try transform.evaluate(frame)) }
@@ -398,6 +434,7 @@ final class ComprehensionNode: CELNode, @unchecked Sendable {
         case .filter:
             var results: [CELValue] = []
             for element in elements {
+                try frame.iterate()
                 frame.locals[slot] = element
                 if try predicate(frame) { results.append(element) }
             }
