@@ -125,7 +125,16 @@ struct CELCompiler {
                 break
             }
             type = objectType.fields[slot].type
-            if !test { node = ObjectFieldNode(operand: operand.node, type: objectType, slot: slot, field: field) }
+            if !test {
+                let read = ObjectFieldNode(operand: operand.node, type: objectType, slot: slot, field: field)
+                if let global = operand.node as? GlobalNode {
+                    node = GlobalFieldNode(variable: global.slot, name: global.name, field: read)
+                } else if let local = operand.node as? LocalNode {
+                    node = LocalFieldNode(variable: local.slot, field: read)
+                } else {
+                    node = read
+                }
+            }
         case .map(let key, let value):
             if key != .string && key != .dyn {
                 try typeFault("a map with \(key) keys has no fields; use [key]", at: offset)

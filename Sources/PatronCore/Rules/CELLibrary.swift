@@ -95,8 +95,7 @@ struct CELLibrary {
                     try typeFault("the operands of '\(text)' must be bool, not \(argument.type)", at: position)
                 }
             }
-            let nodes = arguments.map(\.node)
-            return Compiled(node: function == "_&&_" ? AndNode(nodes) : OrNode(nodes), type: .bool)
+            return Compiled(node: balancedLogic(arguments.map(\.node)[...], and: function == "_&&_"), type: .bool)
         case "_?_:_" where arguments.count == 3:
             if arguments[0].type != .dyn && arguments[0].type != .bool {
                 try typeFault("the condition of '?:' must be bool, not \(arguments[0].type)", at: offsets[0])
@@ -122,6 +121,9 @@ struct CELLibrary {
             switch collection {
             case .list, .map, .dyn: break
             default: try typeFault("'in' needs a list or a map on its right, not \(collection)", at: offset)
+            }
+            if case .list(let values)? = arguments[1].node.constant {
+                return Compiled(node: InConstantListNode(arguments[0].node, values), type: .bool)
             }
             return Compiled(node: InNode(arguments[0].node, arguments[1].node), type: .bool)
         case "_[_]":

@@ -95,11 +95,52 @@ final class ObjectFieldNode: CELNode, @unchecked Sendable {
     }
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
-        let value = try operand.evaluate(frame)
+        try read(try operand.evaluate(frame))
+    }
+
+    /// The field of a value that should be an object of the declared type.
+    @inline(__always)
+    func read(_ value: CELValue) throws(CELEvalError) -> CELValue {
         if case .object(let object) = value, object.type === type {
             return object.values[slot]
         }
         return try CELOperations.select(value, field)
+    }
+}
+
+/// `variable.field` for a global of a declared object type, read in place.
+final class GlobalFieldNode: CELNode, @unchecked Sendable {
+    let variable: Int
+    let name: String
+    let field: ObjectFieldNode
+
+    init(variable: Int, name: String, field: ObjectFieldNode) {
+        self.variable = variable
+        self.name = name
+        self.field = field
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let pointer = frame.globals.baseAddress! + variable
+        guard case .some = pointer.pointee else {
+            throw CELEvalError("no value for variable '\(name)'")
+        }
+        return try field.read(pointer.pointee!)
+    }
+}
+
+/// `variable.field` for a macro variable of a declared object type, read in place.
+final class LocalFieldNode: CELNode, @unchecked Sendable {
+    let variable: Int
+    let field: ObjectFieldNode
+
+    init(variable: Int, field: ObjectFieldNode) {
+        self.variable = variable
+        self.field = field
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        try field.read(frame.locals[variable])
     }
 }
 
@@ -131,52 +172,85 @@ final class HasNode: CELNode, @unchecked Sendable {
     }
 }
 
-/// `a && b && …`: false if any operand is false, whatever errors others raise; otherwise the
-/// first error; otherwise true.
+/// `a && b`: false if either side is false, whatever error the other raises; otherwise the first
+/// error; otherwise true. Chains compile to a balanced tree of these, which keeps the same rule.
 final class AndNode: CELNode, @unchecked Sendable {
-    let operands: [CELNode]
-    init(_ operands: [CELNode]) { self.operands = operands }
+    let left: CELNode
+    let right: CELNode
+
+    init(_ left: CELNode, _ right: CELNode) {
+        self.left = left
+        self.right = right
+    }
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         var failure: CELEvalError?
-        for operand in operands {
-            do {
-                switch try operand.evaluate(frame) {
-                case .bool(false): return .bool(false)
-                case .bool(true): continue
-                case let other: failure = failure ?? .noMatchingOverload("_&&_", other)
-                }
-            } catch {
-                failure = failure ?? error
+        do {
+            switch try left.evaluate(frame) {
+            case .bool(false): return .bool(false)
+            case .bool(true): break
+            case let other: failure = .noMatchingOverload("_&&_", other)
             }
+        } catch {
+            failure = error
+        }
+        do {
+            switch try right.evaluate(frame) {
+            case .bool(false): return .bool(false)
+            case .bool(true): break
+            case let other: failure = failure ?? .noMatchingOverload("_&&_", other)
+            }
+        } catch {
+            failure = failure ?? error
         }
         if let failure { throw failure }
         return .bool(true)
     }
 }
 
-/// `a || b || …`: true if any operand is true, whatever errors others raise; otherwise the
-/// first error; otherwise false.
+/// `a || b`: true if either side is true, whatever error the other raises; otherwise the first
+/// error; otherwise false.
 final class OrNode: CELNode, @unchecked Sendable {
-    let operands: [CELNode]
-    init(_ operands: [CELNode]) { self.operands = operands }
+    let left: CELNode
+    let right: CELNode
+
+    init(_ left: CELNode, _ right: CELNode) {
+        self.left = left
+        self.right = right
+    }
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         var failure: CELEvalError?
-        for operand in operands {
-            do {
-                switch try operand.evaluate(frame) {
-                case .bool(true): return .bool(true)
-                case .bool(false): continue
-                case let other: failure = failure ?? .noMatchingOverload("_||_", other)
-                }
-            } catch {
-                failure = failure ?? error
+        do {
+            switch try left.evaluate(frame) {
+            case .bool(true): return .bool(true)
+            case .bool(false): break
+            case let other: failure = .noMatchingOverload("_||_", other)
             }
+        } catch {
+            failure = error
+        }
+        do {
+            switch try right.evaluate(frame) {
+            case .bool(true): return .bool(true)
+            case .bool(false): break
+            case let other: failure = failure ?? .noMatchingOverload("_||_", other)
+            }
+        } catch {
+            failure = failure ?? error
         }
         if let failure { throw failure }
         return .bool(false)
     }
+}
+
+/// A chain of `&&` or `||` operands as a balanced tree of binary nodes, so its depth is logarithmic.
+func balancedLogic(_ nodes: ArraySlice<CELNode>, and: Bool) -> CELNode {
+    if nodes.count == 1 { return nodes[nodes.startIndex] }
+    let middle = nodes.startIndex + nodes.count / 2
+    let left = balancedLogic(nodes[..<middle], and: and)
+    let right = balancedLogic(nodes[middle...], and: and)
+    return and ? AndNode(left, right) : OrNode(left, right)
 }
 
 final class ConditionalNode: CELNode, @unchecked Sendable {
@@ -331,6 +405,25 @@ final class InNode: CELNode, @unchecked Sendable {
     }
 }
 
+/// `x in [constant, …]`: the list is held here, not copied out of a constant node each time.
+final class InConstantListNode: CELNode, @unchecked Sendable {
+    let element: CELNode
+    let values: [CELValue]
+
+    init(_ element: CELNode, _ values: [CELValue]) {
+        self.element = element
+        self.values = values
+    }
+
+    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let value = try element.evaluate(frame)
+        for index in values.indices where values[index].celEquals(value) {
+            return .bool(true)
+        }
+        return .bool(false)
+    }
+}
+
 final class ListNode: CELNode, @unchecked Sendable {
     let elements: [CELNode]
     init(_ elements: [CELNode]) { self.elements = elements }
@@ -380,7 +473,9 @@ final class ComprehensionNode: CELNode, @unchecked Sendable {
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         switch try range.evaluate(frame) {
-        case .list(let list): return try run(over: list, frame)
+        case .list(let list):
+            if macro == .exists || macro == .all { return try decide(over: list, frame) }
+            return try run(over: list, frame)
         case .map(let map): return try run(over: map.entries.lazy.map(\.key), frame)
         case let other: throw CELEvalError("\(macro.rawValue)() needs a list or a map, not \(other.type.name)")
         }
@@ -392,6 +487,23 @@ final class ComprehensionNode: CELNode, @unchecked Sendable {
             throw CELEvalError("the condition of \(macro.rawValue)() must be a bool, not \(value.type.name)")
         }
         return bool
+    }
+
+    /// `exists` and `all` over a list, storing each element straight from the list's buffer.
+    private func decide(over list: [CELValue], _ frame: CELFrame) throws(CELEvalError) -> CELValue {
+        let deciding = macro == .exists
+        var failure: CELEvalError?
+        for index in list.indices {
+            try frame.iterate()
+            frame.locals[slot] = list[index]
+            do {
+                if try predicate(frame) == deciding { return .bool(deciding) }
+            } catch {
+                failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+        return .bool(!deciding)
     }
 
     private func run<Elements: Sequence<CELValue>>(over elements: Elements, _ frame: CELFrame) throws(CELEvalError) -> CELValue {

@@ -182,7 +182,7 @@ public struct CELTimeZone: Sendable {
     public init(_ text: String) throws(CELEvalError) {
         if text == "UTC" {
             self = .utc
-        } else if let offset = Self.fixedOffset(text) {
+        } else if Self.looksLikeOffset(text), let offset = Self.fixedOffset(text) {
             rule = .fixed(offset)
         } else if let zone = Self.namedZone(text) {
             rule = .named(zone)
@@ -205,6 +205,13 @@ public struct CELTimeZone: Sendable {
     }
 
     /// `[+|-]H[H]:MM`; a missing sign means east of UTC, as in CEL's reference implementation.
+    /// Whether the text starts like an offset (`+08:00`, `-02:30`, `02:00`), checked without
+    /// copying it: rules resolve `program.time_zone` on every evaluation.
+    private static func looksLikeOffset(_ text: String) -> Bool {
+        guard let first = text.utf8.first else { return false }
+        return first == UInt8(ascii: "+") || first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first)
+    }
+
     private static func fixedOffset(_ text: String) -> Int? {
         var scan = ByteScanner(text)
         var sign = 1
