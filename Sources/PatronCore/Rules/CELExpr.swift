@@ -38,13 +38,36 @@ public struct CELExpr: Sendable {
         public var transform: CELExpr?
     }
 
-    public var kind: Kind
+    public var kind: Kind {
+        didSet { height = Self.height(of: kind) }
+    }
     /// Offset of the node in the source, in Unicode scalars.
     public var offset: Int
+    /// Nodes on the longest path from this one down to a leaf: 1 for a literal or a name. Compiling,
+    /// printing and evaluating recurse once per level, so the parser bounds this, not just brackets.
+    private(set) var height: Int
 
     public init(_ kind: Kind, at offset: Int) {
         self.kind = kind
         self.offset = offset
+        self.height = Self.height(of: kind)
+    }
+
+    private static func height(of kind: Kind) -> Int {
+        switch kind {
+        case .literal, .identifier:
+            return 1
+        case .select(let operand, _, _):
+            return operand.height + 1
+        case .call(_, let target, let arguments):
+            return 1 + max(target?.height ?? 0, arguments.map(\.height).max() ?? 0)
+        case .list(let elements):
+            return 1 + (elements.map(\.height).max() ?? 0)
+        case .map(let entries):
+            return 1 + (entries.map { max($0.key.height, $0.value.height) }.max() ?? 0)
+        case .comprehension(let comprehension):
+            return 1 + max(comprehension.range.height, comprehension.body.height, comprehension.transform?.height ?? 0)
+        }
     }
 }
 

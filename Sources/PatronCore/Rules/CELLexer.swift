@@ -56,7 +56,7 @@ struct CELLexer {
             return Token(kind: try number(), offset: start)
         }
         if scalar == "\"" || scalar == "'" {
-            return Token(kind: try text(raw: false, bytes: false), offset: start)
+            return Token(kind: try text(raw: false, bytes: false, start: start), offset: start)
         }
         if scalar.isIdentifierStart {
             // A string prefix: r, b, rb, br in any case, directly followed by a quote.
@@ -69,42 +69,55 @@ struct CELLexer {
             let nameStart = position
             while let next = peek(), next != "`" {
                 guard next.isIdentifierContinue || next == "." || next == "-" || next == "/" || next == " " else {
-                    throw fault("invalid character in quoted field name", at: position)
+                    throw fault("invalid character \(Self.describe(next)) in quoted field name", at: position)
                 }
                 position += 1
             }
-            guard peek() == "`", position > nameStart else { throw fault("unterminated quoted field name", at: start) }
+            guard peek() == "`" else { throw fault("unterminated quoted field name", at: start) }
+            guard position > nameStart else { throw fault("empty quoted field name", at: start) }
             let name = String(String.UnicodeScalarView(scalars[nameStart..<position]))
             position += 1
             return Token(kind: .quotedIdentifier(name), offset: start)
         }
-        for operatorText in Self.operators where matches(operatorText) {
-            position += operatorText.unicodeScalars.count
-            return Token(kind: .punctuation(operatorText), offset: start)
+        if let text = punctuation(scalar) {
+            position += text.unicodeScalars.count
+            return Token(kind: .punctuation(text), offset: start)
         }
-        throw fault("unexpected character '\(scalar.escaped(asASCII: true))'", at: start)
+        throw fault("unexpected character \(Self.describe(scalar))", at: start)
     }
 
-    /// Longest first, so `<=` wins over `<`.
-    private static let operators = [
-        "==", "!=", "<=", ">=", "&&", "||",
-        "<", ">", "+", "-", "*", "/", "%", "!", "?", ":", ".", ",", "(", ")", "[", "]", "{", "}",
-    ]
+    /// A character for a message: `'#'`, `'∑' (U+2211)`, or just `U+0000` when it is invisible.
+    private static func describe(_ scalar: Unicode.Scalar) -> String {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        if scalar.isASCII { return (0x21..<0x7F).contains(scalar.value) ? "'\(scalar)'" : code }
+        let visible = !scalar.properties.isWhitespace && scalar.properties.generalCategory != .control
+            && scalar.properties.generalCategory != .format && scalar.properties.generalCategory != .unassigned
+        return visible ? "'\(scalar)' (\(code))" : code
+    }
+
+    /// The operator or punctuation that starts with `scalar` here, the longest that fits: `<=`, not `<`.
+    private func punctuation(_ scalar: Unicode.Scalar) -> String? {
+        let next = peek(1)
+        switch scalar {
+        case "=": return next == "=" ? "==" : nil
+        case "&": return next == "&" ? "&&" : nil
+        case "|": return next == "|" ? "||" : nil
+        case "!", "<", ">": return next == "=" ? String(scalar) + "=" : String(scalar)
+        case "+", "-", "*", "/", "%", "?", ":", ".", ",", "(", ")", "[", "]", "{", "}": return String(scalar)
+        default: return nil
+        }
+    }
 
     /// Whether the previous token ends an operand, after which `.5` is a selection, not a number.
     private static func endsOperand(_ kind: Token.Kind?) -> Bool {
         switch kind {
-        case .identifier, .quotedIdentifier, .int, .uint, .double, .string, .bytes, .intMinMagnitude: true
+        // `in` is an operator spelt as a name: `x in .5` ends with a number.
+        case .identifier(let name): name != "in"
+        case .quotedIdentifier, .int, .uint, .double, .string, .bytes, .intMinMagnitude: true
         case .punctuation(let text): text == ")" || text == "]" || text == "}"
         default: false
         }
-    }
-
-    private func matches(_ text: String) -> Bool {
-        for (index, scalar) in text.unicodeScalars.enumerated() where peek(index) != scalar {
-            return false
-        }
-        return true
     }
 
     private mutating func skipSpaceAndComments() {
@@ -149,7 +162,12 @@ struct CELLexer {
         }
         let text = String(String.UnicodeScalarView(scalars[start..<position]))
         if isDouble {
-            guard let double = Double(text) else { throw fault("invalid double literal '\(text)'", at: start) }
+            if let next = peek(), next.isIdentifierContinue {
+                throw fault("invalid number literal", at: start)
+            }
+            guard let double = Double(text), double.isFinite else {
+                throw fault("double literal out of range", at: start)
+            }
             return .double(double)
         }
         return try integer(text, radix: 10, start: start)
@@ -178,20 +196,21 @@ struct CELLexer {
         func isBytes(_ scalar: Unicode.Scalar?) -> Bool { scalar == "b" || scalar == "B" }
         let first = peek()
         guard isRaw(first) || isBytes(first) else { return nil }
+        let start = position
         if isQuote(peek(1)) {
             position += 1
-            return try text(raw: isRaw(first), bytes: isBytes(first))
+            return try text(raw: isRaw(first), bytes: isBytes(first), start: start)
         }
         let second = peek(1)
         guard (isRaw(first) && isBytes(second)) || (isBytes(first) && isRaw(second)), isQuote(peek(2)) else {
             return nil
         }
         position += 2
-        return try text(raw: true, bytes: true)
+        return try text(raw: true, bytes: true, start: start)
     }
 
-    private mutating func text(raw: Bool, bytes: Bool) throws(CELCompileError) -> Token.Kind {
-        let start = position
+    /// A quoted literal from its opening quote; `start` is where the literal began, prefix included.
+    private mutating func text(raw: Bool, bytes: Bool, start: Int) throws(CELCompileError) -> Token.Kind {
         let quote = peek()!
         let isTriple = peek(1) == quote && peek(2) == quote
         position += isTriple ? 3 : 1
@@ -209,6 +228,7 @@ struct CELLexer {
                 throw fault("unterminated string literal", at: start)
             }
             if scalar == "\\" && !raw {
+                guard peek(1) != nil else { throw fault("unterminated string literal", at: start) }
                 try escape(into: &output, bytes: bytes)
                 continue
             }
@@ -229,11 +249,11 @@ struct CELLexer {
         return .string(string)
     }
 
+    /// An escape sequence, from its backslash; the caller has seen that a character follows it.
     private mutating func escape(into output: inout [UInt8], bytes: Bool) throws(CELCompileError) {
         let start = position
-        position += 1
-        guard let scalar = peek() else { throw fault("unterminated string literal", at: start) }
-        position += 1
+        let scalar = scalars[position + 1]
+        position += 2
         let simple: [Unicode.Scalar: UInt8] = [
             "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11,
             "\\": 92, "?": 63, "\"": 34, "'": 39, "`": 96,
@@ -260,7 +280,8 @@ struct CELLexer {
             }
             if bytes { output.append(UInt8(value)) } else { try appendCodePoint(value, to: &output, start: start) }
         default:
-            throw fault("invalid escape sequence '\\\(scalar.escaped(asASCII: true))'", at: start)
+            let shown = (0x21..<0x7F).contains(scalar.value) ? "'\\\(scalar)'" : "'\\' followed by \(Self.describe(scalar))"
+            throw fault("invalid escape sequence \(shown)", at: start)
         }
     }
 

@@ -6,7 +6,8 @@
 public struct CELParser {
     /// The longest source accepted, in Unicode scalars. Rules are one-liners; this leaves room.
     public static let maxSourceLength = 16_384
-    /// The deepest nesting of sub-expressions accepted.
+    /// The deepest nesting accepted: of brackets, and of the tree, where a chain nests too
+    /// (`a.b.c`, `a + b + c` and `!!a` are two levels above `a`).
     public static let maxDepth = 100
 
     private static let reserved: Set<String> = [
@@ -39,11 +40,11 @@ public struct CELParser {
         var lexer = CELLexer(source)
         tokens = try lexer.tokens()
         if case .end = current.kind {
-            throw fault("empty expression", at: current.offset)
+            throw fault("empty expression", at: 0)
         }
         let expression = try parseExpression()
         guard case .end = current.kind else {
-            throw fault("unexpected \(describe(current)) after the end of the expression", at: current.offset)
+            throw fault("expected an operator or the end of the expression but found \(describe(current))", at: current.offset)
         }
         return expression
     }
@@ -88,7 +89,8 @@ public struct CELParser {
         case .punctuation(let text): "'\(text)'"
         case .identifier(let name): "'\(name)'"
         case .quotedIdentifier(let name): "'`\(name)`'"
-        case .string, .bytes: "a string literal"
+        case .string: "a string literal"
+        case .bytes: "a bytes literal"
         case .int, .uint, .double, .intMinMagnitude: "a number"
         }
     }
@@ -97,11 +99,22 @@ public struct CELParser {
         CELCompileError(message, at: CELSourcePosition(offset: offset, in: source))
     }
 
+    private static let tooDeep = "expression is nested too deeply (the limit is \(maxDepth) levels)"
+
+    /// One more level of the parser's own recursion (brackets and parentheses).
     private mutating func nest() throws(CELCompileError) {
         depth += 1
-        if depth > Self.maxDepth {
-            throw fault("expression is nested too deeply (the limit is \(Self.maxDepth) levels)", at: current.offset)
-        }
+        if depth > Self.maxDepth { throw fault(Self.tooDeep, at: current.offset) }
+    }
+
+    /// A node with sub-expressions, refused when it makes the tree deeper than `maxDepth`. Chains
+    /// such as `a.b.c`, `a + b + c` and `!!a` nest without brackets, and nested brackets each
+    /// allow a chain of their own, so the tree's height is what bounds the recursion of the
+    /// checker, the printer and evaluation.
+    private func node(_ kind: CELExpr.Kind, at offset: Int) throws(CELCompileError) -> CELExpr {
+        let expression = CELExpr(kind, at: offset)
+        if expression.height > Self.maxDepth { throw fault(Self.tooDeep, at: offset) }
+        return expression
     }
 
     // MARK: Grammar
@@ -123,7 +136,7 @@ public struct CELParser {
         }
         try expect(":")
         let whenFalse = try parseExpression()
-        return CELExpr(.call(function: "_?_:_", target: nil, arguments: [condition, whenTrue, whenFalse]), at: offset)
+        return try node(.call(function: "_?_:_", target: nil, arguments: [condition, whenTrue, whenFalse]), at: offset)
     }
 
     /// `a && b && c` as one call with every operand, so long chains do not nest.
@@ -138,7 +151,7 @@ public struct CELParser {
         while accept(text) {
             operands.append(try operand(&self))
         }
-        return CELExpr(.call(function: function, target: nil, arguments: operands), at: offset)
+        return try node(.call(function: function, target: nil, arguments: operands), at: offset)
     }
 
     private static let relations: [String: String] = [
@@ -147,7 +160,6 @@ public struct CELParser {
 
     private mutating func parseRelation() throws(CELCompileError) -> CELExpr {
         var left = try parseAddition()
-        var chained = 0
         while true {
             let function: String
             if case .punctuation(let text) = current.kind, let relation = Self.relations[text] {
@@ -157,47 +169,32 @@ public struct CELParser {
             } else {
                 return left
             }
-            chained += 1
-            try checkChain(chained)
             let offset = advance().offset
             let right = try parseAddition()
-            left = CELExpr(.call(function: function, target: nil, arguments: [left, right]), at: offset)
+            left = try node(.call(function: function, target: nil, arguments: [left, right]), at: offset)
         }
     }
 
     private mutating func parseAddition() throws(CELCompileError) -> CELExpr {
         var left = try parseMultiplication()
-        var chained = 0
         while isPunctuation("+") || isPunctuation("-") {
-            chained += 1
-            try checkChain(chained)
             let token = advance()
             let function = token.kind == .punctuation("+") ? "_+_" : "_-_"
             let right = try parseMultiplication()
-            left = CELExpr(.call(function: function, target: nil, arguments: [left, right]), at: token.offset)
+            left = try node(.call(function: function, target: nil, arguments: [left, right]), at: token.offset)
         }
         return left
     }
 
     private mutating func parseMultiplication() throws(CELCompileError) -> CELExpr {
         var left = try parseUnary()
-        var chained = 0
         while isPunctuation("*") || isPunctuation("/") || isPunctuation("%") {
-            chained += 1
-            try checkChain(chained)
             let token = advance()
             guard case .punctuation(let text) = token.kind else { break }
             let right = try parseUnary()
-            left = CELExpr(.call(function: "_\(text)_", target: nil, arguments: [left, right]), at: token.offset)
+            left = try node(.call(function: "_\(text)_", target: nil, arguments: [left, right]), at: token.offset)
         }
         return left
-    }
-
-    /// A left-associative chain nests to the left; its length counts towards the depth limit.
-    private func checkChain(_ length: Int) throws(CELCompileError) {
-        if depth + length > Self.maxDepth {
-            throw fault("expression is nested too deeply (the limit is \(Self.maxDepth) levels)", at: current.offset)
-        }
     }
 
     private mutating func parseUnary() throws(CELCompileError) -> CELExpr {
@@ -207,7 +204,6 @@ public struct CELParser {
         var offsets: [Int] = []
         while isPunctuation(text) {
             offsets.append(advance().offset)
-            try checkChain(offsets.count)
         }
         var operand: CELExpr
         if text == "-", let literal = try parseNegatedLiteral(at: offsets.last!) {
@@ -218,7 +214,7 @@ public struct CELParser {
         }
         let function = text == "!" ? "!_" : "-_"
         for offset in offsets.reversed() {
-            operand = CELExpr(.call(function: function, target: nil, arguments: [operand]), at: offset)
+            operand = try node(.call(function: function, target: nil, arguments: [operand]), at: offset)
         }
         return operand
     }
@@ -243,11 +239,8 @@ public struct CELParser {
 
     private mutating func parseMember() throws(CELCompileError) -> CELExpr {
         var expression = try parsePrimary()
-        var chained = 0
         while true {
             if isPunctuation(".") {
-                chained += 1
-                try checkChain(chained)
                 _ = advance()
                 let token = advance()
                 switch token.kind {
@@ -257,20 +250,18 @@ public struct CELParser {
                         let arguments = try parseArguments(closing: ")")
                         expression = try receiverCall(name, target: expression, arguments: arguments, at: token.offset)
                     } else {
-                        expression = CELExpr(.select(operand: expression, field: name, test: false), at: token.offset)
+                        expression = try node(.select(operand: expression, field: name, test: false), at: token.offset)
                     }
                 case .quotedIdentifier(let name):
-                    expression = CELExpr(.select(operand: expression, field: name, test: false), at: token.offset)
+                    expression = try node(.select(operand: expression, field: name, test: false), at: token.offset)
                 default:
                     throw fault("expected a field name after '.' but found \(describe(token))", at: token.offset)
                 }
             } else if isPunctuation("[") {
-                chained += 1
-                try checkChain(chained)
                 let offset = advance().offset
                 let key = try parseExpression()
                 try expect("]")
-                expression = CELExpr(.call(function: "_[_]", target: nil, arguments: [expression, key]), at: offset)
+                expression = try node(.call(function: "_[_]", target: nil, arguments: [expression, key]), at: offset)
             } else {
                 return expression
             }
@@ -300,7 +291,8 @@ public struct CELParser {
         case .identifier(let name):
             return try parseIdentifier(name, at: token.offset)
         case .punctuation("."):
-            // A leading dot names the root scope: `.x` is the global `x`, never a macro variable.
+            // A leading dot names the root scope: `.x` is the global `x`. The tree keeps no mark
+            // of the dot, so inside a macro whose variable is `x` it still finds the variable.
             let name = advance()
             guard case .identifier(let identifier) = name.kind else {
                 throw fault("expected an identifier after '.' but found \(describe(name))", at: name.offset)
@@ -313,15 +305,13 @@ public struct CELParser {
         case .punctuation("["):
             try nest()
             defer { depth -= 1 }
-            return CELExpr(.list(try parseArguments(closing: "]")), at: token.offset)
+            return try node(.list(try parseArguments(closing: "]")), at: token.offset)
         case .punctuation("{"):
             try nest()
             defer { depth -= 1 }
-            return CELExpr(.map(try parseMapEntries()), at: token.offset)
-        case .end:
-            throw fault("unexpected end of expression", at: token.offset)
+            return try node(.map(try parseMapEntries()), at: token.offset)
         default:
-            throw fault("unexpected \(describe(token))", at: token.offset)
+            throw fault("expected an expression but found \(describe(token))", at: token.offset)
         }
     }
 
@@ -363,12 +353,13 @@ public struct CELParser {
 
     private func globalCall(_ name: String, arguments: [CELExpr], at offset: Int) throws(CELCompileError) -> CELExpr {
         guard name == "has" else {
-            return CELExpr(.call(function: name, target: nil, arguments: arguments), at: offset)
+            return try node(.call(function: name, target: nil, arguments: arguments), at: offset)
         }
         guard arguments.count == 1, case .select(let operand, let field, false) = arguments[0].kind else {
             throw fault("has() needs one field selection, such as has(member.birthday)", at: offset)
         }
-        return CELExpr(.select(operand: operand, field: field, test: true), at: offset)
+        // At the field, like any selection, so that "no field" points at the field's name.
+        return try node(.select(operand: operand, field: field, test: true), at: arguments[0].offset)
     }
 
     private func receiverCall(
@@ -383,7 +374,7 @@ public struct CELParser {
         default: nil
         }
         guard let macro else {
-            return CELExpr(.call(function: name, target: target, arguments: arguments), at: offset)
+            return try node(.call(function: name, target: target, arguments: arguments), at: offset)
         }
         guard case .identifier(let variable) = arguments[0].kind else {
             throw fault("the first argument of \(name)() must be a variable name", at: arguments[0].offset)
@@ -391,7 +382,7 @@ public struct CELParser {
         let comprehension = CELExpr.Comprehension(
             macro: macro, range: target, variable: variable, body: arguments[1],
             transform: arguments.count == 3 ? arguments[2] : nil)
-        return CELExpr(.comprehension(comprehension), at: offset)
+        return try node(.comprehension(comprehension), at: offset)
     }
 }
 

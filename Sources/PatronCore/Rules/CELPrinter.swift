@@ -103,17 +103,7 @@ extension CELExpr: CustomStringConvertible {
         case "!_" where arguments.count == 1, "-_" where arguments.count == 1:
             let operand = arguments[0]
             output += function == "!_" ? "!" : "-"
-            var needsParentheses = operand.precedence < .unary
-            if case .call(let inner, nil, _) = operand.kind, inner == "!_" || inner == "-_", inner != function {
-                needsParentheses = true
-            }
-            if function == "-_", case .literal(let value) = operand.kind {
-                switch value {
-                case .int, .double: needsParentheses = needsParentheses || operand.precedence == .member
-                default: break
-                }
-            }
-            operand.print(into: &output, parenthesized: needsParentheses)
+            operand.print(into: &output, parenthesized: operand.needsParentheses(under: function))
         case "_[_]" where arguments.count == 2:
             arguments[0].print(into: &output, parenthesizedBelow: .member)
             output += "["
@@ -129,6 +119,25 @@ extension CELExpr: CustomStringConvertible {
                 printList(arguments, into: &output)
                 output += ")"
             }
+        }
+    }
+
+    /// Whether this operand of `!_` or `-_` needs parentheses to parse back as the same tree: when
+    /// it binds more loosely; when it starts with the other unary operator, which the grammar does
+    /// not mix with this one (`!(-x)`, `!(-1)`, `-(!x)`); and, under `-`, when it is a number that
+    /// would otherwise read as a negative literal (`-(1)` is a negation, `-1` a literal).
+    private func needsParentheses(under function: String) -> Bool {
+        if precedence < .unary { return true }
+        switch kind {
+        case .call(let inner, nil, _) where inner == "!_" || inner == "-_":
+            return inner != function
+        case .literal(.int), .literal(.double):
+            // A negative number prints as `-…`: the other operator under `!`, and under `-` one
+            // more of the same, which parses back as the same tree (`--1`).
+            let isNegative = precedence == .unary
+            return function == "!_" ? isNegative : !isNegative
+        default:
+            return false
         }
     }
 
