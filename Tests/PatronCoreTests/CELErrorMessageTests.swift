@@ -188,9 +188,7 @@ struct CELErrorMessageTests {
         #expect(Self.compileFault(source) == message)
     }
 
-    @Test("an arity over a range is counted in the plural", .disabled("""
-        CELLibrary.arity pluralises by the upper bound only: "getDate() takes 0 to 1 argument, not 2"
-        """))
+    @Test("an arity over a range is counted in the plural")
     func pluralArity() {
         #expect(Self.compileFault("event.occurred_at.getDate('UTC', 1)") == "1:19: getDate() takes 0 to 1 arguments, not 2")
     }
@@ -321,7 +319,7 @@ struct CELErrorMessageTests {
     @Test("a checked rule can still fail on the data", arguments: [
         ("event.amount / member.purchases", "division by zero"),
         ("event.attributes.missing == 1", "no such key: \"missing\""),
-        ("event.items[1].amount", "index out of range: 1 (the list has 1 elements)"),
+        ("event.items[1].amount", "index out of range: 1 (the list has 1 element)"),
         ("int(member.birthday) > 0", "cannot convert '11-05' to int"),
         ("event.occurred_at.getHours(member.tier) > 0", "unknown time zone 'gold'"),
     ])
@@ -337,9 +335,7 @@ struct CELErrorMessageTests {
             == "evaluation stopped: it exceeded the cost limit of 1000000")
     }
 
-    @Test("a duration's accessors take no time zone at run time either", .disabled("""
-        CELLibrary.timeComponent ignores the zone of a duration: dyn(duration('1h')).getHours('UTC') gives 1
-        """))
+    @Test("a duration's accessors take no time zone at run time either")
     func durationAccessorWithZone() throws {
         #expect(try Self.evaluationError("dur.getHours('UTC')", in: CELTestEnvironments.unchecked)
             == "no matching overload for 'getHours' applied to (google.protobuf.Duration, string)")

@@ -86,16 +86,14 @@ struct CELFuzzTests {
         ]
     }()
 
-    @Test("an expression within the cost limit compiles and evaluates within a second", .disabled("""
-        minutes each (release build): a backtracking regular expression, and `in`, `contains`, \
-        `indexOf` over long constants are not charged against CELProgram.maxCost
-        """), arguments: knownSlowInputs)
+    @Test("an expression near the size limits stops within seconds, not minutes", arguments: knownSlowInputs)
     func knownSlowInput(source: String) {
         let environment = CELTestEnvironments.unchecked
         let elapsed = ContinuousClock().measure {
             _ = try? CELProgram(source, environment: environment).evaluate(environment.bindings([:]))
         }
-        #expect(elapsed < .seconds(1))
+        // Generous for a debug build; before the cost limit covered them these took minutes.
+        #expect(elapsed < .seconds(3))
     }
 
     /// Parses, prints and re-parses, compiles in every environment, and evaluates what compiles;

@@ -61,7 +61,7 @@ struct CELLibrary {
         guard counts.contains(arguments.count) else {
             if checked {
                 let wanted = counts.lowerBound == counts.upperBound ? "\(counts.lowerBound)" : "\(counts.lowerBound) to \(counts.upperBound)"
-                throw fault("\(name) takes \(wanted) argument\(counts.upperBound == 1 ? "" : "s"), not \(arguments.count)", at: offset)
+                throw fault("\(name) takes \(wanted) argument\(counts.upperBound == 1 && counts.lowerBound == 1 ? "" : "s"), not \(arguments.count)", at: offset)
             }
             return false
         }
@@ -272,7 +272,7 @@ struct CELLibrary {
                 let box = RegexBox(regex)
                 return Compiled(node: UnaryNode(text.node) { value throws(CELEvalError) in
                     guard case .string(let string) = value else { throw .noMatchingOverload("matches", value) }
-                    return .bool(CELOperations.matches(string, box.regex))
+                    return .bool(try CELOperations.matches(string, box.regex))
                 }, type: .bool)
             } catch {
                 try constantFault(error.message, at: patternOffset)
@@ -282,7 +282,7 @@ struct CELLibrary {
             guard case .string(let string) = value, case .string(let expression) = pattern else {
                 throw .noMatchingOverload("matches", value, pattern)
             }
-            return .bool(CELOperations.matches(string, try CELOperations.regex(expression)))
+            return .bool(try CELOperations.matches(string, try CELOperations.regex(expression)))
         }, type: .bool)
     }
 
@@ -373,7 +373,7 @@ struct CELLibrary {
         let name = function
         guard let zoneArgument = arguments.first else {
             return Compiled(node: UnaryNode(receiver.node) { value throws(CELEvalError) in
-                try CELLibrary.timeComponent(value, component, zone: .utc, name: name)
+                try CELLibrary.timeComponent(value, component, zone: .utc, hasZone: false, name: name)
             }, type: .int)
         }
         try require(zoneArgument, in: [.string], "the time zone of \(function)()", at: offsets[0])
@@ -408,11 +408,14 @@ struct CELLibrary {
         return total
     }
 
-    static func timeComponent(_ value: CELValue, _ component: CELTimeComponent, zone: CELTimeZone, name: String) throws(CELEvalError) -> CELValue {
+    static func timeComponent(
+        _ value: CELValue, _ component: CELTimeComponent, zone: CELTimeZone, hasZone: Bool = true, name: String
+    ) throws(CELEvalError) -> CELValue {
         switch value {
         case .timestamp(let timestamp):
             return .int(timestamp.component(component, in: zone))
         case .duration(let duration):
+            guard !hasZone else { throw .noMatchingOverload(name, value, .string("")) }
             switch component {
             case .hours: return .int(duration.totalHours)
             case .minutes: return .int(duration.totalMinutes)

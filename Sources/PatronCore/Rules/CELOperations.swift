@@ -138,7 +138,7 @@ enum CELOperations {
             default: throw .noMatchingOverload("_[_]", collection, key)
             }
             guard position >= 0, position < list.count else {
-                throw CELEvalError("index out of range: \(position) (the list has \(list.count) elements)")
+                throw CELEvalError("index out of range: \(position) (the list has \(list.count) element\(list.count == 1 ? "" : "s"))")
             }
             return list[Int(position)]
         case .map(let map):
@@ -210,14 +210,31 @@ enum CELOperations {
     }
 
     static func contains(_ text: String.UTF8View, _ part: String.UTF8View) -> Bool {
-        let needle = Array(part)
-        if needle.isEmpty { return true }
-        let haystack = Array(text)
-        guard haystack.count >= needle.count else { return false }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
-            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return true }
+        byteOffset(of: String(part), in: String(text)) != nil
+    }
+
+    /// Where the UTF-8 bytes of `part` first occur in those of `text`: a byte search, so no
+    /// Unicode normalization, and linear work for the cost limit to account for.
+    static func byteOffset(of part: String, in text: String) -> Int? {
+        var text = text
+        var part = part
+        return text.withUTF8 { haystack in
+            part.withUTF8 { needle -> Int? in
+                if needle.isEmpty { return 0 }
+                guard haystack.count >= needle.count else { return nil }
+                let base = haystack.baseAddress!
+                var start = 0
+                // memchr finds each candidate first byte, memcmp checks the rest.
+                while start + needle.count <= haystack.count {
+                    let window = haystack.count - needle.count + 1 - start
+                    guard let hit = memchr(base + start, Int32(needle[0]), window) else { return nil }
+                    let index = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(base + index, needle.baseAddress!, needle.count) == 0 { return index }
+                    start = index + 1
+                }
+                return nil
+            }
         }
-        return false
     }
 
     /// A compiled regular expression for `matches`; RE2 syntax is close to ICU's for what rules use.
@@ -230,8 +247,30 @@ enum CELOperations {
         }
     }
 
-    static func matches(_ text: String, _ regex: NSRegularExpression) -> Bool {
-        regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    /// The longest a regular-expression search may run. ICU backtracks, so a pattern like
+    /// `(a+)+$` can take exponential time; the search is stopped instead.
+    static let regexTimeLimit: Duration = .milliseconds(100)
+
+    static func matches(_ text: String, _ regex: NSRegularExpression) throws(CELEvalError) -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: regexTimeLimit)
+        var found = false
+        var timedOut = false
+        // With .reportProgress ICU calls back during a long search, which lets it be stopped.
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: NSRange(text.startIndex..., in: text)) {
+            result, _, stop in
+            if result != nil {
+                found = true
+                stop.pointee = true
+            } else if clock.now > deadline {
+                timedOut = true
+                stop.pointee = true
+            }
+        }
+        if timedOut && !found {
+            throw CELEvalError("the regular expression took too long (over \(regexTimeLimit)) on this text")
+        }
+        return found
     }
 
     // MARK: Conversions

@@ -69,8 +69,9 @@ public struct CELProgram: Sendable {
     }
 
     /// The most work one evaluation may do, in cost units: one per macro iteration (`all`, `exists`,
-    /// `map`, …, nested ones multiplied), and one per 8 elements of each list or map and per 64 bytes
-    /// of each string an operation builds. Beyond it evaluation fails instead of running on.
+    /// `map`, …, nested ones multiplied), and one per 8 elements of each list or map and per 16 bytes
+    /// of each string or bytes an operation takes or builds. Beyond it evaluation fails instead of
+    /// running on.
     public static let maxCost = 1_000_000
 
     /// Evaluates the program on bindings made by the same environment.

@@ -25,8 +25,8 @@ struct CELFrame {
         switch value {
         case .list(let list): try charge(list.count / 8)
         case .map(let map): try charge(map.count / 8)
-        case .string(let string): try charge(string.utf8.count / 64)
-        case .bytes(let bytes): try charge(bytes.count / 64)
+        case .string(let string): try charge(string.utf8.count / 16)
+        case .bytes(let bytes): try charge(bytes.count / 16)
         default: break
         }
     }
@@ -283,7 +283,9 @@ final class UnaryNode: CELNode, @unchecked Sendable {
     }
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
-        let result = try function(try operand.evaluate(frame))
+        let input = try operand.evaluate(frame)
+        try frame.charge(for: input)
+        let result = try function(input)
         try frame.charge(for: result)
         return result
     }
@@ -305,7 +307,11 @@ final class BinaryNode: CELNode, @unchecked Sendable {
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         let a = try left.evaluate(frame)
-        let result = try function(a, try right.evaluate(frame))
+        let b = try right.evaluate(frame)
+        // Work such as `contains` or `indexOf` grows with the inputs, so they are charged too.
+        try frame.charge(for: a)
+        try frame.charge(for: b)
+        let result = try function(a, b)
         try frame.charge(for: result)
         return result
     }
@@ -327,6 +333,7 @@ final class CallNode: CELNode, @unchecked Sendable {
         for argument in arguments {
             values.append(try argument.evaluate(frame))
         }
+        for value in values { try frame.charge(for: value) }
         let result = try function(values)
         try frame.charge(for: result)
         return result
@@ -347,6 +354,7 @@ final class EqualsNode: CELNode, @unchecked Sendable {
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         let a = try left.evaluate(frame)
         let b = try right.evaluate(frame)
+        try frame.charge(for: a)
         return .bool(a.celEquals(b) != negated)
     }
 }
@@ -401,7 +409,9 @@ final class InNode: CELNode, @unchecked Sendable {
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         let value = try element.evaluate(frame)
-        return .bool(try CELOperations.contains(try collection.evaluate(frame), value))
+        let container = try collection.evaluate(frame)
+        if case .list = container { try frame.charge(for: container) }
+        return .bool(try CELOperations.contains(container, value))
     }
 }
 
@@ -417,6 +427,7 @@ final class InConstantListNode: CELNode, @unchecked Sendable {
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         let value = try element.evaluate(frame)
+        try frame.charge(values.count / 8)
         for index in values.indices where values[index].celEquals(value) {
             return .bool(true)
         }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The part of CEL's `strings` extension that rules use. Indices count Unicode code points.
 enum CELStrings {
     static func transform(_ string: String, _ name: String) -> String {
@@ -34,14 +36,10 @@ enum CELStrings {
         guard case .string(let string) = text, case .string(let needle) = part else {
             throw .noMatchingOverload("indexOf", text, part)
         }
-        let haystack = Array(string.unicodeScalars)
-        let wanted = Array(needle.unicodeScalars)
-        if wanted.isEmpty { return .int(0) }
-        guard haystack.count >= wanted.count else { return .int(-1) }
-        for start in 0...(haystack.count - wanted.count) where haystack[start..<(start + wanted.count)].elementsEqual(wanted) {
-            return .int(Int64(start))
-        }
-        return .int(-1)
+        guard let offset = CELOperations.byteOffset(of: needle, in: string) else { return .int(-1) }
+        // Count code points before the match: every byte that does not continue a sequence.
+        let before = string.utf8.prefix(offset).reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+        return .int(Int64(before))
     }
 
     /// `s.split(separator)`: the parts between separators; an empty separator splits characters.
