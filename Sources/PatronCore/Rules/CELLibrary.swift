@@ -147,7 +147,11 @@ struct CELLibrary {
     }
 
     private func arithmeticType(_ function: String, _ text: String, _ a: CELType, _ b: CELType, at offset: Int) throws(CELCompileError) -> CELType {
-        if a == .dyn || b == .dyn { return a == b ? a : (a == .dyn ? (b.isNumeric ? b : .dyn) : (a.isNumeric ? a : .dyn)) }
+        if a == .dyn || b == .dyn {
+            // Only numbers keep their type through arithmetic with themselves; guess the known side.
+            let known = a == .dyn ? b : a
+            return known.isNumeric ? known : .dyn
+        }
         switch (function, a, b) {
         case (_, .int, .int), (_, .uint, .uint): return a
         case ("_%_", _, _): break
@@ -219,7 +223,11 @@ struct CELLibrary {
             }
             let wantsGreatest = function == "math.greatest"
             let types = arguments.map(\.type)
-            let type: CELType = arguments.count == 1 ? (types[0] == .dyn ? .dyn : { if case .list(let e) = types[0] { return e } ; return .dyn }()) : unify(types)
+            var type = unify(types)
+            if arguments.count == 1 {
+                // One argument is a list to pick from.
+                if case .list(let element) = types[0] { type = element } else { type = .dyn }
+            }
             let name = function
             return Compiled(node: CallNode(arguments.map(\.node)) { values throws(CELEvalError) in
                 try CELLibrary.extreme(values, greatest: wantsGreatest, name: name)

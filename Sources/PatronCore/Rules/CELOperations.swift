@@ -5,16 +5,19 @@ import Foundation
 enum CELOperations {
     // MARK: Arithmetic
 
+    /// The value of an operation that reports overflow; overflow is an error, never a wrap.
+    @inline(__always)
+    private static func exact<T>(_ result: (partialValue: T, overflow: Bool)) throws(CELEvalError) -> T {
+        if result.overflow { throw .overflow }
+        return result.partialValue
+    }
+
     static func add(_ a: CELValue, _ b: CELValue) throws(CELEvalError) -> CELValue {
         switch (a, b) {
         case (.int(let x), .int(let y)):
-            let (sum, overflow) = x.addingReportingOverflow(y)
-            if overflow { throw .overflow }
-            return .int(sum)
+            return .int(try exact(x.addingReportingOverflow(y)))
         case (.uint(let x), .uint(let y)):
-            let (sum, overflow) = x.addingReportingOverflow(y)
-            if overflow { throw .overflow }
-            return .uint(sum)
+            return .uint(try exact(x.addingReportingOverflow(y)))
         case (.double(let x), .double(let y)): return .double(x + y)
         case (.string(let x), .string(let y)): return .string(x + y)
         case (.bytes(let x), .bytes(let y)): return .bytes(x + y)
@@ -29,13 +32,9 @@ enum CELOperations {
     static func subtract(_ a: CELValue, _ b: CELValue) throws(CELEvalError) -> CELValue {
         switch (a, b) {
         case (.int(let x), .int(let y)):
-            let (difference, overflow) = x.subtractingReportingOverflow(y)
-            if overflow { throw .overflow }
-            return .int(difference)
+            return .int(try exact(x.subtractingReportingOverflow(y)))
         case (.uint(let x), .uint(let y)):
-            let (difference, overflow) = x.subtractingReportingOverflow(y)
-            if overflow { throw .overflow }
-            return .uint(difference)
+            return .uint(try exact(x.subtractingReportingOverflow(y)))
         case (.double(let x), .double(let y)): return .double(x - y)
         case (.timestamp(let x), .timestamp(let y)): return .duration(try x.difference(from: y))
         case (.timestamp(let x), .duration(let y)): return .timestamp(try x.subtracting(y))
@@ -47,13 +46,9 @@ enum CELOperations {
     static func multiply(_ a: CELValue, _ b: CELValue) throws(CELEvalError) -> CELValue {
         switch (a, b) {
         case (.int(let x), .int(let y)):
-            let (product, overflow) = x.multipliedReportingOverflow(by: y)
-            if overflow { throw .overflow }
-            return .int(product)
+            return .int(try exact(x.multipliedReportingOverflow(by: y)))
         case (.uint(let x), .uint(let y)):
-            let (product, overflow) = x.multipliedReportingOverflow(by: y)
-            if overflow { throw .overflow }
-            return .uint(product)
+            return .uint(try exact(x.multipliedReportingOverflow(by: y)))
         case (.double(let x), .double(let y)): return .double(x * y)
         default: throw .noMatchingOverload("_*_", a, b)
         }
@@ -63,9 +58,7 @@ enum CELOperations {
         switch (a, b) {
         case (.int(let x), .int(let y)):
             if y == 0 { throw .divisionByZero }
-            let (quotient, overflow) = x.dividedReportingOverflow(by: y)
-            if overflow { throw .overflow }
-            return .int(quotient)
+            return .int(try exact(x.dividedReportingOverflow(by: y)))
         case (.uint(let x), .uint(let y)):
             if y == 0 { throw .divisionByZero }
             return .uint(x / y)
@@ -78,9 +71,7 @@ enum CELOperations {
         switch (a, b) {
         case (.int(let x), .int(let y)):
             if y == 0 { throw .moduloByZero }
-            let (remainder, overflow) = x.remainderReportingOverflow(dividingBy: y)
-            if overflow { throw .overflow }
-            return .int(remainder)
+            return .int(try exact(x.remainderReportingOverflow(dividingBy: y)))
         case (.uint(let x), .uint(let y)):
             if y == 0 { throw .moduloByZero }
             return .uint(x % y)

@@ -172,75 +172,41 @@ final class HasNode: CELNode, @unchecked Sendable {
     }
 }
 
-/// `a && b`: false if either side is false, whatever error the other raises; otherwise the first
-/// error; otherwise true. Chains compile to a balanced tree of these, which keeps the same rule.
-final class AndNode: CELNode, @unchecked Sendable {
+/// `a && b` and `a || b`. The deciding value (false for `&&`, true for `||`) on either side is the
+/// answer, whatever error the other side raises; otherwise the first error; otherwise the other
+/// value. Chains compile to a balanced tree of these, which keeps the same rule.
+final class LogicNode: CELNode, @unchecked Sendable {
     let left: CELNode
     let right: CELNode
+    let deciding: Bool
+    let name: String
 
-    init(_ left: CELNode, _ right: CELNode) {
+    init(_ left: CELNode, _ right: CELNode, and: Bool) {
         self.left = left
         self.right = right
+        self.deciding = !and
+        self.name = and ? "_&&_" : "_||_"
     }
 
     override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
         var failure: CELEvalError?
+        if decides(left, frame, &failure) || decides(right, frame, &failure) { return .bool(deciding) }
+        if let failure { throw failure }
+        return .bool(!deciding)
+    }
+
+    /// Whether one side yields the deciding value; keeps the first error or wrong type otherwise.
+    @inline(__always)
+    private func decides(_ side: CELNode, _ frame: CELFrame, _ failure: inout CELEvalError?) -> Bool {
         do {
-            switch try left.evaluate(frame) {
-            case .bool(false): return .bool(false)
-            case .bool(true): break
-            case let other: failure = .noMatchingOverload("_&&_", other)
-            }
-        } catch {
-            failure = error
-        }
-        do {
-            switch try right.evaluate(frame) {
-            case .bool(false): return .bool(false)
-            case .bool(true): break
-            case let other: failure = failure ?? .noMatchingOverload("_&&_", other)
+            switch try side.evaluate(frame) {
+            case .bool(let value): return value == deciding
+            case let other: failure = failure ?? .noMatchingOverload(name, other)
             }
         } catch {
             failure = failure ?? error
         }
-        if let failure { throw failure }
-        return .bool(true)
-    }
-}
-
-/// `a || b`: true if either side is true, whatever error the other raises; otherwise the first
-/// error; otherwise false.
-final class OrNode: CELNode, @unchecked Sendable {
-    let left: CELNode
-    let right: CELNode
-
-    init(_ left: CELNode, _ right: CELNode) {
-        self.left = left
-        self.right = right
-    }
-
-    override func evaluate(_ frame: CELFrame) throws(CELEvalError) -> CELValue {
-        var failure: CELEvalError?
-        do {
-            switch try left.evaluate(frame) {
-            case .bool(true): return .bool(true)
-            case .bool(false): break
-            case let other: failure = .noMatchingOverload("_||_", other)
-            }
-        } catch {
-            failure = error
-        }
-        do {
-            switch try right.evaluate(frame) {
-            case .bool(true): return .bool(true)
-            case .bool(false): break
-            case let other: failure = failure ?? .noMatchingOverload("_||_", other)
-            }
-        } catch {
-            failure = failure ?? error
-        }
-        if let failure { throw failure }
-        return .bool(false)
+        return false
     }
 }
 
@@ -250,7 +216,7 @@ func balancedLogic(_ nodes: ArraySlice<CELNode>, and: Bool) -> CELNode {
     let middle = nodes.startIndex + nodes.count / 2
     let left = balancedLogic(nodes[..<middle], and: and)
     let right = balancedLogic(nodes[middle...], and: and)
-    return and ? AndNode(left, right) : OrNode(left, right)
+    return LogicNode(left, right, and: and)
 }
 
 final class ConditionalNode: CELNode, @unchecked Sendable {
