@@ -72,7 +72,7 @@ public struct CELProgram: Sendable {
     /// `map`, …, nested ones multiplied), and one per 8 elements of each list or map and per 16 bytes
     /// of each string or bytes an operation takes or builds. Beyond it evaluation fails instead of
     /// running on.
-    public static let maxCost = 1_000_000
+    public static let maxCost = 100_000
 
     /// Evaluates the program on bindings made by the same environment.
     public func evaluate(_ bindings: CELBindings) throws(CELEvalError) -> CELValue {

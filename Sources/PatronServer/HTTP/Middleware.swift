@@ -50,9 +50,31 @@ struct RequestBodyMiddleware<Context: RequestContext>: RouterMiddleware {
             throw tooLarge
         }
         let bytes = Data(buffer: buffer)
+        if Self.containsEscapedNUL(bytes) {
+            // PostgreSQL text cannot hold U+0000, so it is refused for every store alike.
+            throw Problem(.unprocessableContent, code: "nul_character",
+                          detail: "Text cannot contain the NUL character (\\u0000).")
+        }
         return try await RequestState.$body.withValue(bytes) {
             try await next(request, context)
         }
+    }
+}
+
+extension RequestBodyMiddleware {
+    /// Whether JSON text holds the escape `\u0000` (a backslash run of odd length before `u0000`).
+    static func containsEscapedNUL(_ bytes: Data) -> Bool {
+        let escape = Array("u0000".utf8)
+        var backslashes = 0
+        for (index, byte) in zip(bytes.indices, bytes) {
+            if byte == UInt8(ascii: "\\") {
+                backslashes += 1
+                continue
+            }
+            if backslashes % 2 == 1, byte == escape[0], bytes[index...].starts(with: escape) { return true }
+            backslashes = 0
+        }
+        return false
     }
 }
 
