@@ -8,6 +8,8 @@ public struct Engine: Sendable {
     public let store: any PatronStore
     let clock: @Sendable () -> Date
     let logger: Logger
+    let ledgerWriter: LedgerWriter
+    let runtimes = ProgramRuntimes()
 
     /// The largest page a list returns.
     public static let maxPageSize = 200
@@ -24,6 +26,7 @@ public struct Engine: Sendable {
         self.store = store
         self.logger = logger
         self.clock = clock
+        self.ledgerWriter = LedgerWriter(store: store)
     }
 
     /// The current instant, at the precision the stores keep.

@@ -16,4 +16,10 @@ public enum EngineError: Error, Sendable, Hashable {
     case forbidden(code: String, detail: String)
     /// No key, or an unknown or revoked one.
     case unauthenticated(detail: String)
+    /// The member cannot spend that many points; nothing was spent.
+    case insufficientPoints(available: Int64, requested: Int64)
+    /// A risk limit of the program refused the request (`limit_exceeded`).
+    case limitExceeded(detail: String)
+    /// Patron cannot take the request now; a retry later may succeed.
+    case unavailable(code: String, detail: String)
 }

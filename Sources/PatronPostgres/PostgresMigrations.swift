@@ -92,5 +92,143 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
         ]),
+        // The ledger, as SQLite's migration of the same name. Amounts and counters are bigint, and
+        // `receipt` is JSON text: casting it to json is PostgreSQL 15's way of checking it parses.
+        ("2026-11-23-ledger", [
+            """
+            CREATE TABLE ledger_members (
+                member_id text PRIMARY KEY REFERENCES members(id),
+                program_id text NOT NULL REFERENCES programs(id),
+                purchases bigint NOT NULL DEFAULT 0 CHECK (purchases >= 0)
+            )
+            """,
+            """
+            CREATE TABLE ledger_accounts (
+                member_id text NOT NULL REFERENCES ledger_members(member_id),
+                unit text NOT NULL CHECK (unit IN ('points', 'growth')),
+                pending bigint NOT NULL CHECK (pending >= 0),
+                available bigint NOT NULL CHECK (available >= 0),
+                held bigint NOT NULL CHECK (held >= 0),
+                debt bigint NOT NULL CHECK (debt >= 0),
+                earned bigint NOT NULL CHECK (earned >= 0),
+                redeemed bigint NOT NULL CHECK (redeemed >= 0),
+                expired bigint NOT NULL CHECK (expired >= 0),
+                PRIMARY KEY (member_id, unit)
+            )
+            """,
+            """
+            CREATE TABLE ledger_events (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                client_id text NOT NULL,
+                type text NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                recorded_at timestamptz NOT NULL,
+                amount bigint NOT NULL CHECK (amount >= 0),
+                order_id text,
+                fingerprint text NOT NULL,
+                status text NOT NULL CHECK (status IN ('posted', 'review')),
+                receipt text NOT NULL CHECK (receipt::json IS NOT NULL)
+            )
+            """,
+            "CREATE UNIQUE INDEX ledger_events_client ON ledger_events (program_id, client_id)",
+            """
+            CREATE UNIQUE INDEX ledger_events_purchase_order ON ledger_events (program_id, order_id)
+                WHERE type = 'purchase' AND order_id IS NOT NULL
+            """,
+            "CREATE INDEX ledger_events_refund_order ON ledger_events (program_id, order_id) WHERE type = 'refund'",
+            "CREATE INDEX ledger_events_member_time ON ledger_events (member_id, occurred_at)",
+            """
+            CREATE TABLE ledger_lots (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                event_id text REFERENCES ledger_events(id),
+                order_id text,
+                source text NOT NULL,
+                amount bigint NOT NULL CHECK (amount > 0),
+                remaining bigint NOT NULL CHECK (remaining >= 0 AND remaining <= amount),
+                state text NOT NULL CHECK (state IN ('pending', 'available')),
+                earned_at timestamptz NOT NULL,
+                available_at timestamptz NOT NULL,
+                expires_at timestamptz
+            )
+            """,
+            "CREATE INDEX ledger_lots_open ON ledger_lots (member_id) WHERE remaining > 0",
+            "CREATE INDEX ledger_lots_maturing ON ledger_lots (program_id, available_at) WHERE state = 'pending'",
+            """
+            CREATE INDEX ledger_lots_expiring ON ledger_lots (program_id, expires_at)
+                WHERE remaining > 0 AND expires_at IS NOT NULL
+            """,
+            """
+            CREATE TABLE ledger_holds (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                amount bigint NOT NULL CHECK (amount > 0),
+                captured bigint NOT NULL CHECK (captured >= 0 AND captured <= amount),
+                status text NOT NULL CHECK (status IN ('open', 'captured', 'voided', 'lapsed')),
+                reference text,
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL,
+                resolved_at timestamptz,
+                request_key text,
+                CHECK ((status = 'open') = (resolved_at IS NULL)),
+                CHECK (status = 'captured' OR captured = 0)
+            )
+            """,
+            "CREATE INDEX ledger_holds_open ON ledger_holds (member_id) WHERE status = 'open'",
+            "CREATE INDEX ledger_holds_lapsing ON ledger_holds (program_id, expires_at) WHERE status = 'open'",
+            """
+            CREATE UNIQUE INDEX ledger_holds_request ON ledger_holds (program_id, request_key)
+                WHERE request_key IS NOT NULL
+            """,
+            """
+            CREATE TABLE ledger_transfers (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                unit text NOT NULL CHECK (unit IN ('points', 'growth')),
+                debit text NOT NULL,
+                credit text NOT NULL,
+                amount bigint NOT NULL CHECK (amount > 0),
+                kind text NOT NULL CHECK (kind IN ('earn', 'activate', 'expire', 'redeem', 'hold', 'capture', 'release',
+                    'clawback', 'adjust', 'reversal', 'transfer')),
+                reason text NOT NULL,
+                reference text,
+                event_id text REFERENCES ledger_events(id),
+                lot_id text REFERENCES ledger_lots(id),
+                hold_id text REFERENCES ledger_holds(id),
+                reverses text REFERENCES ledger_transfers(id),
+                actor text NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                posted_at timestamptz NOT NULL,
+                request_key text,
+                CHECK (debit <> credit)
+            )
+            """,
+            "CREATE INDEX ledger_transfers_member ON ledger_transfers (member_id, id)",
+            """
+            CREATE INDEX ledger_transfers_earned ON ledger_transfers (member_id, reason, occurred_at)
+                WHERE kind = 'earn'
+            """,
+            "CREATE INDEX ledger_transfers_event ON ledger_transfers (event_id) WHERE event_id IS NOT NULL",
+            "CREATE INDEX ledger_transfers_hold ON ledger_transfers (hold_id) WHERE hold_id IS NOT NULL",
+            """
+            CREATE UNIQUE INDEX ledger_transfers_request ON ledger_transfers (program_id, request_key)
+                WHERE request_key IS NOT NULL
+            """,
+            "CREATE UNIQUE INDEX ledger_transfers_reverses ON ledger_transfers (reverses) WHERE reverses IS NOT NULL",
+            """
+            CREATE TABLE ledger_allocations (
+                transfer_id text NOT NULL REFERENCES ledger_transfers(id),
+                position integer NOT NULL CHECK (position >= 0),
+                lot_id text NOT NULL REFERENCES ledger_lots(id),
+                amount bigint NOT NULL CHECK (amount > 0),
+                PRIMARY KEY (transfer_id, position)
+            )
+            """,
+        ]),
     ]
 }

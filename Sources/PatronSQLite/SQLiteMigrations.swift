@@ -90,6 +90,126 @@ enum SQLiteMigrations {
                 CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
                 """)
         }
+        migrator.registerMigration("2026-11-23-ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger_members (
+                    member_id TEXT PRIMARY KEY NOT NULL REFERENCES members(id),
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    purchases INTEGER NOT NULL DEFAULT 0 CHECK (purchases >= 0)
+                ) STRICT;
+
+                CREATE TABLE ledger_accounts (
+                    member_id TEXT NOT NULL REFERENCES ledger_members(member_id),
+                    unit TEXT NOT NULL CHECK (unit IN ('points', 'growth')),
+                    pending INTEGER NOT NULL CHECK (pending >= 0),
+                    available INTEGER NOT NULL CHECK (available >= 0),
+                    held INTEGER NOT NULL CHECK (held >= 0),
+                    debt INTEGER NOT NULL CHECK (debt >= 0),
+                    earned INTEGER NOT NULL CHECK (earned >= 0),
+                    redeemed INTEGER NOT NULL CHECK (redeemed >= 0),
+                    expired INTEGER NOT NULL CHECK (expired >= 0),
+                    PRIMARY KEY (member_id, unit)
+                ) STRICT;
+
+                CREATE TABLE ledger_events (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    client_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    recorded_at INTEGER NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount >= 0),
+                    order_id TEXT,
+                    fingerprint TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('posted', 'review')),
+                    receipt TEXT NOT NULL CHECK (json_valid(receipt))
+                ) STRICT;
+                CREATE UNIQUE INDEX ledger_events_client ON ledger_events(program_id, client_id);
+                CREATE UNIQUE INDEX ledger_events_purchase_order ON ledger_events(program_id, order_id)
+                    WHERE type = 'purchase' AND order_id IS NOT NULL;
+                CREATE INDEX ledger_events_refund_order ON ledger_events(program_id, order_id)
+                    WHERE type = 'refund';
+                CREATE INDEX ledger_events_member_time ON ledger_events(member_id, occurred_at);
+
+                CREATE TABLE ledger_lots (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    event_id TEXT REFERENCES ledger_events(id),
+                    order_id TEXT,
+                    source TEXT NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= amount),
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'available')),
+                    earned_at INTEGER NOT NULL,
+                    available_at INTEGER NOT NULL,
+                    expires_at INTEGER
+                ) STRICT;
+                CREATE INDEX ledger_lots_open ON ledger_lots(member_id) WHERE remaining > 0;
+                CREATE INDEX ledger_lots_maturing ON ledger_lots(program_id, available_at) WHERE state = 'pending';
+                CREATE INDEX ledger_lots_expiring ON ledger_lots(program_id, expires_at)
+                    WHERE remaining > 0 AND expires_at IS NOT NULL;
+
+                CREATE TABLE ledger_holds (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    captured INTEGER NOT NULL CHECK (captured >= 0 AND captured <= amount),
+                    status TEXT NOT NULL CHECK (status IN ('open', 'captured', 'voided', 'lapsed')),
+                    reference TEXT,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    resolved_at INTEGER,
+                    request_key TEXT,
+                    CHECK ((status = 'open') = (resolved_at IS NULL)),
+                    CHECK (status = 'captured' OR captured = 0)
+                ) STRICT;
+                CREATE INDEX ledger_holds_open ON ledger_holds(member_id) WHERE status = 'open';
+                CREATE INDEX ledger_holds_lapsing ON ledger_holds(program_id, expires_at) WHERE status = 'open';
+                CREATE UNIQUE INDEX ledger_holds_request ON ledger_holds(program_id, request_key)
+                    WHERE request_key IS NOT NULL;
+
+                CREATE TABLE ledger_transfers (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    unit TEXT NOT NULL CHECK (unit IN ('points', 'growth')),
+                    debit TEXT NOT NULL,
+                    credit TEXT NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    kind TEXT NOT NULL CHECK (kind IN ('earn', 'activate', 'expire', 'redeem', 'hold', 'capture', 'release',
+                        'clawback', 'adjust', 'reversal', 'transfer')),
+                    reason TEXT NOT NULL,
+                    reference TEXT,
+                    event_id TEXT REFERENCES ledger_events(id),
+                    lot_id TEXT REFERENCES ledger_lots(id),
+                    hold_id TEXT REFERENCES ledger_holds(id),
+                    reverses TEXT REFERENCES ledger_transfers(id),
+                    actor TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    posted_at INTEGER NOT NULL,
+                    request_key TEXT,
+                    CHECK (debit <> credit)
+                ) STRICT;
+                CREATE INDEX ledger_transfers_member ON ledger_transfers(member_id, id);
+                CREATE INDEX ledger_transfers_earned ON ledger_transfers(member_id, reason, occurred_at) WHERE kind = 'earn';
+                CREATE INDEX ledger_transfers_event ON ledger_transfers(event_id) WHERE event_id IS NOT NULL;
+                CREATE INDEX ledger_transfers_hold ON ledger_transfers(hold_id) WHERE hold_id IS NOT NULL;
+                CREATE UNIQUE INDEX ledger_transfers_request ON ledger_transfers(program_id, request_key)
+                    WHERE request_key IS NOT NULL;
+                CREATE UNIQUE INDEX ledger_transfers_reverses ON ledger_transfers(reverses) WHERE reverses IS NOT NULL;
+
+                CREATE TABLE ledger_allocations (
+                    transfer_id TEXT NOT NULL REFERENCES ledger_transfers(id),
+                    position INTEGER NOT NULL CHECK (position >= 0),
+                    lot_id TEXT NOT NULL REFERENCES ledger_lots(id),
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    PRIMARY KEY (transfer_id, position)
+                ) STRICT;
+                """)
+        }
         return migrator
     }
 }

@@ -43,7 +43,8 @@ public func buildApplication(_ options: ServerOptions,
     var app = Application(
         router: try buildRouter(engine: engine, options: options, logger: logger),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "patron"),
-        services: services + [IdempotencyPurgeService(engine: engine, logger: logger)],
+        services: services + [IdempotencyPurgeService(engine: engine, logger: logger),
+                              LedgerJobService(engine: engine, logger: logger)],
         logger: logger)
     app.beforeServerStarts {
         try await engine.store.migrate()
@@ -93,14 +94,17 @@ struct IdempotencyPurgeService: Service {
     func run() async throws {
         // Stops at graceful shutdown: the sleep is cancelled and the loop ends.
         await cancelWhenGracefulShutdown {
+            // The first run waits a minute, so that the schema is migrated before it is used.
             while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                guard !Task.isCancelled else { return }
                 do {
                     let purged = try await engine.purgeExpiredIdempotencyKeys()
                     if purged > 0 { logger.debug("purged idempotency keys", metadata: ["count": "\(purged)"]) }
                 } catch {
                     logger.warning("idempotency purge failed", metadata: ["error": "\(error)"])
                 }
-                try? await Task.sleep(for: .seconds(3600))
+                try? await Task.sleep(for: .seconds(3540))
             }
         }
     }

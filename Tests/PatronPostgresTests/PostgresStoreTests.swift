@@ -10,6 +10,11 @@ struct PostgresStoreTests {
     func contract(_ contractCase: StoreContractCase) async throws {
         try await TestStoreKind.postgres.withStore { store in try await contractCase.run(store) }
     }
+
+    @Test("meets the ledger contract", arguments: LedgerContract.cases)
+    func ledgerContract(_ contractCase: StoreContractCase) async throws {
+        try await TestStoreKind.postgres.withStore { store in try await contractCase.run(store) }
+    }
 }
 
 @Suite("PostgreSQL URLs")

@@ -12,6 +12,11 @@ struct SQLiteStoreTests {
         try await TestStoreKind.sqlite.withStore { store in try await contractCase.run(store) }
     }
 
+    @Test("meets the ledger contract", arguments: LedgerContract.cases)
+    func ledgerContract(_ contractCase: StoreContractCase) async throws {
+        try await TestStoreKind.sqlite.withStore { store in try await contractCase.run(store) }
+    }
+
     @Test("opens the file in WAL mode with synchronous=FULL and foreign keys on")
     func durabilitySettings() async throws {
         try await TestStoreKind.sqlite.withStore { store in

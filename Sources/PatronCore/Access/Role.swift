@@ -20,13 +20,19 @@ public enum Permission: Sendable, Hashable, CaseIterable {
     case writeMembers
     case eraseMembers
     case exportMembers
+    /// Posting events and spending points (redemptions, holds).
+    case postEvents
+    /// Adding or removing points by hand.
+    case adjustPoints
+    /// Running the ledger's time-driven jobs.
+    case runJobs
 
     /// The roles that hold this permission.
     public var roles: Set<Role> {
         switch self {
         case .manageKeys, .createPrograms: [.owner]
-        case .writeConfig, .eraseMembers: [.owner, .operator]
-        case .writeMembers, .exportMembers: [.owner, .operator, .integration]
+        case .writeConfig, .eraseMembers, .adjustPoints, .runJobs: [.owner, .operator]
+        case .writeMembers, .exportMembers, .postEvents: [.owner, .operator, .integration]
         case .readPrograms, .readMembers: Set(Role.allCases)
         }
     }

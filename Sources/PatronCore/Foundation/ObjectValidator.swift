@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reads the members of one JSON object for a validator: refuses keys it does not know, and records a
 /// fault for every member that is missing or of the wrong type, so that a caller sees every fault at
 /// once rather than one per attempt.
@@ -100,6 +102,18 @@ public struct ObjectValidator {
             return nil
         }
         return bool
+    }
+
+    /// An instant given as RFC 3339 text with an offset (`2026-11-22T08:30:00Z`), kept to the
+    /// millisecond as the stores keep it.
+    public func timestamp(_ key: String, required: Bool = false, faults: inout FaultCollector) -> Date? {
+        guard let text = string(key, required: required, maxLength: 64, faults: &faults) else { return nil }
+        guard let parsed = try? CELTimestamp(rfc3339: text) else {
+            faults.add(pointer / key, "invalid_timestamp",
+                       "'\(text)' is not an RFC 3339 time with an offset, such as 2026-11-22T08:30:00Z.")
+            return nil
+        }
+        return Timestamp.date(milliseconds: parsed.seconds * 1000 + Int64(parsed.nanos / 1_000_000))
     }
 
     /// An array member.

@@ -156,7 +156,7 @@ struct APIService: APIProtocol {
     }
 
     /// The JSON body as received; the generated decoder has already checked its shape.
-    private func rawBody() throws -> JSONValue {
+    func rawBody() throws -> JSONValue {
         try JSONValue(parsing: RequestState.body ?? Data())
     }
 }

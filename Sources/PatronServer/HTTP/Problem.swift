@@ -13,6 +13,8 @@ public struct Problem: Error, Sendable, HTTPResponseError {
     public var detail: String?
     public var errors: [ValidationFault]
     public var headers: HTTPFields
+    /// Further members of the problem object, e.g. the balance of an `insufficient_points` answer.
+    public var extensions: [String: JSONValue] = [:]
 
     public init(_ status: HTTPResponse.Status, code: String, title: String? = nil, detail: String? = nil,
                 errors: [ValidationFault] = [], headers: HTTPFields = [:]) {
@@ -35,12 +37,13 @@ public struct Problem: Error, Sendable, HTTPResponseError {
 
     /// The JSON body.
     var body: Data {
-        var object: [String: JSONValue] = [
+        var object: [String: JSONValue] = extensions
+        object.merge([
             "type": .string("urn:patron:problem:\(code)"),
             "title": .string(title),
             "status": .int(Int64(status.code)),
             "code": .string(code),
-        ]
+        ]) { _, standard in standard }
         if let detail { object["detail"] = .string(detail) }
         if !errors.isEmpty {
             object["errors"] = .array(errors.map {
@@ -115,6 +118,15 @@ extension Problem {
             return Problem(.forbidden, code: code, detail: detail)
         case .unauthenticated(let detail):
             return .unauthenticated(detail)
+        case .insufficientPoints(let available, let requested):
+            var problem = Problem(.conflict, code: "insufficient_points",
+                                  detail: "The member has \(available) points available; \(requested) were asked for.")
+            problem.extensions = ["available": .int(available), "requested": .int(requested)]
+            return problem
+        case .limitExceeded(let detail):
+            return Problem(.tooManyRequests, code: "limit_exceeded", detail: detail)
+        case .unavailable(let code, let detail):
+            return Problem(.serviceUnavailable, code: code, detail: detail, headers: [.retryAfter: "1"])
         }
     }
 

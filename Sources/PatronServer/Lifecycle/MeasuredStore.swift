@@ -99,4 +99,38 @@ struct MeasuredStore: PatronStore {
     func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
         try await measure("idempotency_purge") { try await base.purgeIdempotencyKeys(createdBefore: date) }
     }
+
+    var maxConcurrentBatches: Int { base.maxConcurrentBatches }
+    var maxBatchSize: Int { base.maxBatchSize }
+    func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>] {
+        try await measure("ledger_batch") { try await base.perform(works) }
+    }
+    func ledgerSnapshot(_ read: LedgerRead) async throws -> LedgerSnapshot {
+        try await measure("ledger_snapshot") { try await base.ledgerSnapshot(read) }
+    }
+    func transfers(programID: String, memberID: String, before: String?, limit: Int) async throws -> [Transfer] {
+        try await measure("ledger_transfers") {
+            try await base.transfers(programID: programID, memberID: memberID, before: before, limit: limit)
+        }
+    }
+    func hold(programID: String, memberID: String, id: String) async throws -> Hold? {
+        try await measure("ledger_hold") { try await base.hold(programID: programID, memberID: memberID, id: id) }
+    }
+    func transfer(programID: String, requestKey: String) async throws -> Transfer? {
+        try await measure("ledger_transfer_by_key") { try await base.transfer(programID: programID, requestKey: requestKey) }
+    }
+    func hold(programID: String, requestKey: String) async throws -> Hold? {
+        try await measure("ledger_hold_by_key") { try await base.hold(programID: programID, requestKey: requestKey) }
+    }
+    func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String] {
+        try await measure("ledger_members_due") {
+            try await base.membersDue(programID: programID, kind: kind, asOf: asOf, after: after, limit: limit)
+        }
+    }
+    func ledgerMembers(programID: String, after: String?, limit: Int) async throws -> [String] {
+        try await measure("ledger_members") { try await base.ledgerMembers(programID: programID, after: after, limit: limit) }
+    }
+    func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory {
+        try await measure("ledger_history") { try await base.ledgerHistory(programID: programID, memberID: memberID) }
+    }
 }

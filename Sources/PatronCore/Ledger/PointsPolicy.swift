@@ -1,0 +1,101 @@
+import Foundation
+
+/// The `points` section of a program's configuration, read into the rules the ledger applies
+/// (see docs/CONFIG.md). The document has been validated before it is stored, so absent keys take
+/// their defaults.
+public struct PointsPolicy: Sendable, Hashable {
+    /// How long points expire after they are earned.
+    public enum Expiry: Sendable, Hashable {
+        case never
+        case daysAfterEarn(Int)
+        case endOfMonthAfterEarn(months: Int)
+        case endOfYearAfterEarn(years: Int)
+    }
+
+    /// What a refund takes back (see CONFIG.md, `refund`).
+    public enum RefundPolicy: String, Sendable, Hashable {
+        case withinBalance = "within_balance"
+        case allowNegative = "allow_negative"
+        case pendingOnly = "pending_only"
+    }
+
+    /// What happens to an event over a limit.
+    public enum LimitAction: String, Sendable, Hashable {
+        case refuse
+        case review
+    }
+
+    public var valueMinorPerPoint: Int64 = 100
+    public var pendingDays: Int = 0
+    public var expiry: Expiry = .never
+    public var refund: RefundPolicy = .withinBalance
+    public var pointsPerMemberPerDay: Int64?
+    public var eventsPerMemberPerHour: Int?
+    public var onLimitExceeded: LimitAction = .refuse
+    public var allowsTransfers = false
+    /// The program's zone, for ends of months and years.
+    public var timeZone: TimeZone
+
+    public init(timeZone: TimeZone) {
+        self.timeZone = timeZone
+    }
+
+    /// Reads the policy from a validated configuration document.
+    public init(configuration document: JSONValue) {
+        self.init(timeZone: TimeZone(identifier: document["time_zone"]?.stringValue ?? "UTC") ?? .gmt)
+        guard let points = document["points"] else { return }
+        if let value = points["value_minor_per_point"]?.intValue { valueMinorPerPoint = value }
+        if let days = points["pending_days"]?.intValue { pendingDays = Int(days) }
+        if let refund = points["refund"]?.stringValue.flatMap(RefundPolicy.init) { self.refund = refund }
+        if let allows = points["allow_transfers"]?.boolValue { allowsTransfers = allows }
+        if let expiry = points["expiry"] {
+            switch expiry["policy"]?.stringValue {
+            case "days_after_earn": self.expiry = .daysAfterEarn(Int(expiry["days"]?.intValue ?? 365))
+            case "end_of_month_after_earn": self.expiry = .endOfMonthAfterEarn(months: Int(expiry["months"]?.intValue ?? 0))
+            case "end_of_year_after_earn": self.expiry = .endOfYearAfterEarn(years: Int(expiry["years"]?.intValue ?? 0))
+            default: self.expiry = .never
+            }
+        }
+        if let limits = points["limits"] {
+            pointsPerMemberPerDay = limits["points_per_member_per_day"]?.intValue
+            eventsPerMemberPerHour = limits["events_per_member_per_hour"]?.intValue.map { Int($0) }
+            if let action = limits["on_exceed"]?.stringValue.flatMap(LimitAction.init) { onLimitExceeded = action }
+        }
+    }
+
+    /// When points earned at `earnedAt` can be spent: after the return window.
+    public func availableAt(earnedAt: Date) -> Date {
+        earnedAt.addingTimeInterval(TimeInterval(pendingDays) * 86_400)
+    }
+
+    /// The first instant at which points earned at `earnedAt` are gone, or nil when they never expire.
+    /// Ends of months and years are midnights in the program's time zone.
+    public func expiresAt(earnedAt: Date) -> Date? {
+        switch expiry {
+        case .never:
+            return nil
+        case .daysAfterEarn(let days):
+            return earnedAt.addingTimeInterval(TimeInterval(days) * 86_400)
+        case .endOfMonthAfterEarn(let months):
+            let calendar = calendar
+            let month = calendar.dateInterval(of: .month, for: earnedAt)!.start
+            return calendar.date(byAdding: .month, value: months + 1, to: month)
+        case .endOfYearAfterEarn(let years):
+            let calendar = calendar
+            let year = calendar.dateInterval(of: .year, for: earnedAt)!.start
+            return calendar.date(byAdding: .year, value: years + 1, to: year)
+        }
+    }
+
+    /// The program's calendar: Gregorian in its time zone.
+    public var calendar: Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        return calendar
+    }
+
+    /// The program-time day that holds `instant`, as the half-open interval of its instants.
+    public func day(of instant: Date) -> DateInterval {
+        calendar.dateInterval(of: .day, for: instant)!
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import PatronCore
+
+/// An event as the ledger keeps it: what was sent, and the answer given, which a retry with the
+/// same client id receives again.
+public struct StoredEvent: Sendable, Hashable {
+    /// Patron's id for the event (UUIDv7).
+    public var id: String
+    public var programID: String
+    public var memberID: String
+    /// The client's id, unique in the program.
+    public var clientID: String
+    public var type: String
+    public var occurredAt: Date
+    public var recordedAt: Date
+    public var amount: Int64
+    public var orderID: String?
+    /// SHA-256 of the request body: the same client id with another body is refused.
+    public var fingerprint: String
+    /// `posted`, or `review` when a limit held it for an operator.
+    public var status: String
+    /// The answer, as JSON.
+    public var receipt: Data
+
+    public init(id: String, programID: String, memberID: String, clientID: String, type: String, occurredAt: Date,
+                recordedAt: Date, amount: Int64, orderID: String?, fingerprint: String, status: String, receipt: Data) {
+        self.id = id
+        self.programID = programID
+        self.memberID = memberID
+        self.clientID = clientID
+        self.type = type
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
+        self.amount = amount
+        self.orderID = orderID
+        self.fingerprint = fingerprint
+        self.status = status
+        self.receipt = receipt
+    }
+}
+
+/// What the ledger knows of a purchase order, for a refund of it.
+public struct OrderFacts: Sendable, Hashable {
+    /// The purchase event (Patron id) and its member.
+    public var eventID: String
+    public var memberID: String
+    /// The purchase amount, and what refunds have returned of it so far.
+    public var amount: Int64
+    public var refunded: Int64
+    /// What the purchase earned, per unit.
+    public var earned: [LedgerUnit: Int64]
+
+    public init(eventID: String, memberID: String, amount: Int64, refunded: Int64, earned: [LedgerUnit: Int64]) {
+        self.eventID = eventID
+        self.memberID = memberID
+        self.amount = amount
+        self.refunded = refunded
+        self.earned = earned
+    }
+}
+
+/// What a ledger write needs read, under the member's lock, before it runs.
+public struct LedgerRead: Sendable, Hashable {
+    public var programID: String
+    public var memberID: String
+    /// The member's points lots with points left, their open holds, and every lot those holds took
+    /// from: what spending, settling and refunds need.
+    public var lots: Bool
+    /// A hold to resolve, whatever its status, with the lots it took from.
+    public var holdID: String?
+    /// The event with this client id, if the program has one.
+    public var eventClientID: String?
+    /// The purchase with this order id, if the program has one.
+    public var orderID: String?
+    /// The earning rules whose caps need what they gave the member, and the day the caps count.
+    public var capRules: [String]
+    public var capDay: DateInterval?
+    /// The windows of `points.limits`: points earned in the day, events in the hour.
+    public var limitDay: DateInterval?
+    public var limitHour: DateInterval?
+
+    public init(programID: String, memberID: String, lots: Bool = false, holdID: String? = nil,
+                eventClientID: String? = nil, orderID: String? = nil, capRules: [String] = [], capDay: DateInterval? = nil,
+                limitDay: DateInterval? = nil, limitHour: DateInterval? = nil) {
+        self.programID = programID
+        self.memberID = memberID
+        self.lots = lots
+        self.holdID = holdID
+        self.eventClientID = eventClientID
+        self.orderID = orderID
+        self.capRules = capRules
+        self.capDay = capDay
+        self.limitDay = limitDay
+        self.limitHour = limitHour
+    }
+}
+
+/// What a store read for a `LedgerRead`.
+public struct LedgerSnapshot: Sendable {
+    public var accounts: [LedgerUnit: MemberAccount]
+    /// Purchases the member made before (events of type `purchase` posted).
+    public var purchases: Int64
+    public var lots: [Lot]
+    public var holds: [Hold]
+    public var event: StoredEvent?
+    public var order: OrderFacts?
+    /// Per capped rule: what it gave the member on `capDay` and ever.
+    public var capUsage: [String: CapUsage]
+    /// Points earning rules gave the member in `limitDay`.
+    public var pointsEarnedInDay: Int64
+    /// Events of the member that occurred in `limitHour`.
+    public var eventsInHour: Int
+
+    public init(accounts: [LedgerUnit: MemberAccount] = [:], purchases: Int64 = 0, lots: [Lot] = [], holds: [Hold] = [],
+                event: StoredEvent? = nil, order: OrderFacts? = nil, capUsage: [String: CapUsage] = [:],
+                pointsEarnedInDay: Int64 = 0, eventsInHour: Int = 0) {
+        self.accounts = accounts
+        self.purchases = purchases
+        self.lots = lots
+        self.holds = holds
+        self.event = event
+        self.order = order
+        self.capUsage = capUsage
+        self.pointsEarnedInDay = pointsEarnedInDay
+        self.eventsInHour = eventsInHour
+    }
+}
+
+/// What a planned write records: the ledger changes, the event (for events), and the change to the
+/// member's purchase count.
+public struct LedgerPlan: Sendable {
+    public var changes: LedgerChanges?
+    public var event: StoredEvent?
+    public var purchasesAdded: Int64
+    /// The use case's answer, handed back to it.
+    public var outcome: any Sendable
+
+    public init(changes: LedgerChanges?, event: StoredEvent? = nil, purchasesAdded: Int64 = 0, outcome: any Sendable) {
+        self.changes = changes
+        self.event = event
+        self.purchasesAdded = purchasesAdded
+        self.outcome = outcome
+    }
+}
+
+/// One write to the ledger: what to read, and the pure function that turns what was read into
+/// what to record. A store runs `plan` inside the transaction, under the member's lock.
+public struct LedgerWork: Sendable {
+    public var read: LedgerRead
+    public var plan: @Sendable (LedgerSnapshot) throws -> LedgerPlan
+
+    public init(read: LedgerRead, plan: @escaping @Sendable (LedgerSnapshot) throws -> LedgerPlan) {
+        self.read = read
+        self.plan = plan
+    }
+}
+
+/// Everything the ledger holds of one member, for audits.
+public struct MemberLedgerHistory: Sendable {
+    public var accounts: [LedgerUnit: MemberAccount]
+    public var lots: [Lot]
+    public var holds: [Hold]
+    /// Oldest first.
+    public var transfers: [Transfer]
+
+    public init(accounts: [LedgerUnit: MemberAccount], lots: [Lot], holds: [Hold], transfers: [Transfer]) {
+        self.accounts = accounts
+        self.lots = lots
+        self.holds = holds
+        self.transfers = transfers
+    }
+}
+
+/// Members with something due at an instant: a pending lot to activate, a lot to expire, a hold to lapse.
+public enum DueKind: String, Sendable, CaseIterable {
+    case activation
+    case expiry
+    case lapse
+}
+
+/// The ledger's storage. Writes are batched: `perform` runs every work of a batch in one database
+/// transaction, each isolated in a savepoint (a work that throws, or whose writes fail, changes
+/// nothing and does not fail the others), and returns once the batch is durable.
+public protocol LedgerStore: Sendable {
+    /// How many batches may be in flight at once: 1 where the database has a single writer.
+    var maxConcurrentBatches: Int { get }
+    /// The most writes one batch may hold.
+    var maxBatchSize: Int { get }
+    func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>]
+    /// The same reads as a write, without a lock or transaction: for balances and previews.
+    func ledgerSnapshot(_ read: LedgerRead) async throws -> LedgerSnapshot
+    /// The member's transfers, newest first, below the transfer id `before` when given.
+    func transfers(programID: String, memberID: String, before: String?, limit: Int) async throws -> [Transfer]
+    func hold(programID: String, memberID: String, id: String) async throws -> Hold?
+    /// The transfer or hold a write with this request key recorded, if any.
+    func transfer(programID: String, requestKey: String) async throws -> Transfer?
+    func hold(programID: String, requestKey: String) async throws -> Hold?
+    /// Members of the program with something of `kind` due at `asOf`, in id order after `after`.
+    func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String]
+    /// Members of the program that have a ledger, in id order after `after`.
+    func ledgerMembers(programID: String, after: String?, limit: Int) async throws -> [String]
+    /// Every balance, lot, hold and transfer of the member, read in one consistent snapshot.
+    func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory
+}
+
+extension LedgerStore {
+    public var maxBatchSize: Int { 256 }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import PatronCore
+
+/// A member's points and growth at an instant.
+public struct PointsBalance: Sendable, Hashable {
+    public struct Dated: Sendable, Hashable {
+        public var at: Date
+        public var points: Int64
+    }
+
+    public var asOf: Date
+    /// What can be spent now (below zero only when a refund left the member owing points).
+    public var available: Int64
+    public var pending: Int64
+    /// When pending points mature, soonest first.
+    public var maturing: [Dated]
+    public var onHold: Int64
+    /// When available points expire, soonest first.
+    public var expiring: [Dated]
+    public var lifetimeEarned: Int64
+    public var redeemed: Int64
+    public var expired: Int64
+    public var growth: Int64
+}
+
+extension Engine {
+    /// How many future dates a balance lists for maturing and expiring points.
+    public static let balanceDates = 12
+    /// The longest a hold may last.
+    public static let maxHoldSeconds = 7 * 86_400
+    /// The most points one request may move.
+    public static let maxPointsPerRequest: Int64 = 1_000_000_000_000
+
+    /// The member's balances now, exact whether or not the time-driven jobs have run.
+    public func balance(programCode: String, memberID: String, by principal: Principal) async throws -> PointsBalance {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let member = try await heldMember(program: program, id: memberID)
+        let snapshot = try await store.ledgerSnapshot(LedgerRead(programID: program.id, memberID: member.id, lots: true))
+        let now = now()
+        var ledger = MemberLedger(programID: program.id, memberID: member.id, accounts: snapshot.accounts,
+                                  lots: snapshot.lots, holds: snapshot.holds, actor: "system", postedAt: now)
+        ledger.settle(asOf: now)
+        let points = ledger.account(.points)
+        let lots = ledger.lots.values.filter { $0.remaining > 0 }
+        return PointsBalance(
+            asOf: now, available: points.available - points.debt, pending: points.pending,
+            maturing: Self.dated(lots.filter { $0.state == .pending }.map { ($0.availableAt, $0.remaining) }),
+            onHold: points.held,
+            expiring: Self.dated(lots.filter { $0.state == .available }.compactMap { lot in lot.expiresAt.map { ($0, lot.remaining) } }),
+            lifetimeEarned: points.earned, redeemed: points.redeemed, expired: points.expired,
+            growth: ledger.account(.growth).available)
+    }
+
+    private static func dated(_ entries: [(Date, Int64)]) -> [PointsBalance.Dated] {
+        Dictionary(entries.map { ($0.0, $0.1) }, uniquingKeysWith: +)
+            .map { PointsBalance.Dated(at: $0.key, points: $0.value) }
+            .sorted { $0.at < $1.at }
+            .prefix(balanceDates).map { $0 }
+    }
+
+    /// The member's transfers, newest first.
+    public func ledger(programCode: String, memberID: String, limit: Int?, cursor: String?,
+                       by principal: Principal) async throws -> Page<Transfer> {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let member = try await heldMember(program: program, id: memberID)
+        let limit = try pageSize(limit)
+        let fetched = try await store.transfers(programID: program.id, memberID: member.id,
+                                                before: try decodeCursor(cursor), limit: limit + 1)
+        return page(fetched, limit: limit, key: \.id)
+    }
+
+    /// Spends points, all or none, soonest-expiring first.
+    public func redeem(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
+                       by principal: Principal) async throws -> (transfer: Transfer, created: Bool) {
+        try require(.postEvents, principal)
+        var faults = FaultCollector()
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "reason", "order_id"], faults: &faults)
+        let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, required: true, faults: &faults)
+        let reason = reader?.string("reason", maxLength: 200, faults: &faults)
+        let orderID = reader?.string("order_id", maxLength: 128, faults: &faults)
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        return try await spendOnce(programCode: programCode, memberID: memberID, operation: "redeem", body: body,
+                                   requestKey: requestKey, principal: principal,
+                                   existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key in
+            try ledger.redeem(points!, reason: reason ?? "redemption", reference: orderID.map { "order:\($0)" },
+                              requestKey: key, asOf: now)
+        }
+    }
+
+    /// Reserves points for a checkout until it is captured, voided, or lapses after `ttl_seconds`.
+    public func placeHold(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
+                          by principal: Principal) async throws -> (hold: Hold, created: Bool) {
+        try require(.postEvents, principal)
+        var faults = FaultCollector()
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "ttl_seconds", "reference"], faults: &faults)
+        let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, required: true, faults: &faults)
+        let ttl = reader?.integer("ttl_seconds", in: 1...Int64(Self.maxHoldSeconds), required: true, faults: &faults)
+        let reference = reader?.string("reference", maxLength: 200, faults: &faults)
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        return try await spendOnce(programCode: programCode, memberID: memberID, operation: "hold", body: body,
+                                   requestKey: requestKey, principal: principal,
+                                   existing: { try await store.hold(programID: $0, requestKey: $1) }) { ledger, now, key in
+            try ledger.placeHold(points!, expiresAt: now.addingTimeInterval(TimeInterval(ttl!)), reference: reference,
+                                 requestKey: key, asOf: now)
+        }
+    }
+
+    /// Captures all (`points` absent) or part of an open hold; the rest is released.
+    public func captureHold(programCode: String, memberID: String, holdID: String, body: JSONValue,
+                            by principal: Principal) async throws -> Hold {
+        try require(.postEvents, principal)
+        var faults = FaultCollector()
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["points"], faults: &faults)
+        let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, faults: &faults)
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        // Capturing again what was captured is a retry, not a conflict.
+        return try await resolveHold(programCode: programCode, memberID: memberID, holdID: holdID, principal: principal,
+                                     alreadyDone: { $0.status == .captured && $0.captured == (points ?? $0.amount) }) {
+            ledger, now in try ledger.capture(holdID, points: points, asOf: now)
+        }
+    }
+
+    /// Releases an open hold.
+    public func voidHold(programCode: String, memberID: String, holdID: String, by principal: Principal) async throws -> Hold {
+        try require(.postEvents, principal)
+        return try await resolveHold(programCode: programCode, memberID: memberID, holdID: holdID, principal: principal,
+                                     alreadyDone: { $0.status == .voided }) {
+            ledger, now in try ledger.void(holdID, asOf: now)
+        }
+    }
+
+    /// A hold, as it stands now (one past its deadline shows as lapsed even before the job ran).
+    public func hold(programCode: String, memberID: String, holdID: String, by principal: Principal) async throws -> Hold {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let member = try await heldMember(program: program, id: memberID)
+        guard Identifier.isWellFormed(holdID), var hold = try await store.hold(programID: program.id, memberID: member.id, id: holdID)
+        else { throw EngineError.notFound(resource: "hold", id: holdID) }
+        let now = now()
+        if hold.status == .open, hold.expiresAt <= now {
+            hold.status = .lapsed
+            hold.resolvedAt = hold.expiresAt
+        }
+        return hold
+    }
+
+    /// Adds (positive) or removes (negative) points by an operator, with the reason recorded.
+    public func adjust(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
+                       by principal: Principal) async throws -> (transfer: Transfer, created: Bool) {
+        try require(.adjustPoints, principal)
+        var faults = FaultCollector()
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "reason"], faults: &faults)
+        let points = reader?.integer("points", in: -Self.maxPointsPerRequest...Self.maxPointsPerRequest, required: true,
+                                     faults: &faults)
+        let reason = reader?.string("reason", required: true, maxLength: 200, faults: &faults)
+        if points == 0 { faults.add(.root / "points", "zero", "An adjustment adds or removes at least one point.") }
+        if let reason, reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            faults.add(.root / "reason", "blank", "Say why the points are adjusted.")
+        }
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        let program = try await program(code: programCode, by: principal)
+        let policy = try await runtime(program).policy
+        return try await spendOnce(programCode: programCode, memberID: memberID, operation: "adjust", body: body,
+                                   requestKey: requestKey, principal: principal,
+                                   existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key in
+            try ledger.adjust(points!, reason: reason!, expiresAt: policy.expiresAt(earnedAt: now), requestKey: key,
+                              asOf: now)
+        }
+    }
+
+    /// Runs one change of a member's points in the next batch, once per request key: a request whose
+    /// key already took effect (a retry after a lost answer, or a race) gets what it recorded.
+    private func spendOnce<T: Sendable>(
+        programCode: String, memberID: String, operation: String, body: JSONValue, requestKey: String?, principal: Principal,
+        existing: @escaping (String, String) async throws -> T?,
+        _ change: @escaping @Sendable (inout MemberLedger, Date, String?) throws -> T
+    ) async throws -> (T, Bool) {
+        let program = try await program(code: programCode, by: principal)
+        let member = try await heldMember(program: program, id: memberID)
+        // A key names one request of one caller: the same key for another member, operation or body
+        // is another request.
+        let fingerprint = Self.sha256(body.canonicalData()).prefix(16)
+        let scopedKey = requestKey.map { "\(principal.keyID):\(operation):\(member.id):\(fingerprint):\($0)" }
+        if let scopedKey, let found = try await existing(program.id, scopedKey) { return (found, false) }
+        let actor = principal.keyID
+        let now = now()
+        let work = LedgerWork(read: LedgerRead(programID: program.id, memberID: member.id, lots: true)) { snapshot in
+            var ledger = MemberLedger(programID: program.id, memberID: member.id, accounts: snapshot.accounts,
+                                      lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
+            let result = try change(&ledger, now, scopedKey)
+            return LedgerPlan(changes: ledger.changes, outcome: result)
+        }
+        do {
+            return (try await ledgerWriter.submit(work).outcome as! T, true)
+        } catch let fault as LedgerFault {
+            throw Self.engineError(fault)
+        } catch StoreError.duplicate where scopedKey != nil {
+            if let found = try await existing(program.id, scopedKey!) { return (found, false) }
+            throw EngineError.conflict(code: "concurrent_update", detail: "The request raced with another; try again.")
+        }
+    }
+
+    private func resolveHold(programCode: String, memberID: String, holdID: String, principal: Principal,
+                             alreadyDone: @escaping @Sendable (Hold) -> Bool,
+                             _ change: @escaping @Sendable (inout MemberLedger, Date) throws -> Hold) async throws -> Hold {
+        let program = try await program(code: programCode, by: principal)
+        let member = try await heldMember(program: program, id: memberID)
+        guard Identifier.isWellFormed(holdID) else { throw EngineError.notFound(resource: "hold", id: holdID) }
+        let actor = principal.keyID
+        let now = now()
+        let work = LedgerWork(read: LedgerRead(programID: program.id, memberID: member.id, lots: true, holdID: holdID)) {
+            snapshot in
+            var ledger = MemberLedger(programID: program.id, memberID: member.id, accounts: snapshot.accounts,
+                                      lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
+            let hold = try change(&ledger, now)
+            return LedgerPlan(changes: ledger.changes, outcome: hold)
+        }
+        do {
+            return try await ledgerWriter.submit(work).outcome as! Hold
+        } catch LedgerFault.holdNotOpen(let status) {
+            if let hold = try await store.hold(programID: program.id, memberID: member.id, id: holdID), alreadyDone(hold) {
+                return hold
+            }
+            throw Self.engineError(.holdNotOpen(status))
+        } catch let fault as LedgerFault {
+            throw Self.engineError(fault)
+        }
+    }
+}

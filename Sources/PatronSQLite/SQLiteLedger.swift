@@ -1,0 +1,347 @@
+import Foundation
+import GRDB
+import PatronCore
+import PatronEngine
+
+// The ledger on SQLite. One writer: a batch is one IMMEDIATE transaction, so every read a work makes
+// inside it already sees the state no other writer can change until commit.
+
+extension SQLiteStore {
+    public var maxConcurrentBatches: Int { 1 }
+
+    public func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>] {
+        try await pool.write { db in
+            var results: [Result<LedgerPlan, any Error>] = []
+            results.reserveCapacity(works.count)
+            for work in works {
+                var result: Result<LedgerPlan, any Error> = .failure(StoreError.missing)
+                do {
+                    try db.inSavepoint {
+                        do {
+                            let snapshot = try Self.snapshot(work.read, lock: true, db)
+                            let plan = try work.plan(snapshot)
+                            try Self.apply(plan, read: work.read, db)
+                            result = .success(plan)
+                            return .commit
+                        } catch {
+                            result = .failure(Self.translate(error))
+                            return .rollback
+                        }
+                    }
+                } catch {
+                    result = .failure(Self.translate(error))
+                }
+                results.append(result)
+            }
+            return results
+        }
+    }
+
+    public func ledgerSnapshot(_ read: LedgerRead) async throws -> LedgerSnapshot {
+        try await pool.read { db in try Self.snapshot(read, lock: false, db) }
+    }
+
+    public func transfers(programID: String, memberID: String, before: String?, limit: Int) async throws -> [Transfer] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT * FROM ledger_transfers WHERE member_id = ? AND program_id = ? AND (? IS NULL OR id < ?)
+                ORDER BY id DESC LIMIT ?
+                """, arguments: [memberID, programID, before, before, limit])
+            return try Self.transfers(rows, db)
+        }
+    }
+
+    public func hold(programID: String, memberID: String, id: String) async throws -> Hold? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM ledger_holds WHERE id = ? AND member_id = ? AND program_id = ?",
+                             arguments: [id, memberID, programID]).map { try Self.hold($0, db) }
+        }
+    }
+
+    public func transfer(programID: String, requestKey: String) async throws -> Transfer? {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM ledger_transfers WHERE program_id = ? AND request_key = ?",
+                                        arguments: [programID, requestKey])
+            return try Self.transfers(rows, db).first
+        }
+    }
+
+    public func hold(programID: String, requestKey: String) async throws -> Hold? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM ledger_holds WHERE program_id = ? AND request_key = ?",
+                             arguments: [programID, requestKey]).map { try Self.hold($0, db) }
+        }
+    }
+
+    public func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String] {
+        let sql = switch kind {
+        case .activation:
+            "SELECT DISTINCT member_id FROM ledger_lots WHERE program_id = ? AND state = 'pending' AND available_at <= ?"
+        case .expiry:
+            """
+            SELECT DISTINCT member_id FROM ledger_lots
+            WHERE program_id = ? AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?
+            """
+        case .lapse:
+            "SELECT DISTINCT member_id FROM ledger_holds WHERE program_id = ? AND status = 'open' AND expires_at <= ?"
+        }
+        return try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT member_id FROM (\(sql)) WHERE member_id > ? ORDER BY member_id LIMIT ?",
+                                arguments: [programID, Timestamp.milliseconds(asOf), after ?? "", limit])
+        }
+    }
+
+    public func ledgerMembers(programID: String, after: String?, limit: Int) async throws -> [String] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT member_id FROM ledger_members WHERE program_id = ? AND member_id > ? ORDER BY member_id LIMIT ?
+                """, arguments: [programID, after ?? "", limit])
+        }
+    }
+
+    public func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory {
+        try await pool.read { db in
+            let snapshot = try Self.snapshot(LedgerRead(programID: programID, memberID: memberID), lock: false, db)
+            let lots = try Row.fetchAll(db, sql: "SELECT * FROM ledger_lots WHERE member_id = ? AND program_id = ? ORDER BY id",
+                                        arguments: [memberID, programID]).map(Self.lot)
+            let holds = try Row.fetchAll(db, sql: "SELECT * FROM ledger_holds WHERE member_id = ? AND program_id = ? ORDER BY id",
+                                         arguments: [memberID, programID]).map { try Self.hold($0, db) }
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM ledger_transfers WHERE member_id = ? AND program_id = ? ORDER BY id",
+                                        arguments: [memberID, programID])
+            return MemberLedgerHistory(accounts: snapshot.accounts, lots: lots, holds: holds,
+                                       transfers: try Self.transfers(rows, db))
+        }
+    }
+
+    static func translate(_ error: any Error) -> any Error {
+        if let error = error as? DatabaseError, error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
+            || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            return StoreError.duplicate(constraint: error.message ?? "unique")
+        }
+        return error
+    }
+}
+
+// MARK: - Reading
+
+extension SQLiteStore {
+    static func snapshot(_ read: LedgerRead, lock: Bool, _ db: Database) throws -> LedgerSnapshot {
+        var snapshot = LedgerSnapshot()
+        snapshot.purchases = try Int64.fetchOne(db, sql: "SELECT purchases FROM ledger_members WHERE member_id = ?",
+                                                arguments: [read.memberID]) ?? 0
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM ledger_accounts WHERE member_id = ?", arguments: [read.memberID]) {
+            guard let unit = LedgerUnit(rawValue: row["unit"]) else { continue }
+            snapshot.accounts[unit] = MemberAccount(
+                pending: row["pending"], available: row["available"], held: row["held"], debt: row["debt"],
+                earned: row["earned"], redeemed: row["redeemed"], expired: row["expired"])
+        }
+        var holdRows: [Row] = []
+        if read.lots {
+            holdRows = try Row.fetchAll(db, sql: "SELECT * FROM ledger_holds WHERE member_id = ? AND status = 'open'",
+                                        arguments: [read.memberID])
+        }
+        if let holdID = read.holdID, !holdRows.contains(where: { $0["id"] == holdID }),
+           let row = try Row.fetchOne(db, sql: "SELECT * FROM ledger_holds WHERE id = ? AND member_id = ?",
+                                      arguments: [holdID, read.memberID]) {
+            holdRows.append(row)
+        }
+        snapshot.holds = try holdRows.map { try hold($0, db) }
+        if read.lots || !snapshot.holds.isEmpty {
+            let heldLotIDs = Set(snapshot.holds.flatMap { $0.allocations.map(\.lotID) })
+            var lots = read.lots
+                ? try Row.fetchAll(db, sql: "SELECT * FROM ledger_lots WHERE member_id = ? AND remaining > 0",
+                                   arguments: [read.memberID]).map(lot)
+                : []
+            let missing = heldLotIDs.subtracting(lots.map(\.id))
+            if !missing.isEmpty {
+                lots += try Row.fetchAll(db, sql: "SELECT * FROM ledger_lots WHERE id IN (\(placeholders(missing.count)))",
+                                         arguments: StatementArguments(Array(missing))).map(lot)
+            }
+            snapshot.lots = lots
+        }
+        if let clientID = read.eventClientID {
+            snapshot.event = try Row.fetchOne(db, sql: "SELECT * FROM ledger_events WHERE program_id = ? AND client_id = ?",
+                                              arguments: [read.programID, clientID]).map(event)
+        }
+        if let orderID = read.orderID,
+           let purchase = try Row.fetchOne(db, sql: """
+               SELECT id, member_id, amount FROM ledger_events WHERE program_id = ? AND order_id = ? AND type = 'purchase'
+               """, arguments: [read.programID, orderID]) {
+            let refunded = try Int64.fetchOne(db, sql: """
+                SELECT coalesce(sum(amount), 0) FROM ledger_events
+                WHERE program_id = ? AND order_id = ? AND type = 'refund' AND status = 'posted'
+                """, arguments: [read.programID, orderID]) ?? 0
+            var earned: [LedgerUnit: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT unit, sum(amount) AS total FROM ledger_transfers WHERE event_id = ? AND kind = 'earn' GROUP BY unit
+                """, arguments: [purchase["id"] as String]) {
+                if let unit = LedgerUnit(rawValue: row["unit"]) { earned[unit] = row["total"] }
+            }
+            snapshot.order = OrderFacts(eventID: purchase["id"], memberID: purchase["member_id"], amount: purchase["amount"],
+                                        refunded: refunded, earned: earned)
+        }
+        for rule in read.capRules {
+            var usage = CapUsage()
+            usage.lifetime = try Int64.fetchOne(db, sql: """
+                SELECT coalesce(sum(amount), 0) FROM ledger_transfers WHERE member_id = ? AND kind = 'earn' AND reason = ?
+                """, arguments: [read.memberID, rule]) ?? 0
+            if let day = read.capDay {
+                usage.day = try Int64.fetchOne(db, sql: """
+                    SELECT coalesce(sum(amount), 0) FROM ledger_transfers
+                    WHERE member_id = ? AND kind = 'earn' AND reason = ? AND occurred_at >= ? AND occurred_at < ?
+                    """, arguments: [read.memberID, rule, Timestamp.milliseconds(day.start),
+                                     Timestamp.milliseconds(day.end)]) ?? 0
+            }
+            snapshot.capUsage[rule] = usage
+        }
+        if let day = read.limitDay {
+            snapshot.pointsEarnedInDay = try Int64.fetchOne(db, sql: """
+                SELECT coalesce(sum(amount), 0) FROM ledger_transfers
+                WHERE member_id = ? AND kind = 'earn' AND unit = 'points' AND occurred_at >= ? AND occurred_at < ?
+                """, arguments: [read.memberID, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)]) ?? 0
+        }
+        if let hour = read.limitHour {
+            snapshot.eventsInHour = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM ledger_events WHERE member_id = ? AND occurred_at > ? AND occurred_at <= ?
+                """, arguments: [read.memberID, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end)]) ?? 0
+        }
+        return snapshot
+    }
+
+    static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
+
+    static func lot(_ row: Row) throws -> Lot {
+        Lot(id: row["id"], programID: row["program_id"], memberID: row["member_id"], eventID: row["event_id"],
+            orderID: row["order_id"], source: row["source"], amount: row["amount"], remaining: row["remaining"],
+            state: try decode(LotState.self, row["state"]), earnedAt: Timestamp.date(milliseconds: row["earned_at"]),
+            availableAt: Timestamp.date(milliseconds: row["available_at"]),
+            expiresAt: (row["expires_at"] as Int64?).map(Timestamp.date(milliseconds:)))
+    }
+
+    static func hold(_ row: Row, _ db: Database) throws -> Hold {
+        let id: String = row["id"]
+        let allocations = try Row.fetchAll(db, sql: """
+            SELECT a.lot_id, a.amount FROM ledger_allocations a JOIN ledger_transfers t ON t.id = a.transfer_id
+            WHERE t.hold_id = ? AND t.kind = 'hold' ORDER BY a.position
+            """, arguments: [id]).map { LotAllocation(lotID: $0["lot_id"], amount: $0["amount"]) }
+        return Hold(id: id, programID: row["program_id"], memberID: row["member_id"], amount: row["amount"],
+                    captured: row["captured"], status: try decode(HoldStatus.self, row["status"]), reference: row["reference"],
+                    createdAt: Timestamp.date(milliseconds: row["created_at"]),
+                    expiresAt: Timestamp.date(milliseconds: row["expires_at"]),
+                    resolvedAt: (row["resolved_at"] as Int64?).map(Timestamp.date(milliseconds:)),
+                    requestKey: row["request_key"], allocations: allocations)
+    }
+
+    static func event(_ row: Row) -> StoredEvent {
+        StoredEvent(id: row["id"], programID: row["program_id"], memberID: row["member_id"], clientID: row["client_id"],
+                    type: row["type"], occurredAt: Timestamp.date(milliseconds: row["occurred_at"]),
+                    recordedAt: Timestamp.date(milliseconds: row["recorded_at"]), amount: row["amount"],
+                    orderID: row["order_id"], fingerprint: row["fingerprint"], status: row["status"],
+                    receipt: Data((row["receipt"] as String).utf8))
+    }
+
+    static func transfers(_ rows: [Row], _ db: Database) throws -> [Transfer] {
+        var allocations: [String: [LotAllocation]] = [:]
+        if !rows.isEmpty {
+            let ids = rows.map { $0["id"] as String }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT transfer_id, lot_id, amount FROM ledger_allocations WHERE transfer_id IN (\(placeholders(ids.count)))
+                ORDER BY transfer_id, position
+                """, arguments: StatementArguments(ids)) {
+                allocations[row["transfer_id"], default: []].append(LotAllocation(lotID: row["lot_id"], amount: row["amount"]))
+            }
+        }
+        return try rows.map { row in
+            guard let debit = LedgerAccount(code: row["debit"]), let credit = LedgerAccount(code: row["credit"]) else {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "unexpected ledger account")
+            }
+            let id: String = row["id"]
+            return Transfer(id: id, programID: row["program_id"], memberID: row["member_id"],
+                            unit: try decode(LedgerUnit.self, row["unit"]), debit: debit, credit: credit,
+                            amount: row["amount"], kind: try decode(TransferKind.self, row["kind"]), reason: row["reason"],
+                            reference: row["reference"], eventID: row["event_id"], lotID: row["lot_id"],
+                            holdID: row["hold_id"], reverses: row["reverses"], actor: row["actor"],
+                            occurredAt: Timestamp.date(milliseconds: row["occurred_at"]),
+                            postedAt: Timestamp.date(milliseconds: row["posted_at"]), requestKey: row["request_key"],
+                            allocations: allocations[id] ?? [])
+        }
+    }
+}
+
+// MARK: - Writing
+
+extension SQLiteStore {
+    static func apply(_ plan: LedgerPlan, read: LedgerRead, _ db: Database) throws {
+        guard plan.changes != nil || plan.event != nil else { return }
+        try db.execute(sql: """
+            INSERT INTO ledger_members (member_id, program_id, purchases) VALUES (?, ?, ?)
+            ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases
+            """, arguments: [read.memberID, read.programID, plan.purchasesAdded])
+        if let event = plan.event {
+            try db.execute(sql: """
+                INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
+                    order_id, fingerprint, status, receipt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [event.id, event.programID, event.memberID, event.clientID, event.type,
+                                 Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
+                                 event.amount, event.orderID, event.fingerprint, event.status,
+                                 String(decoding: event.receipt, as: UTF8.self)])
+        }
+        guard let changes = plan.changes else { return }
+        for lot in changes.createdLots {
+            try db.execute(sql: """
+                INSERT INTO ledger_lots (id, program_id, member_id, event_id, order_id, source, amount, remaining, state,
+                    earned_at, available_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [lot.id, lot.programID, lot.memberID, lot.eventID, lot.orderID, lot.source, lot.amount,
+                                 lot.remaining, lot.state.rawValue, Timestamp.milliseconds(lot.earnedAt),
+                                 Timestamp.milliseconds(lot.availableAt), lot.expiresAt.map(Timestamp.milliseconds)])
+        }
+        for lot in changes.updatedLots {
+            try db.execute(sql: "UPDATE ledger_lots SET remaining = ?, state = ? WHERE id = ?",
+                           arguments: [lot.remaining, lot.state.rawValue, lot.id])
+        }
+        for hold in changes.createdHolds {
+            try db.execute(sql: """
+                INSERT INTO ledger_holds (id, program_id, member_id, amount, captured, status, reference, created_at,
+                    expires_at, resolved_at, request_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [hold.id, hold.programID, hold.memberID, hold.amount, hold.captured, hold.status.rawValue,
+                                 hold.reference, Timestamp.milliseconds(hold.createdAt),
+                                 Timestamp.milliseconds(hold.expiresAt), hold.resolvedAt.map(Timestamp.milliseconds),
+                                 hold.requestKey])
+        }
+        for hold in changes.updatedHolds {
+            try db.execute(sql: "UPDATE ledger_holds SET captured = ?, status = ?, resolved_at = ? WHERE id = ?",
+                           arguments: [hold.captured, hold.status.rawValue, hold.resolvedAt.map(Timestamp.milliseconds),
+                                       hold.id])
+        }
+        for transfer in changes.transfers {
+            try db.execute(sql: """
+                INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason,
+                    reference, event_id, lot_id, hold_id, reverses, actor, occurred_at, posted_at, request_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [transfer.id, transfer.programID, transfer.memberID, transfer.unit.rawValue,
+                                 transfer.debit.code, transfer.credit.code, transfer.amount, transfer.kind.rawValue,
+                                 transfer.reason, transfer.reference, transfer.eventID, transfer.lotID, transfer.holdID,
+                                 transfer.reverses, transfer.actor, Timestamp.milliseconds(transfer.occurredAt),
+                                 Timestamp.milliseconds(transfer.postedAt), transfer.requestKey])
+            for (position, allocation) in transfer.allocations.enumerated() {
+                try db.execute(sql: "INSERT INTO ledger_allocations (transfer_id, position, lot_id, amount) VALUES (?, ?, ?, ?)",
+                               arguments: [transfer.id, position, allocation.lotID, allocation.amount])
+            }
+        }
+        for (unit, account) in changes.accounts {
+            try db.execute(sql: """
+                INSERT INTO ledger_accounts (member_id, unit, pending, available, held, debt, earned, redeemed, expired)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (member_id, unit) DO UPDATE SET pending = excluded.pending, available = excluded.available,
+                    held = excluded.held, debt = excluded.debt, earned = excluded.earned, redeemed = excluded.redeemed,
+                    expired = excluded.expired
+                """, arguments: [read.memberID, unit.rawValue, account.pending, account.available, account.held,
+                                 account.debt, account.earned, account.redeemed, account.expired])
+        }
+    }
+}

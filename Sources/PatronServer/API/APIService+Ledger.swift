@@ -1,0 +1,101 @@
+import Foundation
+import OpenAPIRuntime
+import PatronAPI
+import PatronCore
+import PatronEngine
+
+/// The points ledger's operations: events, balances, the ledger, redemptions, holds, adjustments
+/// and jobs. The engine validates the bodies itself, so every fault comes back in one 422.
+extension APIService {
+    // MARK: Events
+
+    func postEvent(_ input: Operations.PostEvent.Input) async throws -> Operations.PostEvent.Output {
+        let result = try await engine.recordEvent(programCode: input.path.program, body: try rawBody(),
+                                                  by: try RequestState.requirePrincipal())
+        let receipt = try Components.Schemas.EventReceipt(result.receipt)
+        return result.created ? .created(.init(body: .json(receipt))) : .ok(.init(body: .json(receipt)))
+    }
+
+    func previewEvent(_ input: Operations.PreviewEvent.Input) async throws -> Operations.PreviewEvent.Output {
+        let receipt = try await engine.previewEvent(programCode: input.path.program, body: try rawBody(),
+                                                    by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(receipt))))
+    }
+
+    // MARK: Balance and ledger
+
+    func getMemberBalance(_ input: Operations.GetMemberBalance.Input) async throws -> Operations.GetMemberBalance.Output {
+        let balance = try await engine.balance(programCode: input.path.program, memberID: input.path.member,
+                                               by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(.init(balance))))
+    }
+
+    func listMemberLedger(_ input: Operations.ListMemberLedger.Input) async throws -> Operations.ListMemberLedger.Output {
+        let page = try await engine.ledger(programCode: input.path.program, memberID: input.path.member,
+                                           limit: input.query.limit.map(Int.init), cursor: input.query.cursor,
+                                           by: try RequestState.requirePrincipal())
+        let items = try page.items.map(Components.Schemas.Transfer.init)
+        return .ok(.init(body: .json(.init(items: items, nextCursor: page.nextCursor))))
+    }
+
+    // MARK: Spending
+
+    func redeemPoints(_ input: Operations.RedeemPoints.Input) async throws -> Operations.RedeemPoints.Output {
+        let (transfer, created) = try await engine.redeem(
+            programCode: input.path.program, memberID: input.path.member, body: try rawBody(),
+            requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
+        let body = try Components.Schemas.Transfer(transfer)
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    func placeHold(_ input: Operations.PlaceHold.Input) async throws -> Operations.PlaceHold.Output {
+        let (hold, created) = try await engine.placeHold(
+            programCode: input.path.program, memberID: input.path.member, body: try rawBody(),
+            requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
+        let location = "/v1/programs/\(input.path.program)/members/\(hold.memberID)/holds/\(hold.id)"
+        let body = try Components.Schemas.Hold(hold)
+        return created ? .created(.init(headers: .init(location: location), body: .json(body)))
+            : .ok(.init(headers: .init(location: location), body: .json(body)))
+    }
+
+    func getHold(_ input: Operations.GetHold.Input) async throws -> Operations.GetHold.Output {
+        let hold = try await engine.hold(programCode: input.path.program, memberID: input.path.member,
+                                         holdID: input.path.hold, by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(hold))))
+    }
+
+    func captureHold(_ input: Operations.CaptureHold.Input) async throws -> Operations.CaptureHold.Output {
+        // Without a body the whole hold is captured.
+        let body = input.body == nil ? JSONValue.object([:]) : try rawBody()
+        let hold = try await engine.captureHold(programCode: input.path.program, memberID: input.path.member,
+                                                holdID: input.path.hold, body: body,
+                                                by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(hold))))
+    }
+
+    func voidHold(_ input: Operations.VoidHold.Input) async throws -> Operations.VoidHold.Output {
+        let hold = try await engine.voidHold(programCode: input.path.program, memberID: input.path.member,
+                                             holdID: input.path.hold, by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(hold))))
+    }
+
+    func adjustPoints(_ input: Operations.AdjustPoints.Input) async throws -> Operations.AdjustPoints.Output {
+        let (transfer, created) = try await engine.adjust(
+            programCode: input.path.program, memberID: input.path.member, body: try rawBody(),
+            requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
+        let body = try Components.Schemas.Transfer(transfer)
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    // MARK: Jobs
+
+    func runJob(_ input: Operations.RunJob.Input) async throws -> Operations.RunJob.Output {
+        var asOf: Date?
+        if case .json(let body)? = input.body, let text = body.asOf {
+            asOf = try Date(clientTime: text, field: "as_of")
+        }
+        let report = try await engine.runJob(programCode: input.path.program, job: input.path.job, asOf: asOf,
+                                             by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(report))))
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import OpenAPIRuntime
+import PatronAPI
+import PatronCore
+import PatronEngine
+
+// The points ledger's domain values to and from the generated API types.
+
+extension Components.Schemas.EventReceipt {
+    init(_ receipt: EventReceipt) throws {
+        self.init(
+            id: receipt.id, event: receipt.event, member: receipt.member, _type: receipt.type,
+            occurredAt: receipt.occurredAt, recordedAt: receipt.recordedAt,
+            status: try .init(known: receipt.status),
+            awards: try receipt.awards.map(Components.Schemas.EventAward.init),
+            failures: receipt.failures.map { Components.Schemas.EventFailure(rule: $0.rule, error: $0.error) },
+            clawbacks: try receipt.clawbacks.map(Components.Schemas.EventClawback.init))
+    }
+}
+
+extension Components.Schemas.EventAward {
+    init(_ award: EventReceipt.Award) throws {
+        self.init(rule: award.rule, unit: try .init(known: award.unit.rawValue), amount: award.amount,
+                  computed: award.computed, cappedBy: award.cappedBy, state: try .init(known: award.state),
+                  availableAt: award.availableAt, expiresAt: award.expiresAt)
+    }
+}
+
+extension Components.Schemas.EventClawback {
+    init(_ clawback: EventReceipt.Clawback) throws {
+        self.init(unit: try .init(known: clawback.unit.rawValue), requested: clawback.requested,
+                  fromPending: clawback.fromPending, fromAvailable: clawback.fromAvailable,
+                  intoDebt: clawback.intoDebt, notRecovered: clawback.notRecovered)
+    }
+}
+
+extension Components.Schemas.PointsBalance {
+    init(_ balance: PointsBalance) {
+        let dated = { (entry: PointsBalance.Dated) in Components.Schemas.DatedPoints(at: entry.at, points: entry.points) }
+        self.init(asOf: balance.asOf, available: balance.available, pending: balance.pending,
+                  maturing: balance.maturing.map(dated), onHold: balance.onHold, expiring: balance.expiring.map(dated),
+                  lifetimeEarned: balance.lifetimeEarned, redeemed: balance.redeemed, expired: balance.expired,
+                  growth: balance.growth)
+    }
+}
+
+extension Components.Schemas.Transfer {
+    init(_ transfer: Transfer) throws {
+        self.init(
+            id: transfer.id, unit: try .init(known: transfer.unit.rawValue), from: transfer.debit.code,
+            to: transfer.credit.code, amount: transfer.amount, kind: try .init(known: transfer.kind.rawValue),
+            reason: transfer.reason, reference: transfer.reference, event: transfer.eventID, lot: transfer.lotID,
+            hold: transfer.holdID, reverses: transfer.reverses, actor: transfer.actor, occurredAt: transfer.occurredAt,
+            postedAt: transfer.postedAt,
+            allocations: transfer.allocations.map { Components.Schemas.LotAllocation(lot: $0.lotID, amount: $0.amount) })
+    }
+}
+
+extension Components.Schemas.Hold {
+    init(_ hold: Hold) throws {
+        self.init(id: hold.id, member: hold.memberID, points: hold.amount, captured: hold.captured,
+                  status: try .init(known: hold.status.rawValue), reference: hold.reference, createdAt: hold.createdAt,
+                  expiresAt: hold.expiresAt, resolvedAt: hold.resolvedAt)
+    }
+}
+
+extension Components.Schemas.JobReport {
+    init(_ report: JobReport) throws {
+        self.init(job: try .init(known: report.job.rawValue), asOf: report.asOf, members: report.members,
+                  transfers: report.transfers, points: report.points)
+    }
+}
+
+extension Date {
+    /// An instant the client sent as RFC 3339 text, read as the engine reads the times in the bodies
+    /// it validates itself, so a malformed one is a 422 fault at `/<field>` there as here.
+    init(clientTime text: String, field: String) throws(ValidationError) {
+        var faults = FaultCollector()
+        let reader = ObjectValidator(.object([field: .string(text)]), at: .root, allowedKeys: [field], faults: &faults)
+        let date = reader?.timestamp(field, required: true, faults: &faults)
+        try faults.check()
+        // No fault was recorded, so the reader read a date.
+        self = date!
+    }
+}
+
+/// A value the engine produced that the spec does not list: a fault on Patron's side, answered 500.
+struct UnmappedValue: Error, CustomStringConvertible {
+    var value: String
+    var type: String
+
+    var description: String { "'\(value)' is not a value of \(type) in the spec" }
+}
+
+extension RawRepresentable where RawValue == String {
+    /// The generated enum case with the domain value's raw value.
+    init(known rawValue: String) throws {
+        guard let value = Self(rawValue: rawValue) else { throw UnmappedValue(value: rawValue, type: "\(Self.self)") }
+        self = value
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import PatronCore
+import PatronEngine
+import ServiceLifecycle
+
+/// Runs the ledger's time-driven jobs (activate pending points, expire points, lapse holds) for
+/// every program, every `interval`. Spending never depends on it: a lot past its expiry or a hold
+/// past its deadline is treated as such whether or not the job has run. Several nodes may run it at
+/// once; the work is idempotent and each member is settled under its lock.
+struct LedgerJobService: Service {
+    let engine: Engine
+    let logger: Logger
+    var interval: Duration = .seconds(60)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard !Task.isCancelled else { return }
+                await runOnce()
+            }
+        }
+    }
+
+    func runOnce() async {
+        do {
+            var after: String?
+            while true {
+                let programs = try await engine.store.programs(after: after, limit: Engine.maxPageSize, onlyID: nil)
+                for program in programs {
+                    for job in LedgerJob.allCases {
+                        let report = try await engine.runJob(job, program: program, asOf: engine.now())
+                        if report.transfers > 0 {
+                            logger.debug("ledger job ran", metadata: [
+                                "job": "\(job.rawValue)", "program": "\(program.code)", "transfers": "\(report.transfers)",
+                            ])
+                        }
+                    }
+                }
+                guard let last = programs.last, programs.count == Engine.maxPageSize else { return }
+                after = last.id
+            }
+        } catch {
+            logger.warning("ledger jobs failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

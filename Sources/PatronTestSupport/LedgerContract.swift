@@ -1,0 +1,291 @@
+import Foundation
+import PatronCore
+import PatronEngine
+import Synchronization
+import Testing
+
+/// A clock that tests move by hand.
+public final class TestClock: Sendable {
+    private let instant: Mutex<Date>
+
+    public init(_ start: Date) {
+        instant = Mutex(start)
+    }
+
+    public var now: Date { instant.withLock { $0 } }
+
+    public func advance(_ seconds: TimeInterval) {
+        instant.withLock { $0 += seconds }
+    }
+}
+
+/// A program with earning rules, members and an engine over a store, for ledger tests.
+public struct LedgerFixture: Sendable {
+    public let engine: Engine
+    public let clock: TestClock
+    public let owner = Principal(keyID: "owner-key", role: .owner, programID: nil)
+    public let program: Program
+    public let members: [String]
+
+    /// 1 point per ¥1 (100 minor units) and 1 growth per ¥1, pending for `pendingDays`, expiring
+    /// 30 days after earning, refunds by `refund`; a check-in gives 10 points, capped at 10 a day.
+    public static func make(store: any PatronStore, members count: Int = 3, pendingDays: Int = 7,
+                            refund: String = "within_balance", limits: JSONValue? = nil) async throws -> LedgerFixture {
+        let clock = TestClock(Date(timeIntervalSince1970: 1_790_000_000))
+        let engine = Engine(store: store, clock: { clock.now })
+        let owner = Principal(keyID: "owner-key", role: .owner, programID: nil)
+        _ = try await engine.createProgram(ProgramDraft(code: "shop", name: "Shop", currency: "CNY", timeZone: "Asia/Shanghai"),
+                                           by: owner)
+        var points: [String: JSONValue] = [
+            "pending_days": .int(Int64(pendingDays)), "refund": .string(refund),
+            "expiry": .object(["policy": .string("days_after_earn"), "days": .int(30)]),
+        ]
+        if let limits { points["limits"] = limits }
+        let config = JSONValue.object([
+            "currency": .string("CNY"), "time_zone": .string("Asia/Shanghai"), "points": .object(points),
+            "earning_rules": .array([
+                .object(["code": .string("base"), "on": .string("purchase"), "award": .string("event.amount / 100")]),
+                .object(["code": .string("growth"), "on": .string("purchase"), "unit": .string("growth"),
+                         "award": .string("event.amount / 100")]),
+                .object(["code": .string("check_in"), "on": .string("check_in"), "award": .string("10"),
+                         "cap": .object(["per_member_per_day": .int(10)])]),
+            ]),
+        ])
+        _ = try await engine.updateConfig(programCode: "shop", document: config, expectedVersion: nil, by: owner)
+        var members: [String] = []
+        for index in 0..<count {
+            let member = try await engine.enrol(programCode: "shop", body: .object([
+                "external_id": .string("M-\(index)"), "channel": .string("app"),
+            ]), by: owner)
+            members.append(member.id)
+        }
+        let program = try await engine.program(code: "shop", by: owner)
+        return LedgerFixture(engine: engine, clock: clock, program: program, members: members)
+    }
+
+    /// Posts an event; the body's `id` is generated when not given.
+    @discardableResult
+    public func post(_ fields: [String: JSONValue]) async throws -> EventResult {
+        var body = fields
+        if body["id"] == nil { body["id"] = .string(UUID().uuidString) }
+        if body["occurred_at"] == nil { body["occurred_at"] = .string(Timestamp.rfc3339(clock.now)) }
+        return try await engine.recordEvent(programCode: "shop", body: .object(body), by: owner)
+    }
+
+    public func purchase(_ member: String, amount: Int64, order: String, id: String? = nil) async throws -> EventResult {
+        var body: [String: JSONValue] = ["type": .string("purchase"), "member": .string(member), "amount": .int(amount),
+                                         "order_id": .string(order)]
+        if let id { body["id"] = .string(id) }
+        return try await post(body)
+    }
+
+    public func audit() async throws -> [String] {
+        try await engine.verifyLedger(programCode: "shop").breaches
+    }
+
+    public func transferCount() async throws -> Int {
+        try await engine.verifyLedger(programCode: "shop").transfers
+    }
+}
+
+/// The ledger's contract: what must hold on every store, through the engine.
+public enum LedgerContract {
+    public static let cases: [StoreContractCase] = [
+        StoreContractCase(name: "random ledger operations keep every invariant") { store in
+            let fixture = try await LedgerFixture.make(store: store)
+            var random = SeededGenerator(seed: 0x1ED6E2)
+            try await randomWalk(fixture, steps: 400, random: &random)
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "200 concurrent redemptions spend exactly what the balance allows") { store in
+            let fixture = try await LedgerFixture.make(store: store, members: 1)
+            let member = fixture.members[0]
+            _ = try await fixture.engine.adjust(programCode: "shop", memberID: member,
+                                                body: .object(["points": .int(1000), "reason": .string("welcome")]),
+                                                requestKey: nil, by: fixture.owner)
+            let outcomes = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<200 {
+                    group.addTask {
+                        do {
+                            _ = try await fixture.engine.redeem(programCode: "shop", memberID: member,
+                                                                body: .object(["points": .int(7)]), requestKey: nil,
+                                                                by: fixture.owner)
+                            return true
+                        } catch EngineError.insufficientPoints {
+                            return false
+                        } catch {
+                            Issue.record("unexpected \(error)")
+                            return false
+                        }
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1000 / 7)
+            let balance = try await fixture.engine.balance(programCode: "shop", memberID: member, by: fixture.owner)
+            #expect(balance.available == 1000 % 7)
+            #expect(balance.redeemed == 1000 / 7 * 7)
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "a retried event or request applies once, even when the retries race") { store in
+            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
+            let member = fixture.members[0]
+            let results = try await withThrowingTaskGroup(of: EventResult.self) { group in
+                for _ in 0..<8 {
+                    group.addTask { try await fixture.purchase(member, amount: 12_300, order: "A-1", id: "evt-1") }
+                }
+                return try await group.reduce(into: [EventResult]()) { $0.append($1) }
+            }
+            #expect(results.filter(\.created).count == 1)
+            #expect(Set(results.map(\.receipt)).count == 1)
+            let transfers = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await fixture.engine.redeem(programCode: "shop", memberID: member,
+                                                        body: .object(["points": .int(20)]), requestKey: "checkout-9",
+                                                        by: fixture.owner).transfer.id
+                    }
+                }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(transfers.count == 1)
+            let balance = try await fixture.engine.balance(programCode: "shop", memberID: member, by: fixture.owner)
+            #expect(balance.available == 123 - 20)
+            #expect(balance.growth == 123)
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "bad input is refused and changes nothing") { store in
+            let fixture = try await LedgerFixture.make(store: store, members: 2, pendingDays: 0)
+            let (member, other) = (fixture.members[0], fixture.members[1])
+            try await fixture.purchase(member, amount: 10_000, order: "B-1")
+            let engine = fixture.engine
+            let owner = fixture.owner
+            let hold = try await engine.placeHold(programCode: "shop", memberID: member,
+                                                  body: .object(["points": .int(10), "ttl_seconds": .int(60)]),
+                                                  requestKey: nil, by: owner).hold
+            _ = try await engine.voidHold(programCode: "shop", memberID: member, holdID: hold.id, by: owner)
+            let expiring = try await engine.placeHold(programCode: "shop", memberID: member,
+                                                      body: .object(["points": .int(10), "ttl_seconds": .int(60)]),
+                                                      requestKey: nil, by: owner).hold
+            fixture.clock.advance(61)
+            let before = try await fixture.transferCount()
+            let now = JSONValue.string(Timestamp.rfc3339(fixture.clock.now))
+            let bad: [(String, () async throws -> Void)] = [
+                ("negative amount", { try await fixture.post(["type": "purchase", "member": .string(member), "amount": -5]) }),
+                ("unknown member", { try await fixture.post(["type": "purchase", "external_id": "nobody", "amount": 5]) }),
+                ("malformed time", { try await fixture.post(["type": "purchase", "member": .string(member), "amount": 5,
+                                                            "occurred_at": "yesterday"]) }),
+                ("future time", { try await fixture.post(["type": "purchase", "member": .string(member), "amount": 5,
+                                                         "occurred_at": "2999-01-01T00:00:00Z"]) }),
+                ("refund of an unknown order", { try await fixture.post(["type": "refund", "member": .string(member),
+                                                                        "amount": 5, "order_id": "nope"]) }),
+                ("refund larger than the order", { try await fixture.post(["type": "refund", "member": .string(member),
+                                                                          "amount": 10_001, "order_id": "B-1",
+                                                                          "occurred_at": now]) }),
+                ("refund of another member's order", { try await fixture.post(["type": "refund", "member": .string(other),
+                                                                              "amount": 5, "order_id": "B-1"]) }),
+                ("second purchase of one order", { try await fixture.purchase(member, amount: 5, order: "B-1") }),
+                ("capture after void", {
+                    _ = try await engine.captureHold(programCode: "shop", memberID: member, holdID: hold.id,
+                                                     body: .object([:]), by: owner)
+                }),
+                ("capture of a lapsed hold", {
+                    _ = try await engine.captureHold(programCode: "shop", memberID: member, holdID: expiring.id,
+                                                     body: .object([:]), by: owner)
+                }),
+                ("redemption beyond the balance", {
+                    _ = try await engine.redeem(programCode: "shop", memberID: member, body: .object(["points": .int(101)]),
+                                                requestKey: nil, by: owner)
+                }),
+                ("zero redemption", {
+                    _ = try await engine.redeem(programCode: "shop", memberID: member, body: .object(["points": .int(0)]),
+                                                requestKey: nil, by: owner)
+                }),
+                ("adjustment without a reason", {
+                    _ = try await engine.adjust(programCode: "shop", memberID: member, body: .object(["points": .int(5)]),
+                                                requestKey: nil, by: owner)
+                }),
+            ]
+            for (name, attempt) in bad {
+                do {
+                    try await attempt()
+                    Issue.record("\(name) was accepted")
+                } catch let error as EngineError {
+                    switch error {
+                    case .invalid, .conflict, .insufficientPoints, .notFound: break
+                    default: Issue.record("\(name): unexpected \(error)")
+                    }
+                }
+                #expect(try await fixture.transferCount() == before, "\(name) changed the ledger")
+            }
+            #expect(try await fixture.audit() == [])
+        },
+    ]
+
+    /// Random purchases, refunds, check-ins, redemptions, holds, adjustments and jobs across the
+    /// fixture's members, with time passing; faults the engine reports are expected, others fail.
+    public static func randomWalk(_ fixture: LedgerFixture, steps: Int, random: inout SeededGenerator) async throws {
+        let engine = fixture.engine
+        let owner = fixture.owner
+        var orders: [(member: String, id: String, left: Int64)] = []
+        var holds: [(member: String, id: String)] = []
+        for step in 0..<steps {
+            fixture.clock.advance(TimeInterval(Int.random(in: 0...(2 * 86_400), using: &random)))
+            let member = fixture.members.randomElement(using: &random)!
+            do {
+                switch Int.random(in: 0..<100, using: &random) {
+                case 0..<30:
+                    let amount = Int64.random(in: 100...50_000, using: &random)
+                    let order = "O-\(step)"
+                    let back = TimeInterval(Int.random(in: 0...(40 * 86_400), using: &random))
+                    try await fixture.post(["type": "purchase", "member": .string(member), "amount": .int(amount),
+                                            "order_id": .string(order),
+                                            "occurred_at": .string(Timestamp.rfc3339(fixture.clock.now - back))])
+                    orders.append((member, order, amount))
+                case 30..<40:
+                    guard let index = orders.indices.randomElement(using: &random), orders[index].left > 0 else { continue }
+                    let amount = Int64.random(in: 1...orders[index].left, using: &random)
+                    try await fixture.post(["type": "refund", "member": .string(orders[index].member),
+                                            "amount": .int(amount), "order_id": .string(orders[index].id)])
+                    orders[index].left -= amount
+                case 40..<48:
+                    try await fixture.post(["type": "check_in", "member": .string(member)])
+                case 48..<62:
+                    _ = try await engine.redeem(programCode: "shop", memberID: member,
+                                                body: .object(["points": .int(Int64.random(in: 1...300, using: &random))]),
+                                                requestKey: nil, by: owner)
+                case 62..<72:
+                    let hold = try await engine.placeHold(
+                        programCode: "shop", memberID: member,
+                        body: .object(["points": .int(Int64.random(in: 1...200, using: &random)),
+                                       "ttl_seconds": .int(Int64.random(in: 60...172_800, using: &random))]),
+                        requestKey: nil, by: owner).hold
+                    holds.append((member, hold.id))
+                case 72..<80:
+                    guard let hold = holds.randomElement(using: &random) else { continue }
+                    let body: JSONValue = Bool.random(using: &random)
+                        ? .object([:]) : .object(["points": .int(Int64.random(in: 1...200, using: &random))])
+                    _ = try await engine.captureHold(programCode: "shop", memberID: hold.member, holdID: hold.id, body: body,
+                                                     by: owner)
+                case 80..<85:
+                    guard let hold = holds.randomElement(using: &random) else { continue }
+                    _ = try await engine.voidHold(programCode: "shop", memberID: hold.member, holdID: hold.id, by: owner)
+                case 85..<92:
+                    var points = Int64.random(in: -200...200, using: &random)
+                    if points == 0 { points = 1 }
+                    _ = try await engine.adjust(programCode: "shop", memberID: member,
+                                                body: .object(["points": .int(points), "reason": .string("goodwill")]),
+                                                requestKey: nil, by: owner)
+                default:
+                    let job = LedgerJob.allCases.randomElement(using: &random)!
+                    _ = try await engine.runJob(programCode: "shop", job: job.rawValue, asOf: nil, by: owner)
+                }
+            } catch let error as EngineError {
+                switch error {
+                case .insufficientPoints, .conflict, .invalid: continue
+                default: throw error
+                }
+            }
+        }
+    }
+}

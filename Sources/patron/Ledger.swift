@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PatronCore
+import PatronEngine
+import PatronServer
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger", abstract: "Inspect the points ledger.", subcommands: [Verify.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every invariant of the ledger; exit 1 on any breach.",
+            discussion: """
+                Checks, member by member: each cached balance equals what its transfers add up to; pending and \
+                available equal what the lots hold; each lot's remainder equals its amount less what transfers took \
+                and plus what they gave back; open holds equal the held balance and closed ones were settled in full; \
+                every transfer names lots and holds of its member; and debits equal credits per unit.
+                """)
+
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Check only this program (its code).") var program: String?
+
+        func run() async throws {
+            let program = program
+            let result = try await withStore(at: database.url, logger: Logger(label: "patron.ledger")) { store in
+                try await store.migrate()
+                return try await Engine(store: store).verifyLedger(programCode: program)
+            }
+            print("Checked \(result.programs) program(s), \(result.members) member(s), \(result.transfers) transfer(s).")
+            for unit in LedgerUnit.allCases {
+                guard let balances = result.balances[unit] else { continue }
+                let listed = balances.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                print("\(unit.rawValue): \(listed)")
+            }
+            if result.isSound {
+                print("The ledger is sound.")
+                return
+            }
+            for breach in result.breaches.prefix(1000) { print("BREACH \(breach)") }
+            print("\(result.breaches.count) breach(es) found.")
+            throw ExitCode(1)
+        }
+    }
+}
