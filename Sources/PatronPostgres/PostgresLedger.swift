@@ -206,8 +206,17 @@ extension PostgresStore {
                 ORDER BY h.id
                 """, on: connection).map { try Self.hold($0) }
         }
-        if read.lots || !snapshot.holds.isEmpty {
-            let heldLotIDs = Set(snapshot.holds.flatMap { $0.allocations.map(\.lotID) }).sorted()
+        if let transferID = read.transferID {
+            snapshot.transfer = try await rows("""
+                SELECT t.*, al.lot_ids, al.amounts FROM ledger_transfers t \(unescaped: Self.transferAllocations)
+                WHERE t.id = \(transferID) AND t.member_id = \(read.memberID)
+                """, on: connection).first.map { try Self.transfer($0) }
+            snapshot.reversedBy = try await rows("SELECT id FROM ledger_transfers WHERE reverses = \(transferID)",
+                                                 on: connection).first?["id"].decode(String.self)
+        }
+        if read.lots || !snapshot.holds.isEmpty || snapshot.transfer != nil {
+            let named = (snapshot.transfer?.allocations.map(\.lotID) ?? []) + [snapshot.transfer?.lotID].compactMap { $0 }
+            let heldLotIDs = Set(snapshot.holds.flatMap { $0.allocations.map(\.lotID) } + named).sorted()
             snapshot.lots = try await rows("""
                 SELECT * FROM ledger_lots
                 WHERE (\(read.lots) AND member_id = \(read.memberID) AND remaining > 0) OR id = ANY(\(heldLotIDs))

@@ -146,8 +146,15 @@ extension SQLiteStore {
             holdRows.append(row)
         }
         snapshot.holds = try holdRows.map { try hold($0, db) }
-        if read.lots || !snapshot.holds.isEmpty {
-            let heldLotIDs = Set(snapshot.holds.flatMap { $0.allocations.map(\.lotID) })
+        if let transferID = read.transferID {
+            snapshot.transfer = try transfers(Row.fetchAll(db, sql: "SELECT * FROM ledger_transfers WHERE id = ? AND member_id = ?",
+                                                           arguments: [transferID, read.memberID]), db).first
+            snapshot.reversedBy = try String.fetchOne(db, sql: "SELECT id FROM ledger_transfers WHERE reverses = ?",
+                                                      arguments: [transferID])
+        }
+        if read.lots || !snapshot.holds.isEmpty || snapshot.transfer != nil {
+            let named = (snapshot.transfer?.allocations.map(\.lotID) ?? []) + [snapshot.transfer?.lotID].compactMap { $0 }
+            let heldLotIDs = Set(snapshot.holds.flatMap { $0.allocations.map(\.lotID) } + named)
             var lots = read.lots
                 ? try Row.fetchAll(db, sql: "SELECT * FROM ledger_lots WHERE member_id = ? AND remaining > 0",
                                    arguments: [read.memberID]).map(lot)

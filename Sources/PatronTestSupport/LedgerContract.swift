@@ -94,7 +94,7 @@ public enum LedgerContract {
         StoreContractCase(name: "random ledger operations keep every invariant") { store in
             let fixture = try await LedgerFixture.make(store: store)
             var random = SeededGenerator(seed: 0x1ED6E2)
-            try await randomWalk(fixture, steps: 400, random: &random)
+            try await randomWalk(fixture, steps: 1_000, random: &random)
             #expect(try await fixture.audit() == [])
         },
         StoreContractCase(name: "200 concurrent redemptions spend exactly what the balance allows") { store in
@@ -276,6 +276,12 @@ public enum LedgerContract {
                     _ = try await engine.adjust(programCode: "shop", memberID: member,
                                                 body: .object(["points": .int(points), "reason": .string("goodwill")]),
                                                 requestKey: nil, by: owner)
+                case 92..<95:
+                    let recent = try await engine.ledger(programCode: "shop", memberID: member, limit: 20, cursor: nil,
+                                                         by: owner).items
+                    guard let original = recent.randomElement(using: &random) else { continue }
+                    _ = try await engine.reverse(programCode: "shop", memberID: member, transferID: original.id,
+                                                 body: .object(["reason": "mistake"]), requestKey: nil, by: owner)
                 default:
                     let job = LedgerJob.allCases.randomElement(using: &random)!
                     _ = try await engine.runJob(programCode: "shop", job: job.rawValue, asOf: nil, by: owner)

@@ -388,6 +388,45 @@ struct LedgerAPITests {
         }
     }
 
+    @Test("reverses a transfer once, by its mirror image, and refuses what cannot be undone", arguments: TestStoreKind.available)
+    func reversals(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind) { app in
+            // Given a member given 50 points who spent 20 of them
+            let member = try await app.ledgerProgramWithMember()
+            let path = "/v1/programs/shop/members/\(member)"
+            let added = try await app.call(.post, "\(path)/adjustments", json: #"{"points":50,"reason":"goodwill"}"#)
+            let spent = try await app.call(.post, "\(path)/redemptions", json: #"{"points":20}"#)
+            let spentID = try #require(spent.json["id"]?.stringValue)
+            let addedID = try #require(added.json["id"]?.stringValue)
+
+            // When the redemption is reversed
+            let reversed = try await app.call(.post, "\(path)/ledger/\(spentID)/reversal", json: #"{"reason":"order cancelled"}"#)
+
+            // Then the points are back, and the reversal names what it undid
+            #expect(reversed.status == 201)
+            #expect(reversed.json["kind"] == .string("reversal"))
+            #expect(reversed.json["reverses"] == .string(spentID))
+            #expect(reversed.json["from"] == .string("system:redeemed"))
+            #expect(reversed.json["to"] == .string("member:available"))
+            #expect(try await app.balance(member).json["available"] == .int(50))
+
+            // And it cannot be reversed twice, nor can a reversal, nor an adjustment whose points were spent
+            let again = try await app.call(.post, "\(path)/ledger/\(spentID)/reversal", json: #"{"reason":"again"}"#)
+            #expect(again.status == 409)
+            #expect(again.problemCode == "already_reversed")
+            let reversalID = try #require(reversed.json["id"]?.stringValue)
+            let ofReversal = try await app.call(.post, "\(path)/ledger/\(reversalID)/reversal", json: #"{"reason":"x"}"#)
+            #expect(ofReversal.problemCode == "not_reversible")
+            _ = try await app.call(.post, "\(path)/redemptions", json: #"{"points":1}"#)
+            let spentAdjustment = try await app.call(.post, "\(path)/ledger/\(addedID)/reversal", json: #"{"reason":"x"}"#)
+            #expect(spentAdjustment.status == 409)
+            #expect(spentAdjustment.problemCode == "already_spent")
+            let unknown = try await app.call(.post, "\(path)/ledger/\(member)/reversal", json: #"{"reason":"x"}"#)
+            #expect(unknown.status == 404)
+            #expect(try await app.balance(member).json["available"] == .int(49))
+        }
+    }
+
     @Test("runs the ledger's jobs as of now or earlier, never later", arguments: TestStoreKind.available)
     func jobs(_ kind: TestStoreKind) async throws {
         try await TestApp.run(kind) { app in

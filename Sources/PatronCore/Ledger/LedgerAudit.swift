@@ -70,7 +70,7 @@ public enum LedgerAudit {
             }
             if let lotID = transfer.lotID, transfer.kind == .expire { change[lotID, default: 0] -= transfer.amount }
             let takes = transfer.debit == .member(.available) || transfer.debit == .member(.pending)
-            let returns = transfer.kind == .release
+            let returns = transfer.kind == .release || (transfer.kind == .reversal && transfer.credit == .member(.available))
             for allocation in transfer.allocations where takes || returns {
                 change[allocation.lotID, default: 0] += returns ? allocation.amount : -allocation.amount
             }

@@ -10,6 +10,10 @@ public enum LedgerFault: Error, Sendable, Hashable {
     case holdNotOpen(HoldStatus)
     /// A capture asked for more than the hold reserved.
     case captureExceedsHold(held: Int64, requested: Int64)
+    /// Transfers of this kind are not undone by a reversal (they follow from time or from others).
+    case notReversible(TransferKind)
+    /// The points a reversal would take back were spent, expired or taken back already.
+    case alreadySpent(available: Int64, requested: Int64)
 }
 
 /// One member's part of the ledger as a write sees it: their balances, the lots and holds the write
@@ -294,6 +298,50 @@ public struct MemberLedger: Sendable {
                     reference: "operator:\(actor)", occurredAt: asOf, requestKey: requestKey, allocations: allocations)
     }
 
+    // MARK: Reversals
+
+    /// Undoes `original` with its mirror image: points an earning or a positive adjustment gave are
+    /// taken back from their lot (all of them, or the reversal is refused), growth from the balance;
+    /// points a redemption or a negative adjustment took go back to the lots they came from (and
+    /// expire at once if those lots have expired since). Other kinds are not reversible.
+    public mutating func reverse(_ original: Transfer, reason: String, requestKey: String?,
+                                 asOf: Date) throws(LedgerFault) -> Transfer {
+        settle(asOf: asOf)
+        let reference = "transfer:\(original.id)"
+        switch (original.kind, original.debit, original.credit) {
+        case (.earn, .system, .member), (.adjust, .system, .member):
+            if original.unit == .growth {
+                let available = account(.growth).available
+                guard available >= original.amount else {
+                    throw .alreadySpent(available: available, requested: original.amount)
+                }
+                return post(.growth, from: .member(.available), to: original.debit, original.amount, kind: .reversal,
+                            reason: reason, reference: reference, reverses: original.id, occurredAt: asOf,
+                            requestKey: requestKey)
+            }
+            guard let lotID = original.lotID, let lot = lots[lotID], lot.remaining == original.amount else {
+                let left = original.lotID.flatMap { lots[$0]?.remaining } ?? 0
+                throw .alreadySpent(available: left, requested: original.amount)
+            }
+            lots[lotID]!.remaining = 0
+            return post(.points, from: .member(lot.state == .pending ? .pending : .available), to: original.debit,
+                        original.amount, kind: .reversal, reason: reason, reference: reference, lotID: lotID,
+                        reverses: original.id, occurredAt: asOf, requestKey: requestKey,
+                        allocations: [LotAllocation(lotID: lotID, amount: original.amount)])
+        case (.redeem, .member(.available), .system), (.adjust, .member(.available), .system):
+            for allocation in original.allocations {
+                lots[allocation.lotID]!.remaining += allocation.amount
+            }
+            let transfer = post(.points, from: original.credit, to: .member(.available), original.amount, kind: .reversal,
+                                reason: reason, reference: reference, reverses: original.id, occurredAt: asOf,
+                                requestKey: requestKey, allocations: original.allocations)
+            settle(asOf: asOf)
+            return transfer
+        default:
+            throw .notReversible(original.kind)
+        }
+    }
+
     // MARK: Refunds
 
     /// What a refund took back of one unit.
@@ -378,11 +426,12 @@ public struct MemberLedger: Sendable {
     @discardableResult
     private mutating func post(_ unit: LedgerUnit, from debit: LedgerAccount, to credit: LedgerAccount, _ amount: Int64,
                                kind: TransferKind, reason: String, reference: String?, eventID: String? = nil,
-                               lotID: String? = nil, holdID: String? = nil, occurredAt: Date, requestKey: String? = nil,
-                               allocations: [LotAllocation] = []) -> Transfer {
+                               lotID: String? = nil, holdID: String? = nil, reverses: String? = nil, occurredAt: Date,
+                               requestKey: String? = nil, allocations: [LotAllocation] = []) -> Transfer {
         let transfer = Transfer(id: makeID(postedAt), programID: programID, memberID: memberID, unit: unit, debit: debit,
                                 credit: credit, amount: amount, kind: kind, reason: reason, reference: reference,
-                                eventID: eventID, lotID: lotID, holdID: holdID, actor: actor, occurredAt: occurredAt,
+                                eventID: eventID, lotID: lotID, holdID: holdID, reverses: reverses, actor: actor,
+                                occurredAt: occurredAt,
                                 postedAt: postedAt, requestKey: requestKey, allocations: allocations)
         if case .member(let bucket) = debit { accounts[unit, default: MemberAccount()][bucket] -= amount }
         if case .member(let bucket) = credit { accounts[unit, default: MemberAccount()][bucket] += amount }

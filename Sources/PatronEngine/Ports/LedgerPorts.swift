@@ -68,6 +68,8 @@ public struct LedgerRead: Sendable, Hashable {
     public var lots: Bool
     /// A hold to resolve, whatever its status, with the lots it took from.
     public var holdID: String?
+    /// A transfer of the member to reverse, with every lot it names.
+    public var transferID: String?
     /// The event with this client id, if the program has one.
     public var eventClientID: String?
     /// The purchase with this order id, if the program has one.
@@ -80,12 +82,13 @@ public struct LedgerRead: Sendable, Hashable {
     public var limitHour: DateInterval?
 
     public init(programID: String, memberID: String, lots: Bool = false, holdID: String? = nil,
-                eventClientID: String? = nil, orderID: String? = nil, capRules: [String] = [], capDay: DateInterval? = nil,
+                transferID: String? = nil, eventClientID: String? = nil, orderID: String? = nil, capRules: [String] = [], capDay: DateInterval? = nil,
                 limitDay: DateInterval? = nil, limitHour: DateInterval? = nil) {
         self.programID = programID
         self.memberID = memberID
         self.lots = lots
         self.holdID = holdID
+        self.transferID = transferID
         self.eventClientID = eventClientID
         self.orderID = orderID
         self.capRules = capRules
@@ -102,6 +105,10 @@ public struct LedgerSnapshot: Sendable {
     public var purchases: Int64
     public var lots: [Lot]
     public var holds: [Hold]
+    /// The transfer named by `transferID`, if it is the member's.
+    public var transfer: Transfer?
+    /// The transfer that already reverses `transfer`, if any.
+    public var reversedBy: String?
     public var event: StoredEvent?
     public var order: OrderFacts?
     /// Per capped rule: what it gave the member on `capDay` and ever.

@@ -174,6 +174,11 @@ extension Engine {
         case .holdNotOpen(let status):
             let code = status == .lapsed ? "hold_expired" : "hold_not_open"
             return .conflict(code: code, detail: "The hold is \(status.rawValue); only an open hold can be captured or voided.")
+        case .notReversible(let kind):
+            return .conflict(code: "not_reversible", detail: "A transfer of kind '\(kind.rawValue)' cannot be reversed.")
+        case .alreadySpent(let available, let requested):
+            return .conflict(code: "already_spent",
+                             detail: "Only \(available) of the \(requested) points are still there to take back; adjust instead.")
         case .captureExceedsHold(let held, let requested):
             return .invalid(ValidationError(pointer: "/points", code: "exceeds_hold",
                                             message: "The hold reserved \(held) points; \(requested) cannot be captured."))

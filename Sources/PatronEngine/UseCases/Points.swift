@@ -83,7 +83,7 @@ extension Engine {
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
         return try await spendOnce(programCode: programCode, memberID: memberID, operation: "redeem", body: body,
                                    requestKey: requestKey, principal: principal,
-                                   existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key in
+                                   existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key, _ in
             try ledger.redeem(points!, reason: reason ?? "redemption", reference: orderID.map { "order:\($0)" },
                               requestKey: key, asOf: now)
         }
@@ -101,7 +101,7 @@ extension Engine {
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
         return try await spendOnce(programCode: programCode, memberID: memberID, operation: "hold", body: body,
                                    requestKey: requestKey, principal: principal,
-                                   existing: { try await store.hold(programID: $0, requestKey: $1) }) { ledger, now, key in
+                                   existing: { try await store.hold(programID: $0, requestKey: $1) }) { ledger, now, key, _ in
             try ledger.placeHold(points!, expiresAt: now.addingTimeInterval(TimeInterval(ttl!)), reference: reference,
                                  requestKey: key, asOf: now)
         }
@@ -164,9 +164,38 @@ extension Engine {
         let policy = try await runtime(program).policy
         return try await spendOnce(programCode: programCode, memberID: memberID, operation: "adjust", body: body,
                                    requestKey: requestKey, principal: principal,
-                                   existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key in
+                                   existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key, _ in
             try ledger.adjust(points!, reason: reason!, expiresAt: policy.expiresAt(earnedAt: now), requestKey: key,
                               asOf: now)
+        }
+    }
+
+    /// Undoes one of the member's transfers by an operator, with the reason recorded.
+    public func reverse(programCode: String, memberID: String, transferID: String, body: JSONValue, requestKey: String?,
+                        by principal: Principal) async throws -> (transfer: Transfer, created: Bool) {
+        try require(.adjustPoints, principal)
+        var faults = FaultCollector()
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["reason"], faults: &faults)
+        let reason = reader?.string("reason", required: true, maxLength: 200, faults: &faults)
+        if let reason, reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            faults.add(.root / "reason", "blank", "Say why the transfer is reversed.")
+        }
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        guard Identifier.isWellFormed(transferID) else { throw EngineError.notFound(resource: "transfer", id: transferID) }
+        do {
+            return try await spendOnce(programCode: programCode, memberID: memberID, operation: "reverse:\(transferID)",
+                                       body: body, requestKey: requestKey, principal: principal, transferID: transferID,
+                                       existing: { try await store.transfer(programID: $0, requestKey: $1) }) {
+                ledger, now, key, snapshot in
+                guard let original = snapshot.transfer else { throw EngineError.notFound(resource: "transfer", id: transferID) }
+                guard snapshot.reversedBy == nil else {
+                    throw EngineError.conflict(code: "already_reversed",
+                                               detail: "The transfer '\(transferID)' was reversed by '\(snapshot.reversedBy!)'.")
+                }
+                return try ledger.reverse(original, reason: reason!, requestKey: key, asOf: now)
+            }
+        } catch EngineError.conflict(let code, _) where code == "concurrent_update" {
+            throw EngineError.conflict(code: "already_reversed", detail: "The transfer '\(transferID)' was reversed already.")
         }
     }
 
@@ -174,8 +203,8 @@ extension Engine {
     /// key already took effect (a retry after a lost answer, or a race) gets what it recorded.
     private func spendOnce<T: Sendable>(
         programCode: String, memberID: String, operation: String, body: JSONValue, requestKey: String?, principal: Principal,
-        existing: @escaping (String, String) async throws -> T?,
-        _ change: @escaping @Sendable (inout MemberLedger, Date, String?) throws -> T
+        transferID: String? = nil, existing: @escaping (String, String) async throws -> T?,
+        _ change: @escaping @Sendable (inout MemberLedger, Date, String?, LedgerSnapshot) throws -> T
     ) async throws -> (T, Bool) {
         let program = try await program(code: programCode, by: principal)
         let member = try await heldMember(program: program, id: memberID)
@@ -186,18 +215,20 @@ extension Engine {
         if let scopedKey, let found = try await existing(program.id, scopedKey) { return (found, false) }
         let actor = principal.keyID
         let now = now()
-        let work = LedgerWork(read: LedgerRead(programID: program.id, memberID: member.id, lots: true)) { snapshot in
+        let read = LedgerRead(programID: program.id, memberID: member.id, lots: true, transferID: transferID)
+        let work = LedgerWork(read: read) { snapshot in
             var ledger = MemberLedger(programID: program.id, memberID: member.id, accounts: snapshot.accounts,
                                       lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
-            let result = try change(&ledger, now, scopedKey)
+            let result = try change(&ledger, now, scopedKey, snapshot)
             return LedgerPlan(changes: ledger.changes, outcome: result)
         }
         do {
             return (try await ledgerWriter.submit(work).outcome as! T, true)
         } catch let fault as LedgerFault {
             throw Self.engineError(fault)
-        } catch StoreError.duplicate where scopedKey != nil {
-            if let found = try await existing(program.id, scopedKey!) { return (found, false) }
+        } catch StoreError.duplicate {
+            // The same key took effect in a racing request, or (for a reversal) the transfer was reversed.
+            if let scopedKey, let found = try await existing(program.id, scopedKey) { return (found, false) }
             throw EngineError.conflict(code: "concurrent_update", detail: "The request raced with another; try again.")
         }
     }

@@ -87,6 +87,14 @@ extension APIService {
         return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
     }
 
+    func reverseTransfer(_ input: Operations.ReverseTransfer.Input) async throws -> Operations.ReverseTransfer.Output {
+        let (transfer, created) = try await engine.reverse(
+            programCode: input.path.program, memberID: input.path.member, transferID: input.path.transfer,
+            body: try rawBody(), requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
+        let body = try Components.Schemas.Transfer(transfer)
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
     // MARK: Jobs
 
     func runJob(_ input: Operations.RunJob.Input) async throws -> Operations.RunJob.Output {
