@@ -75,13 +75,14 @@ extension Engine {
     public func redeem(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
                        by principal: Principal) async throws -> (transfer: Transfer, created: Bool) {
         try require(.postEvents, principal)
+        let program = try await program(code: programCode, by: principal)
         var faults = FaultCollector()
         let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "reason", "order_id"], faults: &faults)
         let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, required: true, faults: &faults)
         let reason = reader?.string("reason", maxLength: 200, faults: &faults)
         let orderID = reader?.string("order_id", maxLength: 128, faults: &faults)
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
-        return try await spendOnce(programCode: programCode, memberID: memberID, operation: "redeem", body: body,
+        return try await spendOnce(program: program, memberID: memberID, operation: "redeem", body: body,
                                    requestKey: requestKey, principal: principal,
                                    existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key, _ in
             try ledger.redeem(points!, reason: reason ?? "redemption", reference: orderID.map { "order:\($0)" },
@@ -93,13 +94,14 @@ extension Engine {
     public func placeHold(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
                           by principal: Principal) async throws -> (hold: Hold, created: Bool) {
         try require(.postEvents, principal)
+        let program = try await program(code: programCode, by: principal)
         var faults = FaultCollector()
         let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "ttl_seconds", "reference"], faults: &faults)
         let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, required: true, faults: &faults)
         let ttl = reader?.integer("ttl_seconds", in: 1...Int64(Self.maxHoldSeconds), required: true, faults: &faults)
         let reference = reader?.string("reference", maxLength: 200, faults: &faults)
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
-        return try await spendOnce(programCode: programCode, memberID: memberID, operation: "hold", body: body,
+        return try await spendOnce(program: program, memberID: memberID, operation: "hold", body: body,
                                    requestKey: requestKey, principal: principal,
                                    existing: { try await store.hold(programID: $0, requestKey: $1) }) { ledger, now, key, _ in
             try ledger.placeHold(points!, expiresAt: now.addingTimeInterval(TimeInterval(ttl!)), reference: reference,
@@ -111,12 +113,13 @@ extension Engine {
     public func captureHold(programCode: String, memberID: String, holdID: String, body: JSONValue,
                             by principal: Principal) async throws -> Hold {
         try require(.postEvents, principal)
+        let program = try await program(code: programCode, by: principal)
         var faults = FaultCollector()
         let reader = ObjectValidator(body, at: .root, allowedKeys: ["points"], faults: &faults)
         let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, faults: &faults)
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
         // Capturing again what was captured is a retry, not a conflict.
-        return try await resolveHold(programCode: programCode, memberID: memberID, holdID: holdID, principal: principal,
+        return try await resolveHold(program: program, memberID: memberID, holdID: holdID, principal: principal,
                                      alreadyDone: { $0.status == .captured && $0.captured == (points ?? $0.amount) }) {
             ledger, now in try ledger.capture(holdID, points: points, asOf: now)
         }
@@ -125,7 +128,8 @@ extension Engine {
     /// Releases an open hold.
     public func voidHold(programCode: String, memberID: String, holdID: String, by principal: Principal) async throws -> Hold {
         try require(.postEvents, principal)
-        return try await resolveHold(programCode: programCode, memberID: memberID, holdID: holdID, principal: principal,
+        let program = try await program(code: programCode, by: principal)
+        return try await resolveHold(program: program, memberID: memberID, holdID: holdID, principal: principal,
                                      alreadyDone: { $0.status == .voided }) {
             ledger, now in try ledger.void(holdID, asOf: now)
         }
@@ -150,6 +154,7 @@ extension Engine {
     public func adjust(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
                        by principal: Principal) async throws -> (transfer: Transfer, created: Bool) {
         try require(.adjustPoints, principal)
+        let program = try await program(code: programCode, by: principal)
         var faults = FaultCollector()
         let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "reason"], faults: &faults)
         let points = reader?.integer("points", in: -Self.maxPointsPerRequest...Self.maxPointsPerRequest, required: true,
@@ -160,9 +165,8 @@ extension Engine {
             faults.add(.root / "reason", "blank", "Say why the points are adjusted.")
         }
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
-        let program = try await program(code: programCode, by: principal)
         let policy = try await runtime(program).policy
-        return try await spendOnce(programCode: programCode, memberID: memberID, operation: "adjust", body: body,
+        return try await spendOnce(program: program, memberID: memberID, operation: "adjust", body: body,
                                    requestKey: requestKey, principal: principal,
                                    existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key, _ in
             try ledger.adjust(points!, reason: reason!, expiresAt: policy.expiresAt(earnedAt: now), requestKey: key,
@@ -174,6 +178,7 @@ extension Engine {
     public func reverse(programCode: String, memberID: String, transferID: String, body: JSONValue, requestKey: String?,
                         by principal: Principal) async throws -> (transfer: Transfer, created: Bool) {
         try require(.adjustPoints, principal)
+        let program = try await program(code: programCode, by: principal)
         var faults = FaultCollector()
         let reader = ObjectValidator(body, at: .root, allowedKeys: ["reason"], faults: &faults)
         let reason = reader?.string("reason", required: true, maxLength: 200, faults: &faults)
@@ -183,7 +188,7 @@ extension Engine {
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
         guard Identifier.isWellFormed(transferID) else { throw EngineError.notFound(resource: "transfer", id: transferID) }
         do {
-            return try await spendOnce(programCode: programCode, memberID: memberID, operation: "reverse:\(transferID)",
+            return try await spendOnce(program: program, memberID: memberID, operation: "reverse:\(transferID)",
                                        body: body, requestKey: requestKey, principal: principal, transferID: transferID,
                                        existing: { try await store.transfer(programID: $0, requestKey: $1) }) {
                 ledger, now, key, snapshot in
@@ -202,11 +207,10 @@ extension Engine {
     /// Runs one change of a member's points in the next batch, once per request key: a request whose
     /// key already took effect (a retry after a lost answer, or a race) gets what it recorded.
     private func spendOnce<T: Sendable>(
-        programCode: String, memberID: String, operation: String, body: JSONValue, requestKey: String?, principal: Principal,
+        program: Program, memberID: String, operation: String, body: JSONValue, requestKey: String?, principal: Principal,
         transferID: String? = nil, existing: @escaping (String, String) async throws -> T?,
         _ change: @escaping @Sendable (inout MemberLedger, Date, String?, LedgerSnapshot) throws -> T
     ) async throws -> (T, Bool) {
-        let program = try await program(code: programCode, by: principal)
         let member = try await heldMember(program: program, id: memberID)
         // A key names one request of one caller: the same key for another member, operation or body
         // is another request.
@@ -233,10 +237,9 @@ extension Engine {
         }
     }
 
-    private func resolveHold(programCode: String, memberID: String, holdID: String, principal: Principal,
+    private func resolveHold(program: Program, memberID: String, holdID: String, principal: Principal,
                              alreadyDone: @escaping @Sendable (Hold) -> Bool,
                              _ change: @escaping @Sendable (inout MemberLedger, Date) throws -> Hold) async throws -> Hold {
-        let program = try await program(code: programCode, by: principal)
         let member = try await heldMember(program: program, id: memberID)
         guard Identifier.isWellFormed(holdID) else { throw EngineError.notFound(resource: "hold", id: holdID) }
         let actor = principal.keyID
