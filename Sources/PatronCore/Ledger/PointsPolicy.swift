@@ -33,12 +33,17 @@ public struct PointsPolicy: Sendable, Hashable {
     public var eventsPerMemberPerHour: Int?
     public var onLimitExceeded: LimitAction = .refuse
     public var allowsTransfers = false
-    /// The program's zone, for ends of months and years.
-    public var timeZone: TimeZone
+    /// The program's calendar: Gregorian in its time zone, for days and the ends of months and years.
+    public let calendar: Calendar
 
     public init(timeZone: TimeZone) {
-        self.timeZone = timeZone
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        self.calendar = calendar
     }
+
+    /// The program's zone.
+    public var timeZone: TimeZone { calendar.timeZone }
 
     /// Reads the policy from a validated configuration document.
     public init(configuration document: JSONValue) {
@@ -77,21 +82,12 @@ public struct PointsPolicy: Sendable, Hashable {
         case .daysAfterEarn(let days):
             return earnedAt.addingTimeInterval(TimeInterval(days) * 86_400)
         case .endOfMonthAfterEarn(let months):
-            let calendar = calendar
             let month = calendar.dateInterval(of: .month, for: earnedAt)!.start
             return calendar.date(byAdding: .month, value: months + 1, to: month)
         case .endOfYearAfterEarn(let years):
-            let calendar = calendar
             let year = calendar.dateInterval(of: .year, for: earnedAt)!.start
             return calendar.date(byAdding: .year, value: years + 1, to: year)
         }
-    }
-
-    /// The program's calendar: Gregorian in its time zone.
-    public var calendar: Calendar {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        return calendar
     }
 
     /// The program-time day that holds `instant`, as the half-open interval of its instants.

@@ -133,6 +133,14 @@ public struct LedgerSnapshot: Sendable {
     }
 }
 
+extension MemberLedger {
+    /// The member's ledger as a store read it for `read`.
+    public init(_ snapshot: LedgerSnapshot, of read: LedgerRead, actor: String, postedAt: Date) {
+        self.init(programID: read.programID, memberID: read.memberID, accounts: snapshot.accounts, lots: snapshot.lots,
+                  holds: snapshot.holds, actor: actor, postedAt: postedAt)
+    }
+}
+
 /// What a planned write records: the ledger changes, the event (for events), and the change to the
 /// member's purchase count.
 public struct LedgerPlan: Sendable {

@@ -15,7 +15,7 @@ extension Engine {
     /// SHA-256 of a secret. API keys are long random strings, so a fast hash suffices (unlike
     /// passwords, they cannot be guessed from a dictionary).
     static func hash(secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        sha256(Data(secret.utf8))
     }
 
     static func generateSecret() -> String {

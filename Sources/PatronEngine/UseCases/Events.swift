@@ -162,7 +162,7 @@ extension Engine {
     }
 
     static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: data))
     }
 
     static func engineError(_ fault: LedgerFault) -> EngineError {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import PatronCore
 
 extension Engine {
     /// The fingerprint of a request for idempotency: method, path and body.
@@ -7,7 +8,7 @@ extension Engine {
         var hasher = SHA256()
         hasher.update(data: Data("\(method) \(path)\n".utf8))
         hasher.update(data: body)
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(hasher.finalize())
     }
 
     /// Claims an idempotency key for the caller.

@@ -69,10 +69,9 @@ extension Engine {
             after = last
             let plans = try await withThrowingTaskGroup(of: LedgerPlan.self) { group in
                 for memberID in members {
-                    let work = LedgerWork(read: LedgerRead(programID: program.id, memberID: memberID, lots: true)) { snapshot in
-                        var ledger = MemberLedger(programID: program.id, memberID: memberID, accounts: snapshot.accounts,
-                                                  lots: snapshot.lots, holds: snapshot.holds, actor: actor,
-                                                  postedAt: postedAt)
+                    let read = LedgerRead(programID: program.id, memberID: memberID, lots: true)
+                    let work = LedgerWork(read: read) { snapshot in
+                        var ledger = MemberLedger(snapshot, of: read, actor: actor, postedAt: postedAt)
                         ledger.settle(asOf: asOf)
                         return LedgerPlan(changes: ledger.changes, outcome: ledger.transfers)
                     }

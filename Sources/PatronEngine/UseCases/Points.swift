@@ -36,10 +36,10 @@ extension Engine {
         try require(.readMembers, principal)
         let program = try await program(code: programCode, by: principal)
         let member = try await heldMember(program: program, id: memberID)
-        let snapshot = try await store.ledgerSnapshot(LedgerRead(programID: program.id, memberID: member.id, lots: true))
+        let read = LedgerRead(programID: program.id, memberID: member.id, lots: true)
+        let snapshot = try await store.ledgerSnapshot(read)
         let now = now()
-        var ledger = MemberLedger(programID: program.id, memberID: member.id, accounts: snapshot.accounts,
-                                  lots: snapshot.lots, holds: snapshot.holds, actor: "system", postedAt: now)
+        var ledger = MemberLedger(snapshot, of: read, actor: "system", postedAt: now)
         ledger.settle(asOf: now)
         let points = ledger.account(.points)
         let lots = ledger.lots.values.filter { $0.remaining > 0 }
@@ -221,8 +221,7 @@ extension Engine {
         let now = now()
         let read = LedgerRead(programID: program.id, memberID: member.id, lots: true, transferID: transferID)
         let work = LedgerWork(read: read) { snapshot in
-            var ledger = MemberLedger(programID: program.id, memberID: member.id, accounts: snapshot.accounts,
-                                      lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
+            var ledger = MemberLedger(snapshot, of: read, actor: actor, postedAt: now)
             let result = try change(&ledger, now, scopedKey, snapshot)
             return LedgerPlan(changes: ledger.changes, outcome: result)
         }
@@ -244,10 +243,9 @@ extension Engine {
         guard Identifier.isWellFormed(holdID) else { throw EngineError.notFound(resource: "hold", id: holdID) }
         let actor = principal.keyID
         let now = now()
-        let work = LedgerWork(read: LedgerRead(programID: program.id, memberID: member.id, lots: true, holdID: holdID)) {
-            snapshot in
-            var ledger = MemberLedger(programID: program.id, memberID: member.id, accounts: snapshot.accounts,
-                                      lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
+        let read = LedgerRead(programID: program.id, memberID: member.id, lots: true, holdID: holdID)
+        let work = LedgerWork(read: read) { snapshot in
+            var ledger = MemberLedger(snapshot, of: read, actor: actor, postedAt: now)
             let hold = try change(&ledger, now)
             return LedgerPlan(changes: ledger.changes, outcome: hold)
         }
