@@ -43,33 +43,33 @@ extension SQLiteStore {
 
     public func transfers(programID: String, memberID: String, before: String?, limit: Int) async throws -> [Transfer] {
         try await pool.read { db in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try db.rows("""
                 SELECT * FROM ledger_transfers WHERE member_id = ? AND program_id = ? AND (? IS NULL OR id < ?)
                 ORDER BY id DESC LIMIT ?
-                """, arguments: [memberID, programID, before, before, limit])
+                """, [memberID, programID, before, before, limit])
             return try Self.transfers(rows, db)
         }
     }
 
     public func hold(programID: String, memberID: String, id: String) async throws -> Hold? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM ledger_holds WHERE id = ? AND member_id = ? AND program_id = ?",
-                             arguments: [id, memberID, programID]).map { try Self.hold($0, db) }
+            try db.row("SELECT * FROM ledger_holds WHERE id = ? AND member_id = ? AND program_id = ?",
+                       [id, memberID, programID]).map { try Self.hold($0, db) }
         }
     }
 
     public func transfer(programID: String, requestKey: String) async throws -> Transfer? {
         try await pool.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM ledger_transfers WHERE program_id = ? AND request_key = ?",
-                                        arguments: [programID, requestKey])
+            let rows = try db.rows("SELECT * FROM ledger_transfers WHERE program_id = ? AND request_key = ?",
+                                   [programID, requestKey])
             return try Self.transfers(rows, db).first
         }
     }
 
     public func hold(programID: String, requestKey: String) async throws -> Hold? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM ledger_holds WHERE program_id = ? AND request_key = ?",
-                             arguments: [programID, requestKey]).map { try Self.hold($0, db) }
+            try db.row("SELECT * FROM ledger_holds WHERE program_id = ? AND request_key = ?",
+                       [programID, requestKey]).map { try Self.hold($0, db) }
         }
     }
 
@@ -93,21 +93,21 @@ extension SQLiteStore {
 
     public func ledgerMembers(programID: String, after: String?, limit: Int) async throws -> [String] {
         try await pool.read { db in
-            try String.fetchAll(db, sql: """
+            try db.values("""
                 SELECT member_id FROM ledger_members WHERE program_id = ? AND member_id > ? ORDER BY member_id LIMIT ?
-                """, arguments: [programID, after ?? "", limit])
+                """, [programID, after ?? "", limit], as: String.self)
         }
     }
 
     public func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory {
         try await pool.read { db in
             let snapshot = try Self.snapshot(LedgerRead(programID: programID, memberID: memberID), lock: false, db)
-            let lots = try Row.fetchAll(db, sql: "SELECT * FROM ledger_lots WHERE member_id = ? AND program_id = ? ORDER BY id",
-                                        arguments: [memberID, programID]).map(Self.lot)
-            let holds = try Row.fetchAll(db, sql: "SELECT * FROM ledger_holds WHERE member_id = ? AND program_id = ? ORDER BY id",
-                                         arguments: [memberID, programID]).map { try Self.hold($0, db) }
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM ledger_transfers WHERE member_id = ? AND program_id = ? ORDER BY id",
-                                        arguments: [memberID, programID])
+            let lots = try db.rows("SELECT * FROM ledger_lots WHERE member_id = ? AND program_id = ? ORDER BY id",
+                                   [memberID, programID]).map(Self.lot)
+            let holds = try db.rows("SELECT * FROM ledger_holds WHERE member_id = ? AND program_id = ? ORDER BY id",
+                                    [memberID, programID]).map { try Self.hold($0, db) }
+            let rows = try db.rows("SELECT * FROM ledger_transfers WHERE member_id = ? AND program_id = ? ORDER BY id",
+                                   [memberID, programID])
             return MemberLedgerHistory(accounts: snapshot.accounts, lots: lots, holds: holds,
                                        transfers: try Self.transfers(rows, db))
         }
@@ -127,9 +127,9 @@ extension SQLiteStore {
 extension SQLiteStore {
     static func snapshot(_ read: LedgerRead, lock: Bool, _ db: Database) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
-        snapshot.purchases = try Int64.fetchOne(db, sql: "SELECT purchases FROM ledger_members WHERE member_id = ?",
-                                                arguments: [read.memberID]) ?? 0
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM ledger_accounts WHERE member_id = ?", arguments: [read.memberID]) {
+        snapshot.purchases = try db.value("SELECT purchases FROM ledger_members WHERE member_id = ?",
+                                          [read.memberID], as: Int64.self) ?? 0
+        for row in try db.rows("SELECT * FROM ledger_accounts WHERE member_id = ?", [read.memberID]) {
             guard let unit = LedgerUnit(rawValue: row["unit"]) else { continue }
             snapshot.accounts[unit] = MemberAccount(
                 pending: row["pending"], available: row["available"], held: row["held"], debt: row["debt"],
@@ -137,27 +137,27 @@ extension SQLiteStore {
         }
         var holdRows: [Row] = []
         if read.lots {
-            holdRows = try Row.fetchAll(db, sql: "SELECT * FROM ledger_holds WHERE member_id = ? AND status = 'open'",
-                                        arguments: [read.memberID])
+            holdRows = try db.rows("SELECT * FROM ledger_holds WHERE member_id = ? AND status = 'open'",
+                                   [read.memberID])
         }
         if let holdID = read.holdID, !holdRows.contains(where: { $0["id"] == holdID }),
-           let row = try Row.fetchOne(db, sql: "SELECT * FROM ledger_holds WHERE id = ? AND member_id = ?",
-                                      arguments: [holdID, read.memberID]) {
+           let row = try db.row("SELECT * FROM ledger_holds WHERE id = ? AND member_id = ?",
+                                [holdID, read.memberID]) {
             holdRows.append(row)
         }
         snapshot.holds = try holdRows.map { try hold($0, db) }
         if let transferID = read.transferID {
-            snapshot.transfer = try transfers(Row.fetchAll(db, sql: "SELECT * FROM ledger_transfers WHERE id = ? AND member_id = ?",
-                                                           arguments: [transferID, read.memberID]), db).first
-            snapshot.reversedBy = try String.fetchOne(db, sql: "SELECT id FROM ledger_transfers WHERE reverses = ?",
-                                                      arguments: [transferID])
+            snapshot.transfer = try transfers(db.rows("SELECT * FROM ledger_transfers WHERE id = ? AND member_id = ?",
+                                                      [transferID, read.memberID]), db).first
+            snapshot.reversedBy = try db.value("SELECT id FROM ledger_transfers WHERE reverses = ?",
+                                               [transferID], as: String.self)
         }
         if read.lots || !snapshot.holds.isEmpty || snapshot.transfer != nil {
             let named = (snapshot.transfer?.allocations.map(\.lotID) ?? []) + [snapshot.transfer?.lotID].compactMap { $0 }
             let heldLotIDs = Set(snapshot.holds.flatMap { $0.allocations.map(\.lotID) } + named)
             var lots = read.lots
-                ? try Row.fetchAll(db, sql: "SELECT * FROM ledger_lots WHERE member_id = ? AND remaining > 0",
-                                   arguments: [read.memberID]).map(lot)
+                ? try db.rows("SELECT * FROM ledger_lots WHERE member_id = ? AND remaining > 0",
+                              [read.memberID]).map(lot)
                 : []
             let missing = heldLotIDs.subtracting(lots.map(\.id))
             if !missing.isEmpty {
@@ -167,21 +167,21 @@ extension SQLiteStore {
             snapshot.lots = lots
         }
         if let clientID = read.eventClientID {
-            snapshot.event = try Row.fetchOne(db, sql: "SELECT * FROM ledger_events WHERE program_id = ? AND client_id = ?",
-                                              arguments: [read.programID, clientID]).map(event)
+            snapshot.event = try db.row("SELECT * FROM ledger_events WHERE program_id = ? AND client_id = ?",
+                                        [read.programID, clientID]).map(event)
         }
         if let orderID = read.orderID,
-           let purchase = try Row.fetchOne(db, sql: """
+           let purchase = try db.row("""
                SELECT id, member_id, amount FROM ledger_events WHERE program_id = ? AND order_id = ? AND type = 'purchase'
-               """, arguments: [read.programID, orderID]) {
-            let refunded = try Int64.fetchOne(db, sql: """
+               """, [read.programID, orderID]) {
+            let refunded = try db.value("""
                 SELECT coalesce(sum(amount), 0) FROM ledger_events
                 WHERE program_id = ? AND order_id = ? AND type = 'refund' AND status = 'posted'
-                """, arguments: [read.programID, orderID]) ?? 0
+                """, [read.programID, orderID], as: Int64.self) ?? 0
             var earned: [LedgerUnit: Int64] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try db.rows("""
                 SELECT unit, sum(amount) AS total FROM ledger_transfers WHERE event_id = ? AND kind = 'earn' GROUP BY unit
-                """, arguments: [purchase["id"] as String]) {
+                """, [purchase["id"] as String]) {
                 if let unit = LedgerUnit(rawValue: row["unit"]) { earned[unit] = row["total"] }
             }
             snapshot.order = OrderFacts(eventID: purchase["id"], memberID: purchase["member_id"], amount: purchase["amount"],
@@ -189,28 +189,28 @@ extension SQLiteStore {
         }
         for rule in read.capRules {
             var usage = CapUsage()
-            usage.lifetime = try Int64.fetchOne(db, sql: """
+            usage.lifetime = try db.value("""
                 SELECT coalesce(sum(amount), 0) FROM ledger_transfers WHERE member_id = ? AND kind = 'earn' AND reason = ?
-                """, arguments: [read.memberID, rule]) ?? 0
+                """, [read.memberID, rule], as: Int64.self) ?? 0
             if let day = read.capDay {
-                usage.day = try Int64.fetchOne(db, sql: """
+                usage.day = try db.value("""
                     SELECT coalesce(sum(amount), 0) FROM ledger_transfers
                     WHERE member_id = ? AND kind = 'earn' AND reason = ? AND occurred_at >= ? AND occurred_at < ?
-                    """, arguments: [read.memberID, rule, Timestamp.milliseconds(day.start),
-                                     Timestamp.milliseconds(day.end)]) ?? 0
+                    """, [read.memberID, rule, Timestamp.milliseconds(day.start),
+                          Timestamp.milliseconds(day.end)], as: Int64.self) ?? 0
             }
             snapshot.capUsage[rule] = usage
         }
         if let day = read.limitDay {
-            snapshot.pointsEarnedInDay = try Int64.fetchOne(db, sql: """
+            snapshot.pointsEarnedInDay = try db.value("""
                 SELECT coalesce(sum(amount), 0) FROM ledger_transfers
                 WHERE member_id = ? AND kind = 'earn' AND unit = 'points' AND occurred_at >= ? AND occurred_at < ?
-                """, arguments: [read.memberID, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)]) ?? 0
+                """, [read.memberID, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)], as: Int64.self) ?? 0
         }
         if let hour = read.limitHour {
-            snapshot.eventsInHour = try Int.fetchOne(db, sql: """
+            snapshot.eventsInHour = try db.value("""
                 SELECT count(*) FROM ledger_events WHERE member_id = ? AND occurred_at > ? AND occurred_at <= ?
-                """, arguments: [read.memberID, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end)]) ?? 0
+                """, [read.memberID, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end)], as: Int.self) ?? 0
         }
         return snapshot
     }
@@ -229,10 +229,10 @@ extension SQLiteStore {
 
     static func hold(_ row: Row, _ db: Database) throws -> Hold {
         let id: String = row["id"]
-        let allocations = try Row.fetchAll(db, sql: """
+        let allocations = try db.rows("""
             SELECT a.lot_id, a.amount FROM ledger_allocations a JOIN ledger_transfers t ON t.id = a.transfer_id
             WHERE t.hold_id = ? AND t.kind = 'hold' ORDER BY a.position
-            """, arguments: [id]).map { LotAllocation(lotID: $0["lot_id"], amount: $0["amount"]) }
+            """, [id]).map { LotAllocation(lotID: $0["lot_id"], amount: $0["amount"]) }
         return Hold(id: id, programID: row["program_id"], memberID: row["member_id"], amount: row["amount"],
                     captured: row["captured"], status: try decode(HoldStatus.self, row["status"]), reference: row["reference"],
                     createdAt: Timestamp.date(milliseconds: row["created_at"]),
@@ -282,73 +282,73 @@ extension SQLiteStore {
 extension SQLiteStore {
     static func apply(_ plan: LedgerPlan, read: LedgerRead, _ db: Database) throws {
         guard plan.changes != nil || plan.event != nil else { return }
-        try db.execute(sql: """
+        try db.run("""
             INSERT INTO ledger_members (member_id, program_id, purchases) VALUES (?, ?, ?)
             ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases
-            """, arguments: [read.memberID, read.programID, plan.purchasesAdded])
+            """, [read.memberID, read.programID, plan.purchasesAdded])
         if let event = plan.event {
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
                     order_id, fingerprint, status, receipt)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [event.id, event.programID, event.memberID, event.clientID, event.type,
-                                 Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
-                                 event.amount, event.orderID, event.fingerprint, event.status,
-                                 String(decoding: event.receipt, as: UTF8.self)])
+                """, [event.id, event.programID, event.memberID, event.clientID, event.type,
+                      Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
+                      event.amount, event.orderID, event.fingerprint, event.status,
+                      String(decoding: event.receipt, as: UTF8.self)])
         }
         guard let changes = plan.changes else { return }
         for lot in changes.createdLots {
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO ledger_lots (id, program_id, member_id, event_id, order_id, source, amount, remaining, state,
                     earned_at, available_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [lot.id, lot.programID, lot.memberID, lot.eventID, lot.orderID, lot.source, lot.amount,
-                                 lot.remaining, lot.state.rawValue, Timestamp.milliseconds(lot.earnedAt),
-                                 Timestamp.milliseconds(lot.availableAt), lot.expiresAt.map(Timestamp.milliseconds)])
+                """, [lot.id, lot.programID, lot.memberID, lot.eventID, lot.orderID, lot.source, lot.amount,
+                      lot.remaining, lot.state.rawValue, Timestamp.milliseconds(lot.earnedAt),
+                      Timestamp.milliseconds(lot.availableAt), lot.expiresAt.map(Timestamp.milliseconds)])
         }
         for lot in changes.updatedLots {
-            try db.execute(sql: "UPDATE ledger_lots SET remaining = ?, state = ? WHERE id = ?",
-                           arguments: [lot.remaining, lot.state.rawValue, lot.id])
+            try db.run("UPDATE ledger_lots SET remaining = ?, state = ? WHERE id = ?",
+                       [lot.remaining, lot.state.rawValue, lot.id])
         }
         for hold in changes.createdHolds {
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO ledger_holds (id, program_id, member_id, amount, captured, status, reference, created_at,
                     expires_at, resolved_at, request_key)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [hold.id, hold.programID, hold.memberID, hold.amount, hold.captured, hold.status.rawValue,
-                                 hold.reference, Timestamp.milliseconds(hold.createdAt),
-                                 Timestamp.milliseconds(hold.expiresAt), hold.resolvedAt.map(Timestamp.milliseconds),
-                                 hold.requestKey])
+                """, [hold.id, hold.programID, hold.memberID, hold.amount, hold.captured, hold.status.rawValue,
+                      hold.reference, Timestamp.milliseconds(hold.createdAt),
+                      Timestamp.milliseconds(hold.expiresAt), hold.resolvedAt.map(Timestamp.milliseconds),
+                      hold.requestKey])
         }
         for hold in changes.updatedHolds {
-            try db.execute(sql: "UPDATE ledger_holds SET captured = ?, status = ?, resolved_at = ? WHERE id = ?",
-                           arguments: [hold.captured, hold.status.rawValue, hold.resolvedAt.map(Timestamp.milliseconds),
+            try db.run("UPDATE ledger_holds SET captured = ?, status = ?, resolved_at = ? WHERE id = ?",
+                       [hold.captured, hold.status.rawValue, hold.resolvedAt.map(Timestamp.milliseconds),
                                        hold.id])
         }
         for transfer in changes.transfers {
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason,
                     reference, event_id, lot_id, hold_id, reverses, actor, occurred_at, posted_at, request_key)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [transfer.id, transfer.programID, transfer.memberID, transfer.unit.rawValue,
-                                 transfer.debit.code, transfer.credit.code, transfer.amount, transfer.kind.rawValue,
-                                 transfer.reason, transfer.reference, transfer.eventID, transfer.lotID, transfer.holdID,
-                                 transfer.reverses, transfer.actor, Timestamp.milliseconds(transfer.occurredAt),
-                                 Timestamp.milliseconds(transfer.postedAt), transfer.requestKey])
+                """, [transfer.id, transfer.programID, transfer.memberID, transfer.unit.rawValue,
+                      transfer.debit.code, transfer.credit.code, transfer.amount, transfer.kind.rawValue,
+                      transfer.reason, transfer.reference, transfer.eventID, transfer.lotID, transfer.holdID,
+                      transfer.reverses, transfer.actor, Timestamp.milliseconds(transfer.occurredAt),
+                      Timestamp.milliseconds(transfer.postedAt), transfer.requestKey])
             for (position, allocation) in transfer.allocations.enumerated() {
-                try db.execute(sql: "INSERT INTO ledger_allocations (transfer_id, position, lot_id, amount) VALUES (?, ?, ?, ?)",
-                               arguments: [transfer.id, position, allocation.lotID, allocation.amount])
+                try db.run("INSERT INTO ledger_allocations (transfer_id, position, lot_id, amount) VALUES (?, ?, ?, ?)",
+                           [transfer.id, position, allocation.lotID, allocation.amount])
             }
         }
         for (unit, account) in changes.accounts {
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO ledger_accounts (member_id, unit, pending, available, held, debt, earned, redeemed, expired)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (member_id, unit) DO UPDATE SET pending = excluded.pending, available = excluded.available,
                     held = excluded.held, debt = excluded.debt, earned = excluded.earned, redeemed = excluded.redeemed,
                     expired = excluded.expired
-                """, arguments: [read.memberID, unit.rawValue, account.pending, account.available, account.held,
-                                 account.debt, account.earned, account.redeemed, account.expired])
+                """, [read.memberID, unit.rawValue, account.pending, account.available, account.held,
+                      account.debt, account.earned, account.redeemed, account.expired])
         }
     }
 }

@@ -25,7 +25,7 @@ public final class SQLiteStore: PatronStore {
     }
 
     public func checkHealth() async throws {
-        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        _ = try await pool.read { db in try db.value("SELECT 1", as: Int.self) }
     }
 
     /// Maps SQLite's unique-constraint failure to the contract's error.
@@ -45,46 +45,46 @@ extension SQLiteStore {
     public func insertAPIKey(_ key: APIKey) async throws {
         try await translatingConstraints {
             try await pool.write { db in
-                try db.execute(sql: """
+                try db.run("""
                     INSERT INTO api_keys (id, name, role, program_id, secret_hash, prefix, origin, created_at, revoked_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [key.id, key.name, key.role.rawValue, key.programID, key.secretHash, key.prefix,
-                                     key.origin, Timestamp.milliseconds(key.createdAt),
-                                     key.revokedAt.map(Timestamp.milliseconds)])
+                    """, [key.id, key.name, key.role.rawValue, key.programID, key.secretHash, key.prefix,
+                          key.origin, Timestamp.milliseconds(key.createdAt),
+                          key.revokedAt.map(Timestamp.milliseconds)])
             }
         }
     }
 
     public func apiKey(secretHash: String) async throws -> APIKey? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE secret_hash = ?", arguments: [secretHash]).map(Self.apiKey)
+            try db.row("SELECT * FROM api_keys WHERE secret_hash = ?", [secretHash]).map(Self.apiKey)
         }
     }
 
     public func apiKey(id: String) async throws -> APIKey? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE id = ?", arguments: [id]).map(Self.apiKey)
+            try db.row("SELECT * FROM api_keys WHERE id = ?", [id]).map(Self.apiKey)
         }
     }
 
     public func apiKeys(after cursor: String?, limit: Int) async throws -> [APIKey] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
-                             arguments: [cursor ?? "", limit]).map(Self.apiKey)
+            try db.rows("SELECT * FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
+                        [cursor ?? "", limit]).map(Self.apiKey)
         }
     }
 
     public func revokeAPIKey(id: String, at date: Date) async throws -> Bool {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                           arguments: [Timestamp.milliseconds(date), id])
+            try db.run("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                       [Timestamp.milliseconds(date), id])
             return db.changesCount == 1
         }
     }
 
     public func activeOwnerKeyCount() async throws -> Int {
         try await pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM api_keys WHERE role = 'owner' AND revoked_at IS NULL") ?? 0
+            try db.value("SELECT count(*) FROM api_keys WHERE role = 'owner' AND revoked_at IS NULL", as: Int.self) ?? 0
         }
     }
 
@@ -102,11 +102,11 @@ extension SQLiteStore {
     public func insertProgram(_ program: Program, firstConfig: ConfigVersion) async throws {
         try await translatingConstraints {
             try await pool.write { db in
-                try db.execute(sql: """
+                try db.run("""
                     INSERT INTO programs (id, code, name, currency, time_zone, config_version, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [program.id, program.code, program.name, program.currency, program.timeZone,
-                                     firstConfig.number, Timestamp.milliseconds(program.createdAt)])
+                    """, [program.id, program.code, program.name, program.currency, program.timeZone,
+                          firstConfig.number, Timestamp.milliseconds(program.createdAt)])
                 try Self.insert(firstConfig, db)
             }
         }
@@ -114,29 +114,29 @@ extension SQLiteStore {
 
     public func program(code: String) async throws -> Program? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM programs WHERE code = ?", arguments: [code]).map(Self.program)
+            try db.row("SELECT * FROM programs WHERE code = ?", [code]).map(Self.program)
         }
     }
 
     public func program(id: String) async throws -> Program? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM programs WHERE id = ?", arguments: [id]).map(Self.program)
+            try db.row("SELECT * FROM programs WHERE id = ?", [id]).map(Self.program)
         }
     }
 
     public func programs(after cursor: String?, limit: Int, onlyID: String?) async throws -> [Program] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT * FROM programs WHERE id > ? AND (? IS NULL OR id = ?) ORDER BY id LIMIT ?
-                """, arguments: [cursor ?? "", onlyID, onlyID, limit]).map(Self.program)
+                """, [cursor ?? "", onlyID, onlyID, limit]).map(Self.program)
         }
     }
 
     public func appendConfigVersion(_ version: ConfigVersion, timeZone: String) async throws {
         try await pool.write { db in
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE programs SET config_version = ?, time_zone = ? WHERE id = ? AND config_version = ?
-                """, arguments: [version.number, timeZone, version.programID, version.number - 1])
+                """, [version.number, timeZone, version.programID, version.number - 1])
             guard db.changesCount == 1 else { throw StoreError.concurrentUpdate }
             try Self.insert(version, db)
         }
@@ -144,8 +144,8 @@ extension SQLiteStore {
 
     public func configVersion(programID: String, number: Int) async throws -> ConfigVersion? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM config_versions WHERE program_id = ? AND number = ?",
-                                             arguments: [programID, number]) else { return nil }
+            guard let row = try db.row("SELECT * FROM config_versions WHERE program_id = ? AND number = ?",
+                                       [programID, number]) else { return nil }
             return ConfigVersion(programID: row["program_id"], number: row["number"],
                                  document: try JSONValue(parsing: Data((row["document"] as String).utf8)),
                                  createdBy: row["created_by"], createdAt: Timestamp.date(milliseconds: row["created_at"]))
@@ -154,10 +154,10 @@ extension SQLiteStore {
 
     public func configVersions(programID: String, before: Int?, limit: Int) async throws -> [ConfigVersionSummary] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT number, created_by, created_at FROM config_versions
                 WHERE program_id = ? AND number < ? ORDER BY number DESC LIMIT ?
-                """, arguments: [programID, before ?? Int.max, limit]).map { row in
+                """, [programID, before ?? Int.max, limit]).map { row in
                 ConfigVersionSummary(number: row["number"], createdBy: row["created_by"],
                                      createdAt: Timestamp.date(milliseconds: row["created_at"]))
             }
@@ -165,10 +165,10 @@ extension SQLiteStore {
     }
 
     static func insert(_ version: ConfigVersion, _ db: Database) throws {
-        try db.execute(sql: """
+        try db.run("""
             INSERT INTO config_versions (program_id, number, document, created_by, created_at) VALUES (?, ?, ?, ?, ?)
-            """, arguments: [version.programID, version.number, version.document.canonicalString(), version.createdBy,
-                             Timestamp.milliseconds(version.createdAt)])
+            """, [version.programID, version.number, version.document.canonicalString(), version.createdBy,
+                  Timestamp.milliseconds(version.createdAt)])
     }
 
     static func program(_ row: Row) -> Program {
@@ -184,11 +184,11 @@ extension SQLiteStore {
     public func insertMember(_ member: Member, consentEvents: [ConsentEvent]) async throws {
         try await translatingConstraints {
             try await pool.write { db in
-                try db.execute(sql: """
+                try db.run("""
                     INSERT INTO members (id, program_id, external_id, status, name, phone, email, birthday, gender, region,
                         channel, attributes, consents, enrolled_at, updated_at, erased_at, revision)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: StatementArguments([member.id, member.programID] + Self.mutableColumns(member)
+                    """, StatementArguments([member.id, member.programID] + Self.mutableColumns(member)
                         + [member.enrolledAt, member.updatedAt, member.erasedAt].map { $0.map(Timestamp.milliseconds) }
                         + [member.revision]))
                 try Self.insert(consentEvents, db)
@@ -198,34 +198,34 @@ extension SQLiteStore {
 
     public func member(programID: String, id: String) async throws -> Member? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM members WHERE program_id = ? AND id = ?",
-                             arguments: [programID, id]).map(Self.member)
+            try db.row("SELECT * FROM members WHERE program_id = ? AND id = ?",
+                       [programID, id]).map(Self.member)
         }
     }
 
     public func members(programID: String, matching query: MemberQuery, after cursor: String?,
                         limit: Int) async throws -> [Member] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: """
+            try db.rows("""
                 SELECT * FROM members
                 WHERE program_id = ? AND id > ?
                   AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
                   AND (? OR status = 'active')
                 ORDER BY id LIMIT ?
-                """, arguments: [programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
-                                 query.email, query.email, query.includeErased, limit]).map(Self.member)
+                """, [programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
+                      query.email, query.email, query.includeErased, limit]).map(Self.member)
         }
     }
 
     public func updateMember(_ member: Member, consentEvents: [ConsentEvent]) async throws {
         try await translatingConstraints {
             try await pool.write { db in
-                try db.execute(sql: """
+                try db.run("""
                     UPDATE members SET external_id = ?, status = ?, name = ?, phone = ?, email = ?, birthday = ?,
                         gender = ?, region = ?, channel = ?, attributes = ?, consents = ?, updated_at = ?, erased_at = ?,
                         revision = ?
                     WHERE id = ? AND program_id = ? AND revision = ?
-                    """, arguments: StatementArguments(Self.mutableColumns(member)
+                    """, StatementArguments(Self.mutableColumns(member)
                         + [member.updatedAt, member.erasedAt].map { $0.map(Timestamp.milliseconds) }
                         + [member.revision, member.id, member.programID, member.revision - 1]))
                 guard db.changesCount == 1 else { throw StoreError.concurrentUpdate }
@@ -236,8 +236,8 @@ extension SQLiteStore {
 
     public func consentEvents(memberID: String) async throws -> [ConsentEvent] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM consent_events WHERE member_id = ? ORDER BY id",
-                             arguments: [memberID]).map { row in
+            try db.rows("SELECT * FROM consent_events WHERE member_id = ? ORDER BY id",
+                        [memberID]).map { row in
                 ConsentEvent(memberID: row["member_id"], purpose: row["purpose"], granted: row["granted"],
                              at: Timestamp.date(milliseconds: row["at"]), source: row["source"])
             }
@@ -253,8 +253,8 @@ extension SQLiteStore {
 
     static func insert(_ events: [ConsentEvent], _ db: Database) throws {
         for event in events {
-            try db.execute(sql: "INSERT INTO consent_events (member_id, purpose, granted, at, source) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [event.memberID, event.purpose, event.granted, Timestamp.milliseconds(event.at),
+            try db.run("INSERT INTO consent_events (member_id, purpose, granted, at, source) VALUES (?, ?, ?, ?, ?)",
+                       [event.memberID, event.purpose, event.granted, Timestamp.milliseconds(event.at),
                                        event.source])
         }
     }
@@ -280,45 +280,45 @@ extension SQLiteStore {
     public func claimIdempotencyKey(scope: String, key: String, fingerprint: String, at date: Date,
                                     staleBefore: Date) async throws -> IdempotencyClaim {
         try await pool.write { db in
-            try db.execute(sql: """
+            try db.run("""
                 INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (scope, key) DO NOTHING
-                """, arguments: [scope, key, fingerprint, Timestamp.milliseconds(date)])
+                """, [scope, key, fingerprint, Timestamp.milliseconds(date)])
             if db.changesCount == 1 { return .claimed }
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?",
-                                             arguments: [scope, key]) else { return .inProgress }
+            guard let row = try db.row("SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?",
+                                       [scope, key]) else { return .inProgress }
             guard row["fingerprint"] as String == fingerprint else { return .mismatch }
             if let status = row["status"] as Int? {
                 return .replay(StoredResponse(status: status, contentType: row["content_type"], location: row["location"],
                                               body: row["body"]))
             }
             guard (row["created_at"] as Int64) < Timestamp.milliseconds(staleBefore) else { return .inProgress }
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE idempotency_keys SET created_at = ? WHERE scope = ? AND key = ? AND status IS NULL
-                """, arguments: [Timestamp.milliseconds(date), scope, key])
+                """, [Timestamp.milliseconds(date), scope, key])
             return .claimed
         }
     }
 
     public func completeIdempotencyKey(scope: String, key: String, response: StoredResponse) async throws {
         try await pool.write { db in
-            try db.execute(sql: """
+            try db.run("""
                 UPDATE idempotency_keys SET status = ?, content_type = ?, location = ?, body = ?
                 WHERE scope = ? AND key = ? AND status IS NULL
-                """, arguments: [response.status, response.contentType, response.location, response.body, scope, key])
+                """, [response.status, response.contentType, response.location, response.body, scope, key])
         }
     }
 
     public func releaseIdempotencyKey(scope: String, key: String) async throws {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL",
-                           arguments: [scope, key])
+            try db.run("DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL",
+                       [scope, key])
         }
     }
 
     public func purgeIdempotencyKeys(createdBefore date: Date) async throws -> Int {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [Timestamp.milliseconds(date)])
+            try db.run("DELETE FROM idempotency_keys WHERE created_at < ?", [Timestamp.milliseconds(date)])
             return db.changesCount
         }
     }
