@@ -10,6 +10,14 @@ public struct Engine: Sendable {
     let logger: Logger
     let ledgerWriter: LedgerWriter
     let runtimes = ProgramRuntimes()
+    /// API keys by secret hash, and programs by code: every request looks both up.
+    let apiKeys = ExpiringCache<String, APIKey>(lifetime: Engine.cacheLifetime)
+    let programs = ExpiringCache<String, Program>(lifetime: Engine.cacheLifetime)
+
+    /// How long a node may answer from its cached copy of an API key or a program after another
+    /// node changed it (revoked the key, stored a new configuration). The node that makes the
+    /// change forgets its copy at once.
+    public static let cacheLifetime: Duration = .seconds(2)
 
     /// The largest page a list returns.
     public static let maxPageSize = 200

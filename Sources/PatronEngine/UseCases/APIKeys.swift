@@ -29,7 +29,9 @@ extension Engine {
         guard !secret.isEmpty, secret.count <= 512 else {
             throw EngineError.unauthenticated(detail: "The API key is not valid.")
         }
-        guard let key = try await store.apiKey(secretHash: Self.hash(secret: secret)), key.revokedAt == nil else {
+        let hash = Self.hash(secret: secret)
+        guard let key = try await apiKeys.value(for: hash, load: { try await store.apiKey(secretHash: hash) }),
+              key.revokedAt == nil else {
             throw EngineError.unauthenticated(detail: "The API key is not valid or has been revoked.")
         }
         return Principal(keyID: key.id, role: key.role, programID: key.programID)
@@ -58,6 +60,7 @@ extension Engine {
                 let keys = try await store.apiKeys(after: cursor, limit: 200)
                 for key in keys where key.origin == "bootstrap" && key.revokedAt == nil {
                     _ = try await store.revokeAPIKey(id: key.id, at: now)
+                    apiKeys.remove { $0.id == key.id }
                 }
                 cursor = keys.count == 200 ? keys.last?.id : nil
             } while cursor != nil
@@ -120,6 +123,7 @@ extension Engine {
             throw EngineError.notFound(resource: "api_key", id: id)
         }
         if key.revokedAt == nil { _ = try await store.revokeAPIKey(id: key.id, at: now()) }
+        apiKeys.remove { $0.id == key.id }
     }
 
     /// Key management and program creation act on the whole deployment, so a program-scoped key

@@ -21,8 +21,15 @@ extension Engine {
 
     /// The program with this code, if the caller may reach it.
     public func program(code: String, by principal: Principal) async throws -> Program {
+        try await program(code: code, by: principal, cached: true)
+    }
+
+    /// The program, from the cache (see `cacheLifetime`) or, when `cached` is false, as the store
+    /// holds it now: what a change must start from.
+    func program(code: String, by principal: Principal, cached: Bool) async throws -> Program {
         try require(.readPrograms, principal)
-        guard Code.isValid(code), let program = try await store.program(code: code) else {
+        let load = { try await store.program(code: code) }
+        guard Code.isValid(code), let program = try await (cached ? programs.value(for: code, load: load) : load()) else {
             throw EngineError.notFound(resource: "program", id: code)
         }
         guard principal.canReach(programID: program.id) else {
@@ -52,7 +59,7 @@ extension Engine {
     public func updateConfig(programCode: String, document: JSONValue, expectedVersion: Int?,
                              by principal: Principal) async throws -> (version: ConfigVersion, created: Bool) {
         try require(.writeConfig, principal)
-        var program = try await program(code: programCode, by: principal)
+        var program = try await program(code: programCode, by: principal, cached: false)
         do throws(ValidationError) { try ConfigValidator(programCurrency: program.currency).validate(document) } catch {
             throw EngineError.invalid(error)
         }
@@ -70,6 +77,7 @@ extension Engine {
                                         createdBy: principal.keyID, createdAt: now())
             do {
                 try await store.appendConfigVersion(version, timeZone: canonical["time_zone"]?.stringValue ?? program.timeZone)
+                programs.remove { $0.id == version.programID }
                 return (version, true)
             } catch StoreError.concurrentUpdate {
                 guard let fresh = try await store.program(id: program.id) else {
