@@ -72,6 +72,7 @@ public struct LedgerFixture: Sendable {
         return try await engine.recordEvent(programCode: "shop", body: .object(body), by: owner)
     }
 
+    @discardableResult
     public func purchase(_ member: String, amount: Int64, order: String, id: String? = nil) async throws -> EventResult {
         var body: [String: JSONValue] = ["type": .string("purchase"), "member": .string(member), "amount": .int(amount),
                                          "order_id": .string(order)]

@@ -158,6 +158,8 @@ struct LedgerAPITests {
                  400, "malformed_request", []),
                 ("missing id", #"{"type":"check_in","member":"\#(member)","occurred_at":"\#(app.recently())"}"#,
                  400, "malformed_request", []),
+                ("trailing comma", #"{"id":"e-10","type":"check_in","member":"\#(member)","occurred_at":"\#(app.recently())",}"#,
+                 400, "malformed_request", []),
             ]
             for (name, body, status, code, pointers) in cases {
                 let reply = try await app.postEvent(body)

@@ -12,4 +12,9 @@ public enum Hex {
         }
         return String(decoding: text, as: UTF8.self)
     }
+
+    /// The ASCII digit of a value below 16.
+    public static func digit(_ value: UInt8) -> UInt8 {
+        digits[Int(value & 0x0F)]
+    }
 }

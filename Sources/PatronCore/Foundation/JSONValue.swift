@@ -99,28 +99,6 @@ extension JSONValue: Codable {
     }
 }
 
-extension JSONValue {
-    /// Parses JSON text. Throws `DecodingError` on malformed input.
-    public init(parsing data: Data) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: data)
-    }
-
-    /// The canonical text of the value: keys sorted, no insignificant whitespace, so that equal
-    /// documents have equal text (config versions compare and diff by it).
-    public func canonicalData() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: every case maps to a JSON value, and non-finite doubles
-        // never come out of the JSON parser.
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
-    }
-
-    /// The canonical text as a string.
-    public func canonicalString() -> String {
-        String(decoding: canonicalData(), as: UTF8.self)
-    }
-}
-
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
     public init(stringLiteral value: String) {
         self = .string(value)

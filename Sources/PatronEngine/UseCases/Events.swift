@@ -48,13 +48,33 @@ public struct EventReceipt: Sendable, Hashable, Codable {
     public var failures: [Failure]
     public var clawbacks: [Clawback]
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .millisecondsSince1970
-        return encoder
-    }()
+    /// The receipt as it is stored: JSON with snake_case keys and times in milliseconds, built
+    /// without Codable because it runs for every event inside the write transaction. `decoder`
+    /// reads it back.
+    func storedText() -> Data {
+        func date(_ date: Date) -> JSONValue { .int(Timestamp.milliseconds(date)) }
+        var object: [String: JSONValue] = [
+            "id": .string(id), "event": .string(event), "member": .string(member), "type": .string(type),
+            "occurred_at": date(occurredAt), "recorded_at": date(recordedAt), "status": .string(status),
+            "failures": .array(failures.map { .object(["rule": .string($0.rule), "error": .string($0.error)]) }),
+        ]
+        object["awards"] = .array(awards.map { award in
+            var entry: [String: JSONValue] = [
+                "rule": .string(award.rule), "unit": .string(award.unit.rawValue), "amount": .int(award.amount),
+                "computed": .int(award.computed), "state": .string(award.state),
+            ]
+            entry["capped_by"] = award.cappedBy.map(JSONValue.string)
+            entry["available_at"] = award.availableAt.map(date)
+            entry["expires_at"] = award.expiresAt.map(date)
+            return .object(entry)
+        })
+        object["clawbacks"] = .array(clawbacks.map { clawback in
+            .object(["unit": .string(clawback.unit.rawValue), "requested": .int(clawback.requested),
+                     "from_pending": .int(clawback.fromPending), "from_available": .int(clawback.fromAvailable),
+                     "into_debt": .int(clawback.intoDebt), "not_recovered": .int(clawback.notRecovered)])
+        })
+        return JSONValue.object(object).canonicalData()
+    }
 
     static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
@@ -277,7 +297,7 @@ struct EventPlanner {
         let stored = StoredEvent(id: eventID, programID: runtime.program.id, memberID: member.id, clientID: event.clientID,
                                  type: event.type, occurredAt: event.occurredAt, recordedAt: now, amount: event.amount,
                                  orderID: event.orderID, fingerprint: fingerprint, status: status,
-                                 receipt: try EventReceipt.encoder.encode(receipt))
+                                 receipt: receipt.storedText())
         return LedgerPlan(changes: ledger.changes, event: stored,
                           purchasesAdded: event.type == LedgerEvent.purchase && status == "posted" ? 1 : 0,
                           outcome: EventResult(receipt: receipt, created: true))

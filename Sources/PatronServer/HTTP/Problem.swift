@@ -76,10 +76,14 @@ extension Problem {
             return from(engineError)
         case let validation as ValidationError:
             return validationFailed(validation)
+        case let syntax as JSONSyntaxError:
+            // The generated decoder lets a trailing comma pass; the engine's parser does not.
+            return .badRequest("malformed_request", syntax.description)
         case let serverError as ServerError:
             if let inner = serverError.underlyingError as? Problem { return inner }
             if let inner = serverError.underlyingError as? EngineError { return from(inner) }
             if let inner = serverError.underlyingError as? ValidationError { return validationFailed(inner) }
+            if let inner = serverError.underlyingError as? JSONSyntaxError { return from(inner, logger: logger) }
             if serverError.operationInput == nil {
                 // The request did not match the operation's declared shape.
                 if serverError.httpStatus == .unsupportedMediaType {

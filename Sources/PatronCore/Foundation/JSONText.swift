@@ -1,0 +1,380 @@
+import Foundation
+
+// JSON text to `JSONValue` and back, without Codable: every request body and stored document goes
+// through here, and Codable's decoder tried each JSON type in turn, throwing on each miss.
+// The results match what Foundation's JSONDecoder and JSONEncoder (`.sortedKeys`,
+// `.withoutEscapingSlashes`) gave for `JSONValue`, so stored canonical text does not change:
+// - a number is an integer when it has an exact Int64 value (`1.0` and `1e2` too), else a double;
+//   a number out of Double's range is an error;
+// - within an object, the first of repeated keys wins;
+// - strings must be valid UTF-8 without raw control characters; a lone surrogate escape is an error;
+// - nesting deeper than 512 levels is an error, so hostile input cannot exhaust the stack.
+
+/// Why a text is not JSON, and where.
+public struct JSONSyntaxError: Error, Hashable, CustomStringConvertible {
+    /// The byte offset of the fault.
+    public var offset: Int
+    public var reason: String
+
+    public var description: String { "Invalid JSON at byte \(offset): \(reason)." }
+}
+
+extension JSONValue {
+    /// The deepest nesting of arrays and objects that parsing accepts.
+    public static let maxDepth = 512
+
+    /// Parses JSON text (RFC 8259; any value at the top, surrounded by optional whitespace).
+    public init(parsing data: Data) throws(JSONSyntaxError) {
+        let result = data.withUnsafeBytes { bytes -> Result<JSONValue, JSONSyntaxError> in
+            var parser = JSONParser(bytes: bytes)
+            do throws(JSONSyntaxError) {
+                return .success(try parser.parseDocument())
+            } catch {
+                return .failure(error)
+            }
+        }
+        self = try result.get()
+    }
+
+    /// The canonical text of the value: keys sorted, no insignificant whitespace, so that equal
+    /// documents have equal text (config versions compare and diff by it).
+    public func canonicalData() -> Data {
+        var writer = JSONWriter()
+        writer.write(self)
+        return Data(writer.bytes)
+    }
+
+    /// The canonical text as a string.
+    public func canonicalString() -> String {
+        var writer = JSONWriter()
+        writer.write(self)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+}
+
+private struct JSONParser {
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+    var depth = 0
+
+    init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    mutating func parseDocument() throws(JSONSyntaxError) -> JSONValue {
+        skipWhitespace()
+        let value = try parseValue()
+        skipWhitespace()
+        guard index == bytes.count else { throw fault("unexpected text after the value") }
+        return value
+    }
+
+    func fault(_ reason: String, at offset: Int? = nil) -> JSONSyntaxError {
+        JSONSyntaxError(offset: offset ?? index, reason: reason)
+    }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func parseValue() throws(JSONSyntaxError) -> JSONValue {
+        guard index < bytes.count else { throw fault("the text ends where a value should be") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return try parseObject()
+        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+        default: throw fault("unexpected character")
+        }
+    }
+
+    mutating func expectLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count - index >= count,
+              UnsafeRawBufferPointer(rebasing: bytes[index..<index + count]).elementsEqual(
+                UnsafeRawBufferPointer(start: literal.utf8Start, count: count)) else {
+            throw fault("unexpected character")
+        }
+        index += count
+    }
+
+    mutating func enter() throws(JSONSyntaxError) {
+        depth += 1
+        guard depth <= JSONValue.maxDepth else { throw fault("nested deeper than \(JSONValue.maxDepth) levels") }
+    }
+
+    mutating func parseObject() throws(JSONSyntaxError) -> JSONValue {
+        try enter()
+        index += 1
+        var members: [String: JSONValue] = [:]
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            depth -= 1
+            return .object(members)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fault("expected a member name") }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fault("expected ':'") }
+            index += 1
+            skipWhitespace()
+            let value = try parseValue()
+            if members[key] == nil { members[key] = value }
+            skipWhitespace()
+            guard index < bytes.count else { throw fault("the text ends inside an object") }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                depth -= 1
+                return .object(members)
+            default: throw fault("expected ',' or '}'")
+            }
+        }
+    }
+
+    mutating func parseArray() throws(JSONSyntaxError) -> JSONValue {
+        try enter()
+        index += 1
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            depth -= 1
+            return .array(elements)
+        }
+        while true {
+            skipWhitespace()
+            elements.append(try parseValue())
+            skipWhitespace()
+            guard index < bytes.count else { throw fault("the text ends inside an array") }
+            switch bytes[index] {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                depth -= 1
+                return .array(elements)
+            default: throw fault("expected ',' or ']'")
+            }
+        }
+    }
+
+    /// A string starting at the opening quote.
+    mutating func parseString() throws(JSONSyntaxError) -> String {
+        let start = index
+        index += 1
+        // The common case: no escapes, so the text is a slice of the input.
+        var end = index
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            end += 1
+        }
+        guard end < bytes.count else { throw fault("the text ends inside a string", at: start) }
+        if bytes[end] == UInt8(ascii: "\"") {
+            guard let string = String(validating: UnsafeRawBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self)
+            else { throw fault("a string is not valid UTF-8", at: start) }
+            index = end + 1
+            return string
+        }
+        var scalars: [UInt8] = Array(UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+        index = end
+        while true {
+            guard index < bytes.count else { throw fault("the text ends inside a string", at: start) }
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                guard let string = String(validating: scalars, as: UTF8.self) else {
+                    throw fault("a string is not valid UTF-8", at: start)
+                }
+                return string
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard index < bytes.count else { throw fault("the text ends inside a string", at: start) }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): scalars.append(escape)
+                case UInt8(ascii: "b"): scalars.append(0x08)
+                case UInt8(ascii: "f"): scalars.append(0x0C)
+                case UInt8(ascii: "n"): scalars.append(0x0A)
+                case UInt8(ascii: "r"): scalars.append(0x0D)
+                case UInt8(ascii: "t"): scalars.append(0x09)
+                case UInt8(ascii: "u"):
+                    let scalar = try parseUnicodeEscape()
+                    scalars.append(contentsOf: String(Character(scalar)).utf8)
+                default: throw fault("unknown escape '\\\(Character(Unicode.Scalar(escape)))'", at: index - 2)
+                }
+            case 0..<0x20:
+                throw fault("a control character must be escaped in a string")
+            default:
+                scalars.append(byte)
+                index += 1
+            }
+        }
+    }
+
+    /// The scalar of `\uXXXX` (after the `u`), joining a surrogate pair.
+    mutating func parseUnicodeEscape() throws(JSONSyntaxError) -> Unicode.Scalar {
+        let at = index - 2
+        let first = try hex4()
+        switch first {
+        case 0xD800...0xDBFF:
+            guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                throw fault("a lone surrogate escape", at: at)
+            }
+            index += 2
+            let second = try hex4()
+            guard (0xDC00...0xDFFF).contains(second) else { throw fault("a lone surrogate escape", at: at) }
+            return Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!
+        case 0xDC00...0xDFFF:
+            throw fault("a lone surrogate escape", at: at)
+        default:
+            return Unicode.Scalar(first)!
+        }
+    }
+
+    mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+        guard bytes.count - index >= 4 else { throw fault("a \\u escape needs four hex digits") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw fault("a \\u escape needs four hex digits")
+            }
+            value = value << 4 | UInt32(digit)
+            index += 1
+        }
+        return value
+    }
+
+    mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
+        let start = index
+        let negative = bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        guard index < bytes.count, isDigit(bytes[index]) else { throw fault("a number needs digits", at: start) }
+        // Accumulate the integer part as a negative number, so Int64.min fits.
+        var magnitude: Int64 = 0
+        var fits = true
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else {
+            while index < bytes.count, isDigit(bytes[index]) {
+                if fits {
+                    let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                    let (next, o2) = times10.subtractingReportingOverflow(Int64(bytes[index] - UInt8(ascii: "0")))
+                    if o1 || o2 { fits = false } else { magnitude = next }
+                }
+                index += 1
+            }
+        }
+        var integral = true
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            integral = false
+            index += 1
+            guard index < bytes.count, isDigit(bytes[index]) else { throw fault("a fraction needs digits", at: start) }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            integral = false
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard index < bytes.count, isDigit(bytes[index]) else { throw fault("an exponent needs digits", at: start) }
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+        if integral, fits {
+            if negative { return .int(magnitude) }
+            if magnitude != .min { return .int(-magnitude) }
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard let double = Double(text), double.isFinite else { throw fault("a number out of range", at: start) }
+        if double.rounded(.towardZero) == double, let exact = Int64(exactly: double) { return .int(exact) }
+        return .double(double)
+    }
+
+    func isDigit(_ byte: UInt8) -> Bool {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+    }
+}
+
+/// Writes compact JSON with sorted keys and `/` unescaped.
+struct JSONWriter {
+    var bytes: [UInt8] = []
+
+    init() {
+        bytes.reserveCapacity(256)
+    }
+
+    mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: append("null")
+        case .bool(let flag): append(flag ? "true" : "false")
+        case .int(let number): append(String(number))
+        case .double(let number): append(Self.text(of: number))
+        case .string(let string): write(string)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (position, element) in elements.enumerated() {
+                if position > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(element)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            for (position, key) in members.keys.sorted().enumerated() {
+                if position > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(key)
+                bytes.append(UInt8(ascii: ":"))
+                write(members[key]!)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    mutating func write(_ string: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): append("\\\"")
+            case UInt8(ascii: "\\"): append("\\\\")
+            case 0x0A: append("\\n")
+            case 0x0D: append("\\r")
+            case 0x09: append("\\t")
+            case 0x08: append("\\b")
+            case 0x0C: append("\\f")
+            case 0..<0x20:
+                append("\\u00")
+                bytes.append(Hex.digit(byte >> 4))
+                bytes.append(Hex.digit(byte & 0x0F))
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func append(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    /// Swift's shortest round-tripping form, without the `.0` of whole numbers (as JSONEncoder).
+    static func text(of number: Double) -> String {
+        let text = number.description
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import PatronCore
+import Testing
+
+/// The JSON parser and writer must agree with Foundation's JSONDecoder and JSONEncoder, which they
+/// replaced: stored canonical text and the answers to every request depend on it.
+@Suite("JSON text")
+struct JSONTextTests {
+    /// What Foundation made of the text, through `JSONValue`'s Codable conformance.
+    static func foundationParse(_ text: String) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    static func foundationText(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(value), as: UTF8.self)
+    }
+
+    @Test("parses what Foundation parses, to the same value", arguments: [
+        "0", "-0", "1.0", "1e2", "1E+2", "-1.5e-3", "0.1", "12345678901234567890", "-9223372036854775808",
+        "9223372036854775807", "9223372036854775808", "1.7976931348623157e308", "5e-324", "1e16", "123.456e5",
+        "true", "false", "null", "\"\"", "\"a\\u00e9\\n\\t\\\"\\\\\\/\"", "\"\\ud83d\\ude00 😀 中文\"",
+        " [1, 2.5, \"x\", [], {}, null] ", "{\"a\": {\"b\": [true, {\"c\": -3}]}, \"d\": \"\"}",
+        "{\"a\": 1, \"a\": 2}", "[1e-7, 1.2345678901234568e+20]",
+    ])
+    func agreesOnValidText(_ text: String) throws {
+        let ours = try JSONValue(parsing: Data(text.utf8))
+        #expect(ours == Self.foundationParse(text))
+        #expect(ours.canonicalString() == Self.foundationText(ours))
+    }
+
+    @Test("refuses what Foundation refuses, saying where", arguments: [
+        "", " ", "01", "1.", ".5", "-", "+1", "1e", "1e400", "-1e400", "tru", "nul", "[1 2]", "{\"a\" 1}", "{a:1}", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"",
+        "\"a\u{01}b\"", "[1] 2", "[", "{", "NaN", "Infinity", "'a'",
+    ])
+    func refusesInvalidText(_ text: String) {
+        #expect(Self.foundationParse(text) == nil, "Foundation accepts \(text)")
+        #expect(throws: JSONSyntaxError.self) { try JSONValue(parsing: Data(text.utf8)) }
+    }
+
+    /// Foundation's decoder lets a trailing comma pass; RFC 8259 does not, and neither do we.
+    @Test("refuses a trailing comma, which Foundation lets pass", arguments: ["[1,]", "{\"a\":1,}", "[[],]"])
+    func refusesTrailingComma(_ text: String) {
+        #expect(throws: JSONSyntaxError.self) { try JSONValue(parsing: Data(text.utf8)) }
+    }
+
+    @Test("refuses text that is not UTF-8")
+    func refusesInvalidUTF8() {
+        #expect(throws: JSONSyntaxError.self) { try JSONValue(parsing: Data([0x22, 0xC3, 0x28, 0x22])) }
+    }
+
+    @Test("refuses nesting deeper than the limit, without exhausting the stack")
+    func refusesDeepNesting() throws {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: JSONSyntaxError.self) { try JSONValue(parsing: Data(deep.utf8)) }
+        let limit = String(repeating: "[", count: JSONValue.maxDepth) + String(repeating: "]", count: JSONValue.maxDepth)
+        _ = try JSONValue(parsing: Data(limit.utf8))
+    }
+
+    @Test("random documents: written text equals Foundation's, and parses back to the same value",
+          arguments: [1, 2, 3, 4] as [UInt64])
+    func randomDocumentsRoundTrip(_ seed: UInt64) throws {
+        var random = SeededGenerator(seed: seed)
+        for _ in 0..<500 {
+            let value = Self.randomValue(depth: 0, using: &random)
+            let text = value.canonicalString()
+            #expect(text == Self.foundationText(value))
+            #expect(try JSONValue(parsing: Data(text.utf8)) == Self.foundationParse(text))
+        }
+    }
+
+    static func randomValue(depth: Int, using random: inout SeededGenerator) -> JSONValue {
+        switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &random) {
+        case 0: return .null
+        case 1: return .bool(Bool.random(using: &random))
+        case 2: return .int(Int64.random(in: .min ... .max, using: &random) >> Int64.random(in: 0..<63, using: &random))
+        case 3:
+            let double = Double.random(in: -1e6...1e6, using: &random) * pow(10, Double(Int.random(in: -30...30, using: &random)))
+            return double.rounded() == double ? .int(0) : .double(double)
+        case 4: return .string(randomString(using: &random))
+        case 5:
+            return .array((0..<Int.random(in: 0..<5, using: &random)).map { _ in randomValue(depth: depth + 1, using: &random) })
+        default:
+            var members: [String: JSONValue] = [:]
+            for _ in 0..<Int.random(in: 0..<5, using: &random) {
+                members[randomString(using: &random)] = randomValue(depth: depth + 1, using: &random)
+            }
+            return .object(members)
+        }
+    }
+
+    static func randomString(using random: inout SeededGenerator) -> String {
+        let pieces: [String] = ["a", "Z", "_", "0", " ", "\"", "\\", "/", "\n", "\t", "\u{01}", "\u{1F}", "\u{7F}",
+                                "é", "中", "😀", "\u{2028}", "ß", "key"]
+        return (0..<Int.random(in: 0..<6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+    }
+}

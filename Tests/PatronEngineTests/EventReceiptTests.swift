@@ -1,0 +1,38 @@
+import Foundation
+import PatronCore
+@testable import PatronEngine
+import Testing
+
+@Suite("Event receipts")
+struct EventReceiptTests {
+    static let occurred = Date(timeIntervalSince1970: 1_763_780_400.123)
+
+    static let receipts: [EventReceipt] = [
+        EventReceipt(
+            id: "evt/1 \"quoted\" 中文", event: "0190b1c4-0000-7000-8000-000000000001", member: "m-1", type: "purchase",
+            occurredAt: occurred, recordedAt: occurred.addingTimeInterval(2), status: "posted",
+            awards: [
+                .init(rule: "base", unit: .points, amount: 128, computed: 128, cappedBy: nil, state: "pending",
+                      availableAt: occurred.addingTimeInterval(7 * 86_400), expiresAt: occurred.addingTimeInterval(400 * 86_400)),
+                .init(rule: "growth", unit: .growth, amount: 5, computed: 9, cappedBy: "per_event", state: "available",
+                      availableAt: nil, expiresAt: nil),
+            ],
+            failures: [.init(rule: "vip", error: "no such key: tier\n(at 1:8)")],
+            clawbacks: [.init(unit: .points, requested: 10, fromPending: 4, fromAvailable: 3, intoDebt: 2, notRecovered: 1)]),
+        EventReceipt(id: "e", event: "x", member: "m", type: "check_in", occurredAt: Date(timeIntervalSince1970: 0),
+                     recordedAt: Date(timeIntervalSince1970: 0), status: "review", awards: [], failures: [], clawbacks: []),
+    ]
+
+    @Test("the stored text reads back as the same receipt, and as Codable would have written it")
+    func storedTextRoundTrips() throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        for receipt in Self.receipts {
+            let stored = receipt.storedText()
+            #expect(try EventReceipt.decoder.decode(EventReceipt.self, from: stored) == receipt)
+            // The same document as the Codable encoding it replaced (key for key, value for value).
+            #expect(try JSONValue(parsing: stored) == JSONValue(parsing: encoder.encode(receipt)))
+        }
+    }
+}
