@@ -81,7 +81,7 @@ func buildRouter(engine: Engine, options: ServerOptions, logger: Logger) throws 
                  body: .init(byteBuffer: ByteBuffer(bytes: spec)))
     }
     let api = APIService(engine: engine, metrics: MetricsExporter.shared, version: patronVersion)
-    try api.registerHandlers(on: RecordingTransport(router: router, table: routes), configuration: Configuration(dateTranscoder: .iso8601WithFractionalSeconds,
+    try api.registerHandlers(on: RecordingTransport(router: router, table: routes), configuration: Configuration(dateTranscoder: RFC3339Transcoder(),
                                                                         jsonEncodingOptions: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
     return router
 }

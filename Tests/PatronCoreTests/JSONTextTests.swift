@@ -96,3 +96,29 @@ struct JSONTextTests {
         return (0..<Int.random(in: 0..<6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
     }
 }
+
+@Suite("Timestamps")
+struct TimestampTests {
+    /// Foundation's ISO 8601 style, which this replaced, wrote some instants a millisecond early
+    /// (`.999` as `.998`, from floating point) and dates before 1583 in the Julian calendar; RFC 3339
+    /// is proleptic Gregorian. So the text is checked against known values and by reading it back.
+    @Test("RFC 3339 text with milliseconds: known instants, and every text reads back as its instant")
+    func rfc3339() throws {
+        let known: [(Int64, String)] = [
+            (0, "1970-01-01T00:00:00.000Z"), (-1, "1969-12-31T23:59:59.999Z"), (999, "1970-01-01T00:00:00.999Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"), (1_763_800_200_123, "2025-11-22T08:30:00.123Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59.999Z"), (-62_135_596_800_000, "0001-01-01T00:00:00.000Z"),
+        ]
+        for (milliseconds, text) in known {
+            #expect(Timestamp.rfc3339(Timestamp.date(milliseconds: milliseconds)) == text)
+        }
+        var random = SeededGenerator(seed: 7)
+        for _ in 0..<5_000 {
+            let milliseconds = Int64.random(in: -62_135_596_800_000...253_402_300_799_999, using: &random)
+            let text = Timestamp.rfc3339(Timestamp.date(milliseconds: milliseconds))
+            let parsed = try CELTimestamp(rfc3339: text)
+            #expect(parsed.seconds * 1000 + Int64(parsed.nanos / 1_000_000) == milliseconds, "\(text)")
+            #expect(text.utf8.count == 24)
+        }
+    }
+}

@@ -384,7 +384,7 @@ private func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
 }
 
 /// The date `days` after 1970-01-01.
-private func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
     let shifted = days + 719_468
     let era = floorDivide(shifted, 146_097)
     let dayOfEra = shifted - era * 146_097
@@ -404,7 +404,7 @@ private func daysInMonth(year: Int64, month: Int64) -> Int64 {
     }
 }
 
-private func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
+func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
     let quotient = value / divisor
     return value % divisor < 0 ? quotient - 1 : quotient
 }

@@ -94,7 +94,11 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw Problem.unauthenticated("Use the Bearer scheme: 'Authorization: Bearer <key>'.")
         }
-        let principal = try await engine.authenticate(secret: parts[1].trimmingCharacters(in: .whitespaces))
+        // Trimmed by hand: Foundation's trimmingCharacters(in:) was a measured share of every request.
+        var secret = parts[1]
+        while secret.first == " " || secret.first == "\t" { secret.removeFirst() }
+        while secret.last == " " || secret.last == "\t" { secret.removeLast() }
+        let principal = try await engine.authenticate(secret: String(secret))
         return try await RequestState.$principal.withValue(principal) {
             try await next(request, context)
         }
