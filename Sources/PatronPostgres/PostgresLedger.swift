@@ -21,7 +21,7 @@ extension PostgresStore: LedgerStore {
 
     public func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>] {
         guard !works.isEmpty else { return [] }
-        let memberIDs = Set(works.map(\.read.memberID)).sorted()
+        let memberIDs = Set(works.flatMap(\.read.memberIDs)).sorted()
         return try await transaction { connection in
             try await lockMembers(memberIDs, on: connection)
             var results: [Result<LedgerPlan, any Error>] = []
@@ -286,6 +286,11 @@ extension PostgresStore {
                 }
             }
         }
+        if let counterpartID = read.counterpartID {
+            snapshot.counterpart = CounterpartSnapshot(
+                try await self.snapshot(LedgerRead(programID: read.programID, memberID: counterpartID, lots: true),
+                                        on: connection))
+        }
         return snapshot
     }
 
@@ -351,7 +356,7 @@ extension PostgresStore {
 extension PostgresStore {
     /// Records a plan in SQLite's order, with one statement for each table it adds rows to or changes.
     func apply(_ plan: LedgerPlan, read: LedgerRead, on connection: PostgresConnection) async throws {
-        guard plan.changes != nil || plan.event != nil else { return }
+        guard plan.writes else { return }
         if plan.purchasesAdded != 0 {
             // The row exists for every member that does (`lockMembers`).
             guard try await execute("""
@@ -368,7 +373,16 @@ extension PostgresStore {
                     \(event.status), \(String(decoding: event.receipt, as: UTF8.self)))
                 """, logger: logger)
         }
+        // The counterpart's `ledger_members` row exists: `lockMembers` made it.
+        if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
+            try await write(changes, memberID: counterpartID, on: connection)
+        }
         guard let changes = plan.changes else { return }
+        try await write(changes, memberID: read.memberID, on: connection)
+    }
+
+    /// Records one member's changes of a plan.
+    func write(_ changes: LedgerChanges, memberID: String, on connection: PostgresConnection) async throws {
         let lots = changes.createdLots
         if !lots.isEmpty {
             try await connection.query("""
@@ -439,7 +453,7 @@ extension PostgresStore {
         if !accounts.isEmpty {
             try await connection.query("""
                 INSERT INTO ledger_accounts (member_id, unit, pending, available, held, debt, earned, redeemed, expired)
-                SELECT \(read.memberID), * FROM unnest(\(accounts.map(\.key.rawValue)), \(accounts.map(\.value.pending)),
+                SELECT \(memberID), * FROM unnest(\(accounts.map(\.key.rawValue)), \(accounts.map(\.value.pending)),
                     \(accounts.map(\.value.available)), \(accounts.map(\.value.held)), \(accounts.map(\.value.debt)),
                     \(accounts.map(\.value.earned)), \(accounts.map(\.value.redeemed)), \(accounts.map(\.value.expired)))
                 ON CONFLICT (member_id, unit) DO UPDATE SET pending = excluded.pending, available = excluded.available,

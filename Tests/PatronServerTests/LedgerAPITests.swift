@@ -427,6 +427,94 @@ struct LedgerAPITests {
         }
     }
 
+    @Test("transfers points between members: 201, 200 for a retry whose answer was lost, 409 and 422",
+          arguments: TestStoreKind.available)
+    func transfers(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind) { app in
+            // Given a program that lets members transfer points, a member with 128 points and another with none
+            let member = try await app.ledgerProgramWithMember(points: #"{"pending_days":0,"allow_transfers":true}"#)
+            let other = try #require(try await app.enrol("shop", #"{"external_id":"C-2","channel":"app"}"#)
+                .json["id"]?.stringValue)
+            #expect(try await app.postEvent(app.purchase(id: "evt-1", member: member, occurredAt: app.recently(),
+                                                         amount: 12_800, order: "o-1")).status == 201)
+            let path = "/v1/programs/shop/members/\(member)/transfers"
+            let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "gift-1"]
+            let body = #"{"to":"\#(other)","points":28,"reason":"birthday"}"#
+
+            // When 28 of them are sent to the other member
+            let sent = try await app.call(.post, path, json: body, headers: key)
+
+            // Then both sides come back, linked to each other
+            #expect(sent.status == 201)
+            let out = try #require(sent.json["sent"])
+            let into = try #require(sent.json["received"])
+            #expect(out["kind"] == .string("transfer") && into["kind"] == .string("transfer"))
+            #expect(out["from"] == .string("member:available") && out["to"] == .string("system:transfers"))
+            #expect(into["from"] == .string("system:transfers") && into["to"] == .string("member:available"))
+            #expect(out["amount"] == .int(28) && into["amount"] == .int(28))
+            #expect(out["reason"] == .string("birthday"))
+            #expect(out["reference"]?.stringValue == "transfer:\(into["id"]?.stringValue ?? "")")
+            #expect(into["reference"]?.stringValue == "transfer:\(out["id"]?.stringValue ?? "")")
+            #expect(try await app.balance(member).json["available"] == .int(100))
+            #expect(try await app.balance(other).json["available"] == .int(28))
+            #expect(try await app.ledger(other).json["items"]?.arrayValue?.first?["id"] == into["id"])
+
+            // When the answer was lost with its HTTP record, a retry gets 200 with what was recorded
+            try await app.forgetIdempotencyRecords()
+            let retried = try await app.call(.post, path, json: body, headers: key)
+            #expect(retried.status == 200)
+            #expect(retried.json["sent"]?["id"] == out["id"] && retried.json["received"]?["id"] == into["id"])
+            #expect(try await app.balance(member).json["available"] == .int(100), "nothing moved twice")
+
+            let readOnly = try await app.createKey(role: "read_only", program: "shop")
+            let refusals: [(String, Reply, Int, String, [String])] = [
+                ("more than the balance", try await app.call(.post, path, json: #"{"to":"\#(other)","points":101}"#),
+                 409, "insufficient_points", []),
+                ("to the sender", try await app.call(.post, path, json: #"{"to":"\#(member)","points":1}"#),
+                 422, "validation_failed", ["/to"]),
+                ("to nobody", try await app.call(.post, path, json: #"{"to":"0190b1c4-0000-7000-8000-000000000000","points":1}"#),
+                 422, "validation_failed", ["/to"]),
+                ("no points", try await app.call(.post, path, json: #"{"to":"\#(other)","points":0}"#),
+                 422, "validation_failed", ["/points"]),
+                ("no recipient", try await app.call(.post, path, json: #"{"points":1}"#), 400, "malformed_request", []),
+                ("a read-only key", try await app.call(.post, path, json: #"{"to":"\#(other)","points":1}"#, key: readOnly),
+                 403, "insufficient_role", []),
+                ("an unknown sender", try await app.call(.post, "/v1/programs/shop/members/\(other)x/transfers",
+                                                         json: #"{"to":"\#(member)","points":1}"#), 404, "not_found", []),
+            ]
+            for (name, reply, status, code, pointers) in refusals {
+                #expect(reply.status == status, "\(name)")
+                #expect(reply.problemCode == code, "\(name)")
+                #expect(reply.isProblem, "\(name)")
+                #expect(reply.faultPointers == pointers, "\(name)")
+            }
+            #expect(try await app.balance(member).json["available"] == .int(100))
+            #expect(try await app.balance(other).json["available"] == .int(28))
+        }
+    }
+
+    @Test("refuses transfers where the program does not allow them", arguments: TestStoreKind.available)
+    func transfersNotAllowed(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind) { app in
+            // Given a program that keeps the default (no transfers) and two members, one with points
+            let member = try await app.ledgerProgramWithMember()
+            let other = try #require(try await app.enrol("shop", #"{"external_id":"C-2","channel":"app"}"#)
+                .json["id"]?.stringValue)
+            #expect(try await app.postEvent(app.purchase(id: "evt-1", member: member, occurredAt: app.recently(),
+                                                         amount: 12_800, order: "o-1")).status == 201)
+
+            // When one sends points to the other
+            let refused = try await app.call(.post, "/v1/programs/shop/members/\(member)/transfers",
+                                             json: #"{"to":"\#(other)","points":1}"#)
+
+            // Then it is refused as the configuration says, and nothing moves
+            #expect(refused.status == 409)
+            #expect(refused.problemCode == "transfers_not_allowed")
+            #expect(refused.isProblem)
+            #expect(try await app.balance(member).json["available"] == .int(128))
+        }
+    }
+
     @Test("runs the ledger's jobs as of now or earlier, never later", arguments: TestStoreKind.available)
     func jobs(_ kind: TestStoreKind) async throws {
         try await TestApp.run(kind) { app in

@@ -4,8 +4,8 @@ import PatronAPI
 import PatronCore
 import PatronEngine
 
-/// The points ledger's operations: events, balances, the ledger, redemptions, holds, adjustments
-/// and jobs. The engine validates the bodies itself, so every fault comes back in one 422.
+/// The points ledger's operations: events, balances, the ledger, redemptions, holds, adjustments,
+/// transfers between members and jobs. The engine validates the bodies itself, so every fault comes back in one 422.
 extension APIService {
     // MARK: Events
 
@@ -92,6 +92,14 @@ extension APIService {
             programCode: input.path.program, memberID: input.path.member, transferID: input.path.transfer,
             body: try rawBody(), requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
         let body = try Components.Schemas.Transfer(transfer)
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    func transferPoints(_ input: Operations.TransferPoints.Input) async throws -> Operations.TransferPoints.Output {
+        let (transfer, created) = try await engine.transferPoints(
+            programCode: input.path.program, memberID: input.path.member, body: try rawBody(),
+            requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
+        let body = Components.Schemas.PointsTransfer(sent: try .init(transfer.sent), received: try .init(transfer.received))
         return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
     }
 

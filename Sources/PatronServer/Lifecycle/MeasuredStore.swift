@@ -122,6 +122,9 @@ struct MeasuredStore: PatronStore {
     func hold(programID: String, requestKey: String) async throws -> Hold? {
         try await measure("ledger_hold_by_key") { try await base.hold(programID: programID, requestKey: requestKey) }
     }
+    func transfer(programID: String, id: String) async throws -> Transfer? {
+        try await measure("ledger_transfer") { try await base.transfer(programID: programID, id: id) }
+    }
     func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String] {
         try await measure("ledger_members_due") {
             try await base.membersDue(programID: programID, kind: kind, asOf: asOf, after: after, limit: limit)
