@@ -319,7 +319,8 @@ extension PostgresStore {
                     type: try row["type"].decode(String.self), occurredAt: try row["occurred_at"].decode(Date.self),
                     recordedAt: try row["recorded_at"].decode(Date.self), amount: try row["amount"].decode(Int64.self),
                     orderID: try row["order_id"].decode(String?.self), fingerprint: try row["fingerprint"].decode(String.self),
-                    status: try row["status"].decode(String.self), receipt: Data(try row["receipt"].decode(String.self).utf8))
+                    status: try row["status"].decode(String.self), receipt: Data(try row["receipt"].decode(String.self).utf8),
+                    body: try row["body"].decode(String?.self).map { Data($0.utf8) })
     }
 
     /// A transfer from a row of `ledger_transfers` joined with `transferAllocations`.
@@ -367,12 +368,14 @@ extension PostgresStore {
         if let event = plan.event {
             try await connection.query("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
-                    order_id, fingerprint, status, receipt)
+                    order_id, fingerprint, status, receipt, body)
                 VALUES (\(event.id), \(event.programID), \(event.memberID), \(event.clientID), \(event.type),
                     \(event.occurredAt), \(event.recordedAt), \(event.amount), \(event.orderID), \(event.fingerprint),
-                    \(event.status), \(String(decoding: event.receipt, as: UTF8.self)))
+                    \(event.status), \(String(decoding: event.receipt, as: UTF8.self)),
+                    \(event.body.map { String(decoding: $0, as: UTF8.self) }))
                 """, logger: logger)
         }
+        if let resolved = plan.resolvedEvent { try await resolveEvent(resolved, on: connection) }
         // The counterpart's `ledger_members` row exists: `lockMembers` made it.
         if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
             try await write(changes, memberID: counterpartID, on: connection)

@@ -250,7 +250,7 @@ extension SQLiteStore {
                     type: row["type"], occurredAt: Timestamp.date(milliseconds: row["occurred_at"]),
                     recordedAt: Timestamp.date(milliseconds: row["recorded_at"]), amount: row["amount"],
                     orderID: row["order_id"], fingerprint: row["fingerprint"], status: row["status"],
-                    receipt: Data((row["receipt"] as String).utf8))
+                    receipt: Data((row["receipt"] as String).utf8), body: (row["body"] as String?).map { Data($0.utf8) })
     }
 
     static func transfers(_ rows: [Row], _ db: Database) throws -> [Transfer] {
@@ -293,13 +293,14 @@ extension SQLiteStore {
         if let event = plan.event {
             try db.run("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
-                    order_id, fingerprint, status, receipt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    order_id, fingerprint, status, receipt, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [event.id, event.programID, event.memberID, event.clientID, event.type,
                       Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
                       event.amount, event.orderID, event.fingerprint, event.status,
-                      String(decoding: event.receipt, as: UTF8.self)])
+                      String(decoding: event.receipt, as: UTF8.self), event.body.map { String(decoding: $0, as: UTF8.self) }])
         }
+        if let resolved = plan.resolvedEvent { try resolveEvent(resolved, db) }
         if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
             try db.run("INSERT INTO ledger_members (member_id, program_id) VALUES (?, ?) ON CONFLICT (member_id) DO NOTHING",
                        [counterpartID, read.programID])

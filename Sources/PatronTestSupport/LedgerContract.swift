@@ -386,7 +386,115 @@ public enum LedgerContract {
             #expect(try await fixture.available(recipient) == 0)
             #expect(try await fixture.audit() == [])
         },
+        StoreContractCase(name: "an event held for review is released once, as of when it occurred, by the operator") { store in
+            // Given a program that holds a member's second event within an hour for review
+            let (fixture, member) = try await holdingForReview(store)
+            let engine = fixture.engine
+            let occurredAt = fixture.clock.now - 7_200
+            let first = ["type": "purchase", "member": .string(member), "amount": 1_000, "order_id": "R-1",
+                         "occurred_at": .string(Timestamp.rfc3339(occurredAt))] as [String: JSONValue]
+            try await fixture.post(first)
+            let held: [String: JSONValue] = [
+                "id": "held-1", "type": "purchase", "member": .string(member), "amount": 12_800, "order_id": "R-2",
+                "occurred_at": .string(Timestamp.rfc3339(occurredAt + 600)),
+            ]
+            let heldReceipt = try await fixture.post(held).receipt
+            #expect(heldReceipt.status == "review")
+            #expect(heldReceipt.review?.heldFor.isEmpty == false)
+            #expect(heldReceipt.review?.outcome == nil)
+            #expect(try await engine.events(programCode: "shop", status: nil, limit: nil, cursor: nil, by: fixture.owner)
+                .items.map(\.id) == ["held-1"])
+            #expect(try await fixture.available(member) == 10)
+
+            // When an operator releases it days later
+            fixture.clock.advance(3 * 86_400)
+            let operatorKey = Principal(keyID: "operator-key", role: .operator, programID: nil)
+            let released = try await engine.releaseEvent(programCode: "shop", clientID: "held-1",
+                                                         body: .object(["reason": "checked"]), by: operatorKey)
+
+            // Then it is posted as of when it occurred, with the operator as actor, under its first id
+            #expect(released.status == "posted")
+            #expect(released.event == heldReceipt.event)
+            #expect(released.recordedAt == heldReceipt.recordedAt)
+            #expect(released.review?.outcome == "released")
+            #expect(released.review?.by == "operator-key")
+            #expect(released.review?.reason == "checked")
+            #expect(released.review?.heldFor == heldReceipt.review?.heldFor)
+            let points = try #require(released.awards.first { $0.unit == .points })
+            #expect(points.amount == 128 && points.state == "available")
+            #expect(points.expiresAt == occurredAt + 600 + 30 * 86_400)
+            #expect(try await fixture.available(member) == 138)
+            let earned = try await engine.ledger(programCode: "shop", memberID: member, limit: 50, cursor: nil,
+                                                 by: fixture.owner).items.filter { $0.eventID == released.event }
+            #expect(!earned.isEmpty)
+            #expect(earned.allSatisfy { $0.actor == "operator-key" && $0.occurredAt == occurredAt + 600 })
+
+            // And deciding again answers the same, a retry of the event gets the new receipt, and nothing posts twice
+            #expect(try await engine.releaseEvent(programCode: "shop", clientID: "held-1", body: .object([:]),
+                                                  by: operatorKey) == released)
+            let retry = try await fixture.post(held)
+            #expect(!retry.created)
+            #expect(retry.receipt == released)
+            await #expect(throws: EngineError.conflict(code: "not_in_review",
+                                                       detail: "The event 'held-1' is released, not in review.")) {
+                try await engine.rejectEvent(programCode: "shop", clientID: "held-1", body: .object([:]), by: operatorKey)
+            }
+            #expect(try await fixture.available(member) == 138)
+            #expect(try await engine.events(programCode: "shop", status: "review", limit: nil, cursor: nil,
+                                            by: fixture.owner).items == [])
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "an event held for review and rejected posts nothing, ever") { store in
+            // Given a held event
+            let (fixture, member) = try await holdingForReview(store)
+            let engine = fixture.engine
+            let first = try await fixture.purchase(member, amount: 1_000, order: "J-1").receipt
+            let held = try await fixture.purchase(member, amount: 5_000, order: "J-2", id: "held-2").receipt
+            #expect(held.status == "review")
+            let before = try await fixture.transferCount()
+
+            // When an operator rejects it, with or without a reason
+            let rejected = try await engine.rejectEvent(programCode: "shop", clientID: "held-2", body: .object([:]),
+                                                        by: fixture.owner)
+
+            // Then it is rejected, gives nothing, and stays rejected
+            #expect(rejected.status == "rejected")
+            #expect(rejected.review?.outcome == "rejected" && rejected.review?.by == fixture.owner.keyID)
+            #expect(rejected.awards.map(\.state) == held.awards.map { _ in "rejected" })
+            #expect(try await engine.rejectEvent(programCode: "shop", clientID: "held-2", body: .object([:]),
+                                                 by: fixture.owner) == rejected)
+            await #expect(throws: EngineError.conflict(code: "not_in_review",
+                                                       detail: "The event 'held-2' is rejected, not in review.")) {
+                try await engine.releaseEvent(programCode: "shop", clientID: "held-2", body: .object([:]), by: fixture.owner)
+            }
+            #expect(try await fixture.purchase(member, amount: 5_000, order: "J-2", id: "held-2").receipt == rejected)
+            #expect(try await engine.event(programCode: "shop", clientID: "held-2", by: fixture.owner) == rejected)
+            #expect(try await engine.events(programCode: "shop", status: "rejected", limit: nil, cursor: nil,
+                                            by: fixture.owner).items == [rejected])
+            #expect(try await fixture.transferCount() == before)
+            #expect(try await fixture.available(member) == 10)
+
+            #expect(try await engine.events(programCode: "shop", status: "review", limit: nil, cursor: nil,
+                                            by: fixture.owner).items == [])
+
+            // And an event that was never held, or that does not exist, cannot be decided on
+            await #expect(throws: EngineError.conflict(code: "not_in_review",
+                                                       detail: "The event '\(first.id)' is posted, not in review.")) {
+                try await engine.releaseEvent(programCode: "shop", clientID: first.id, body: .object([:]), by: fixture.owner)
+            }
+            await #expect(throws: EngineError.notFound(resource: "event", id: "nope")) {
+                try await engine.rejectEvent(programCode: "shop", clientID: "nope", body: .object([:]), by: fixture.owner)
+            }
+            #expect(try await fixture.audit() == [])
+        },
     ]
+
+    /// A program that holds a member's second event within an hour for review, and its one member.
+    static func holdingForReview(_ store: any PatronStore) async throws -> (LedgerFixture, String) {
+        let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0,
+                                                   limits: .object(["events_per_member_per_hour": 1, "on_exceed": "review"]))
+        return (fixture, fixture.members[0])
+    }
 
     /// Random purchases, refunds, check-ins, redemptions, holds, adjustments, transfers and jobs across the
     /// fixture's members, with time passing; faults the engine reports are expected, others fail.

@@ -515,6 +515,91 @@ struct LedgerAPITests {
         }
     }
 
+    @Test("releases or rejects events held for review, and lists and shows events", arguments: TestStoreKind.available)
+    func review(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind) { app in
+            // Given a program that holds a member's second and third events within an hour for review
+            let member = try await app.ledgerProgramWithMember(
+                points: #"{"pending_days":0,"limits":{"events_per_member_per_hour":1,"on_exceed":"review"}}"#)
+            let occurredAt = app.recently()
+            #expect(try await app.postEvent(app.purchase(id: "evt-1", member: member, occurredAt: occurredAt,
+                                                         amount: 1_000, order: "o-1")).status == 201)
+            let second = app.purchase(id: "evt-2", member: member, occurredAt: occurredAt, amount: 12_800, order: "o-2")
+            let third = app.purchase(id: "evt-3", member: member, occurredAt: occurredAt, amount: 5_000, order: "o-3")
+            let held = try await app.postEvent(second)
+            #expect(held.json["status"] == .string("review"))
+            #expect(held.json["review"]?["held_for"]?.stringValue?.isEmpty == false)
+            #expect(try await app.postEvent(third).json["status"] == .string("review"))
+
+            // When an operator looks through what is held, page by page
+            let events = "/v1/programs/shop/events"
+            let firstPage = try await app.call(.get, "\(events)?limit=1")
+            #expect(firstPage.status == 200)
+            #expect(firstPage.json["items"]?.arrayValue?.map { $0["id"] } == [.string("evt-2")])
+            let cursor = try #require(firstPage.json["next_cursor"]?.stringValue)
+            let secondPage = try await app.call(.get, "\(events)?status=review&limit=1&cursor=\(cursor)")
+            #expect(secondPage.json["items"]?.arrayValue?.map { $0["id"] } == [.string("evt-3")])
+            #expect(try await app.call(.get, "\(events)/evt-2").json == held.json)
+
+            // And releases one and rejects the other
+            let integration = try await app.createKey(role: "integration", program: "shop")
+            let forbidden = try await app.call(.post, "\(events)/evt-2/release", key: integration)
+            #expect(forbidden.status == 403)
+            #expect(forbidden.problemCode == "insufficient_role")
+            let released = try await app.call(.post, "\(events)/evt-2/release", json: #"{"reason":"known customer"}"#)
+            let rejected = try await app.call(.post, "\(events)/evt-3/reject")
+
+            // Then the released one is posted and the rejected one gives nothing
+            #expect(released.status == 200)
+            #expect(released.json["status"] == .string("posted"))
+            #expect(released.json["event"] == held.json["event"])
+            #expect(released.json["review"]?["outcome"] == .string("released"))
+            #expect(released.json["review"]?["reason"] == .string("known customer"))
+            #expect(released.json["awards"]?.arrayValue?.first { $0["unit"] == .string("points") }?["state"]
+                    == .string("available"))
+            #expect(rejected.status == 200)
+            #expect(rejected.json["status"] == .string("rejected"))
+            #expect(rejected.json["review"]?["outcome"] == .string("rejected"))
+            #expect(try await app.balance(member).json["available"] == .int(138))
+
+            // And each decision stands: repeated, it answers the same; the other decision is a 409
+            let again = try await app.call(.post, "\(events)/evt-2/release", json: "{}")
+            #expect(again.status == 200)
+            #expect(again.json == released.json)
+            let reversed = try await app.call(.post, "\(events)/evt-3/release")
+            #expect(reversed.status == 409)
+            #expect(reversed.problemCode == "not_in_review")
+            #expect(reversed.isProblem)
+            let neverHeld = try await app.call(.post, "\(events)/evt-1/reject")
+            #expect(neverHeld.status == 409)
+            #expect(neverHeld.problemCode == "not_in_review")
+
+            // And a retry of an event gets its receipt as it stands
+            let retried = try await app.postEvent(second)
+            #expect(retried.status == 200)
+            #expect(retried.json == released.json)
+            #expect(try await app.postEvent(third).json["status"] == .string("rejected"))
+            #expect(try await app.call(.get, "\(events)").json["items"] == .array([]))
+            #expect(try await app.call(.get, "\(events)?status=rejected").json["items"]?.arrayValue?.map { $0["id"] }
+                    == [.string("evt-3")])
+            #expect(try await app.balance(member).json["available"] == .int(138))
+
+            let refusals: [(String, Reply, Int, String)] = [
+                ("unknown event", try await app.call(.get, "\(events)/evt-404"), 404, "not_found"),
+                ("release of an unknown event", try await app.call(.post, "\(events)/evt-404/release"), 404, "not_found"),
+                ("posted events are not listed", try await app.call(.get, "\(events)?status=posted"), 400,
+                 "malformed_request"),
+                ("a reason too long", try await app.call(.post, "\(events)/evt-3/reject",
+                                                         json: #"{"reason":"\#(String(repeating: "x", count: 201))"}"#),
+                 422, "validation_failed"),
+            ]
+            for (name, reply, status, code) in refusals {
+                #expect(reply.status == status, "\(name)")
+                #expect(reply.problemCode == code, "\(name)")
+            }
+        }
+    }
+
     @Test("runs the ledger's jobs as of now or earlier, never later", arguments: TestStoreKind.available)
     func jobs(_ kind: TestStoreKind) async throws {
         try await TestApp.run(kind) { app in

@@ -17,13 +17,18 @@ public struct StoredEvent: Sendable, Hashable {
     public var orderID: String?
     /// SHA-256 of the request body: the same client id with another body is refused.
     public var fingerprint: String
-    /// `posted`, or `review` when a limit held it for an operator.
+    /// `posted`; `review` when a limit held it for an operator, who may release it (`posted`) or
+    /// reject it (`rejected`).
     public var status: String
     /// The answer, as JSON.
     public var receipt: Data
+    /// The request body, as canonical JSON, kept for events held for review: a release plans the
+    /// event again from it. Nil for events posted straight away.
+    public var body: Data?
 
     public init(id: String, programID: String, memberID: String, clientID: String, type: String, occurredAt: Date,
-                recordedAt: Date, amount: Int64, orderID: String?, fingerprint: String, status: String, receipt: Data) {
+                recordedAt: Date, amount: Int64, orderID: String?, fingerprint: String, status: String, receipt: Data,
+                body: Data? = nil) {
         self.id = id
         self.programID = programID
         self.memberID = memberID
@@ -36,6 +41,7 @@ public struct StoredEvent: Sendable, Hashable {
         self.fingerprint = fingerprint
         self.status = status
         self.receipt = receipt
+        self.body = body
     }
 }
 
@@ -182,21 +188,25 @@ public struct LedgerPlan: Sendable {
     public var purchasesAdded: Int64
     /// The counterpart's changes (`LedgerRead.counterpartID`), recorded in the same transaction.
     public var counterpartChanges: LedgerChanges?
+    /// An event held for review, released or rejected: its status and receipt replace the stored
+    /// ones, provided it is still in review.
+    public var resolvedEvent: StoredEvent?
     /// The use case's answer, handed back to it.
     public var outcome: any Sendable
 
     public init(changes: LedgerChanges?, event: StoredEvent? = nil, purchasesAdded: Int64 = 0,
-                counterpartChanges: LedgerChanges? = nil, outcome: any Sendable) {
+                counterpartChanges: LedgerChanges? = nil, resolvedEvent: StoredEvent? = nil, outcome: any Sendable) {
         self.changes = changes
         self.event = event
         self.purchasesAdded = purchasesAdded
         self.counterpartChanges = counterpartChanges
+        self.resolvedEvent = resolvedEvent
         self.outcome = outcome
     }
 
     /// Whether the plan records anything at all.
     public var writes: Bool {
-        changes != nil || event != nil || counterpartChanges != nil
+        changes != nil || event != nil || counterpartChanges != nil || resolvedEvent != nil
     }
 }
 
@@ -253,6 +263,11 @@ public protocol LedgerStore: Sendable {
     func transfer(programID: String, requestKey: String) async throws -> Transfer?
     /// A transfer of the program by its id, whichever member it belongs to.
     func transfer(programID: String, id: String) async throws -> Transfer?
+    /// The event with this client id, if the program has one.
+    func event(programID: String, clientID: String) async throws -> StoredEvent?
+    /// The program's events in `status` (`review` or `rejected`), oldest first, after the event
+    /// (Patron id) `after` when given.
+    func events(programID: String, status: String, after: String?, limit: Int) async throws -> [StoredEvent]
     func hold(programID: String, requestKey: String) async throws -> Hold?
     /// Members of the program with something of `kind` due at `asOf`, in id order after `after`.
     func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String]
