@@ -21,7 +21,7 @@ extension PostgresStore: LedgerStore {
 
     public func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>] {
         guard !works.isEmpty else { return [] }
-        let memberIDs = Set(works.map(\.read.memberID)).sorted()
+        let memberIDs = Set(works.flatMap(\.read.memberIDs)).sorted()
         return try await transaction { connection in
             try await lockMembers(memberIDs, on: connection)
             var results: [Result<LedgerPlan, any Error>] = []
@@ -286,6 +286,11 @@ extension PostgresStore {
                 }
             }
         }
+        if let counterpartID = read.counterpartID {
+            snapshot.counterpart = CounterpartSnapshot(
+                try await self.snapshot(LedgerRead(programID: read.programID, memberID: counterpartID, lots: true),
+                                        on: connection))
+        }
         return snapshot
     }
 
@@ -314,7 +319,8 @@ extension PostgresStore {
                     type: try row["type"].decode(String.self), occurredAt: try row["occurred_at"].decode(Date.self),
                     recordedAt: try row["recorded_at"].decode(Date.self), amount: try row["amount"].decode(Int64.self),
                     orderID: try row["order_id"].decode(String?.self), fingerprint: try row["fingerprint"].decode(String.self),
-                    status: try row["status"].decode(String.self), receipt: Data(try row["receipt"].decode(String.self).utf8))
+                    status: try row["status"].decode(String.self), receipt: Data(try row["receipt"].decode(String.self).utf8),
+                    body: try row["body"].decode(String?.self).map { Data($0.utf8) })
     }
 
     /// A transfer from a row of `ledger_transfers` joined with `transferAllocations`.
@@ -351,7 +357,7 @@ extension PostgresStore {
 extension PostgresStore {
     /// Records a plan in SQLite's order, with one statement for each table it adds rows to or changes.
     func apply(_ plan: LedgerPlan, read: LedgerRead, on connection: PostgresConnection) async throws {
-        guard plan.changes != nil || plan.event != nil else { return }
+        guard plan.writes else { return }
         if plan.purchasesAdded != 0 {
             // The row exists for every member that does (`lockMembers`).
             guard try await execute("""
@@ -362,13 +368,24 @@ extension PostgresStore {
         if let event = plan.event {
             try await connection.query("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
-                    order_id, fingerprint, status, receipt)
+                    order_id, fingerprint, status, receipt, body)
                 VALUES (\(event.id), \(event.programID), \(event.memberID), \(event.clientID), \(event.type),
                     \(event.occurredAt), \(event.recordedAt), \(event.amount), \(event.orderID), \(event.fingerprint),
-                    \(event.status), \(String(decoding: event.receipt, as: UTF8.self)))
+                    \(event.status), \(String(decoding: event.receipt, as: UTF8.self)),
+                    \(event.body.map { String(decoding: $0, as: UTF8.self) }))
                 """, logger: logger)
         }
+        if let resolved = plan.resolvedEvent { try await resolveEvent(resolved, on: connection) }
+        // The counterpart's `ledger_members` row exists: `lockMembers` made it.
+        if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
+            try await write(changes, memberID: counterpartID, on: connection)
+        }
         guard let changes = plan.changes else { return }
+        try await write(changes, memberID: read.memberID, on: connection)
+    }
+
+    /// Records one member's changes of a plan.
+    func write(_ changes: LedgerChanges, memberID: String, on connection: PostgresConnection) async throws {
         let lots = changes.createdLots
         if !lots.isEmpty {
             try await connection.query("""
@@ -439,7 +456,7 @@ extension PostgresStore {
         if !accounts.isEmpty {
             try await connection.query("""
                 INSERT INTO ledger_accounts (member_id, unit, pending, available, held, debt, earned, redeemed, expired)
-                SELECT \(read.memberID), * FROM unnest(\(accounts.map(\.key.rawValue)), \(accounts.map(\.value.pending)),
+                SELECT \(memberID), * FROM unnest(\(accounts.map(\.key.rawValue)), \(accounts.map(\.value.pending)),
                     \(accounts.map(\.value.available)), \(accounts.map(\.value.held)), \(accounts.map(\.value.debt)),
                     \(accounts.map(\.value.earned)), \(accounts.map(\.value.redeemed)), \(accounts.map(\.value.expired)))
                 ON CONFLICT (member_id, unit) DO UPDATE SET pending = excluded.pending, available = excluded.available,

@@ -230,5 +230,19 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // As SQLite's migration of the same name: `rejected` joins the statuses, and an event held
+        // for review keeps its body to be planned again when released.
+        ("2026-11-24-event-review", [
+            "ALTER TABLE ledger_events ADD COLUMN body text CHECK (body IS NULL OR body::json IS NOT NULL)",
+            "ALTER TABLE ledger_events DROP CONSTRAINT ledger_events_status_check",
+            """
+            ALTER TABLE ledger_events ADD CONSTRAINT ledger_events_status_check
+                CHECK (status IN ('posted', 'review', 'rejected'))
+            """,
+            """
+            CREATE INDEX ledger_events_awaiting ON ledger_events (program_id, status, id)
+                WHERE status IN ('review', 'rejected')
+            """,
+        ]),
     ]
 }

@@ -212,6 +212,10 @@ extension SQLiteStore {
                 SELECT count(*) FROM ledger_events WHERE member_id = ? AND occurred_at > ? AND occurred_at <= ?
                 """, [read.memberID, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end)], as: Int.self) ?? 0
         }
+        if let counterpartID = read.counterpartID {
+            snapshot.counterpart = CounterpartSnapshot(
+                try Self.snapshot(LedgerRead(programID: read.programID, memberID: counterpartID, lots: true), lock: lock, db))
+        }
         return snapshot
     }
 
@@ -246,7 +250,7 @@ extension SQLiteStore {
                     type: row["type"], occurredAt: Timestamp.date(milliseconds: row["occurred_at"]),
                     recordedAt: Timestamp.date(milliseconds: row["recorded_at"]), amount: row["amount"],
                     orderID: row["order_id"], fingerprint: row["fingerprint"], status: row["status"],
-                    receipt: Data((row["receipt"] as String).utf8))
+                    receipt: Data((row["receipt"] as String).utf8), body: (row["body"] as String?).map { Data($0.utf8) })
     }
 
     static func transfers(_ rows: [Row], _ db: Database) throws -> [Transfer] {
@@ -281,7 +285,7 @@ extension SQLiteStore {
 
 extension SQLiteStore {
     static func apply(_ plan: LedgerPlan, read: LedgerRead, _ db: Database) throws {
-        guard plan.changes != nil || plan.event != nil else { return }
+        guard plan.writes else { return }
         try db.run("""
             INSERT INTO ledger_members (member_id, program_id, purchases) VALUES (?, ?, ?)
             ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases
@@ -289,14 +293,25 @@ extension SQLiteStore {
         if let event = plan.event {
             try db.run("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
-                    order_id, fingerprint, status, receipt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    order_id, fingerprint, status, receipt, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [event.id, event.programID, event.memberID, event.clientID, event.type,
                       Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
                       event.amount, event.orderID, event.fingerprint, event.status,
-                      String(decoding: event.receipt, as: UTF8.self)])
+                      String(decoding: event.receipt, as: UTF8.self), event.body.map { String(decoding: $0, as: UTF8.self) }])
+        }
+        if let resolved = plan.resolvedEvent { try resolveEvent(resolved, db) }
+        if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
+            try db.run("INSERT INTO ledger_members (member_id, program_id) VALUES (?, ?) ON CONFLICT (member_id) DO NOTHING",
+                       [counterpartID, read.programID])
+            try write(changes, memberID: counterpartID, db)
         }
         guard let changes = plan.changes else { return }
+        try write(changes, memberID: read.memberID, db)
+    }
+
+    /// Records one member's changes of a plan.
+    static func write(_ changes: LedgerChanges, memberID: String, _ db: Database) throws {
         for lot in changes.createdLots {
             try db.run("""
                 INSERT INTO ledger_lots (id, program_id, member_id, event_id, order_id, source, amount, remaining, state,
@@ -347,7 +362,7 @@ extension SQLiteStore {
                 ON CONFLICT (member_id, unit) DO UPDATE SET pending = excluded.pending, available = excluded.available,
                     held = excluded.held, debt = excluded.debt, earned = excluded.earned, redeemed = excluded.redeemed,
                     expired = excluded.expired
-                """, [read.memberID, unit.rawValue, account.pending, account.available, account.held,
+                """, [memberID, unit.rawValue, account.pending, account.available, account.held,
                       account.debt, account.earned, account.redeemed, account.expired])
         }
     }

@@ -210,6 +210,43 @@ enum SQLiteMigrations {
                 ) STRICT;
                 """)
         }
+        // Events held for review can be released or rejected: `rejected` joins the statuses, and a
+        // held event keeps its body to be planned again. SQLite cannot change a CHECK constraint, so
+        // the table is rebuilt (foreign keys are off while a migration runs, and checked after it).
+        migrator.registerMigration("2026-11-24-event-review") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger_events_new (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    client_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    recorded_at INTEGER NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount >= 0),
+                    order_id TEXT,
+                    fingerprint TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('posted', 'review', 'rejected')),
+                    receipt TEXT NOT NULL CHECK (json_valid(receipt)),
+                    body TEXT CHECK (body IS NULL OR json_valid(body))
+                ) STRICT;
+                INSERT INTO ledger_events_new (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
+                    order_id, fingerprint, status, receipt, body)
+                SELECT id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
+                    order_id, fingerprint, status, receipt, NULL
+                FROM ledger_events;
+                DROP TABLE ledger_events;
+                ALTER TABLE ledger_events_new RENAME TO ledger_events;
+                CREATE UNIQUE INDEX ledger_events_client ON ledger_events(program_id, client_id);
+                CREATE UNIQUE INDEX ledger_events_purchase_order ON ledger_events(program_id, order_id)
+                    WHERE type = 'purchase' AND order_id IS NOT NULL;
+                CREATE INDEX ledger_events_refund_order ON ledger_events(program_id, order_id)
+                    WHERE type = 'refund';
+                CREATE INDEX ledger_events_member_time ON ledger_events(member_id, occurred_at);
+                CREATE INDEX ledger_events_awaiting ON ledger_events(program_id, status, id)
+                    WHERE status IN ('review', 'rejected');
+                """)
+        }
         return migrator
     }
 }

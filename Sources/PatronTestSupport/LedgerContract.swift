@@ -87,6 +87,30 @@ public struct LedgerFixture: Sendable {
     public func transferCount() async throws -> Int {
         try await engine.verifyLedger(programCode: "shop").transfers
     }
+
+    /// Lets members transfer points to each other (`points.allow_transfers`), or stops them.
+    public func allowTransfers(_ allowed: Bool) async throws {
+        let config = try await engine.currentConfig(programCode: "shop", by: owner)
+        guard var document = config.document.objectValue, var points = document["points"]?.objectValue else {
+            preconditionFailure("the fixture's configuration has a points section")
+        }
+        points["allow_transfers"] = .bool(allowed)
+        document["points"] = .object(points)
+        _ = try await engine.updateConfig(programCode: "shop", document: .object(document), expectedVersion: nil, by: owner)
+    }
+
+    /// Sends `points` from one member to another.
+    @discardableResult
+    public func transfer(_ points: Int64, from sender: String, to recipient: String,
+                         requestKey: String? = nil) async throws -> (transfer: PointsTransfer, created: Bool) {
+        try await engine.transferPoints(programCode: "shop", memberID: sender,
+                                        body: .object(["to": .string(recipient), "points": .int(points), "reason": "gift"]),
+                                        requestKey: requestKey, by: owner)
+    }
+
+    public func available(_ member: String) async throws -> Int64 {
+        try await engine.balance(programCode: "shop", memberID: member, by: owner).available
+    }
 }
 
 /// The ledger's contract: what must hold on every store, through the engine.
@@ -94,6 +118,7 @@ public enum LedgerContract {
     public static let cases: [StoreContractCase] = [
         StoreContractCase(name: "random ledger operations keep every invariant") { store in
             let fixture = try await LedgerFixture.make(store: store)
+            try await fixture.allowTransfers(true)
             var random = SeededGenerator(seed: 0x1ED6E2)
             try await randomWalk(fixture, steps: 1_000, random: &random)
             #expect(try await fixture.audit() == [])
@@ -221,9 +246,257 @@ public enum LedgerContract {
             }
             #expect(try await fixture.audit() == [])
         },
+        StoreContractCase(name: "a transfer moves points soonest-expiring first, keeping their expiry, once per key") { store in
+            // Given a member with 100 points expiring in 30 days and 50 expiring a day later
+            let fixture = try await LedgerFixture.make(store: store, members: 2, pendingDays: 0)
+            try await fixture.allowTransfers(true)
+            let (sender, recipient) = (fixture.members[0], fixture.members[1])
+            let start = fixture.clock.now
+            try await fixture.purchase(sender, amount: 10_000, order: "T-1")
+            fixture.clock.advance(86_400)
+            try await fixture.purchase(sender, amount: 5_000, order: "T-2")
+
+            // When 120 points are sent to another member
+            let (transfer, created) = try await fixture.transfer(120, from: sender, to: recipient, requestKey: "gift-1")
+
+            // Then both sides are recorded, each naming the other, the sender's from the soonest-expiring lot first
+            #expect(created)
+            let (sent, received) = (transfer.sent, transfer.received)
+            #expect(sent.memberID == sender && received.memberID == recipient)
+            #expect(sent.kind == .transfer && received.kind == .transfer)
+            #expect(sent.debit == .member(.available) && sent.credit == .system(.transfers))
+            #expect(received.debit == .system(.transfers) && received.credit == .member(.available))
+            #expect(sent.amount == 120 && received.amount == 120)
+            #expect(sent.reference == "transfer:\(received.id)" && received.reference == "transfer:\(sent.id)")
+            #expect(sent.reason == "gift" && sent.actor == fixture.owner.keyID && received.actor == fixture.owner.keyID)
+            #expect(sent.allocations.map(\.amount) == [100, 20])
+            #expect(try await fixture.available(sender) == 30)
+            // and the recipient's points expire when the sender's would have
+            let balance = try await fixture.engine.balance(programCode: "shop", memberID: recipient, by: fixture.owner)
+            #expect(balance.available == 120)
+            #expect(balance.lifetimeEarned == 0, "received points were not earned")
+            #expect(balance.expiring.map(\.points) == [100, 20])
+            #expect(balance.expiring.map(\.at) == [start + 30 * 86_400, start + 31 * 86_400])
+
+            // When the request is retried with its key, it answers with what it recorded and moves nothing
+            let retried = try await fixture.transfer(120, from: sender, to: recipient, requestKey: "gift-1")
+            #expect(!retried.created)
+            #expect(retried.transfer.sent.id == sent.id && retried.transfer.received.id == received.id)
+            #expect(try await fixture.available(sender) == 30)
+
+            // Then the received points are gone when the sent ones would have been
+            fixture.clock.advance(29 * 86_400)
+            #expect(try await fixture.available(recipient) == 20)
+
+            // And neither side can be reversed
+            for (member, side) in [(sender, sent), (recipient, received)] {
+                await #expect(throws: EngineError.conflict(code: "not_reversible",
+                                                           detail: "A transfer of kind 'transfer' cannot be reversed.")) {
+                    try await fixture.engine.reverse(programCode: "shop", memberID: member, transferID: side.id,
+                                                     body: .object(["reason": "mistake"]), requestKey: nil, by: fixture.owner)
+                }
+            }
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "transfers racing both ways between two members conserve every point") { store in
+            // Given two members with 1,000 points each
+            let fixture = try await LedgerFixture.make(store: store, members: 2, pendingDays: 0)
+            try await fixture.allowTransfers(true)
+            let (first, second) = (fixture.members[0], fixture.members[1])
+            for member in fixture.members {
+                _ = try await fixture.engine.adjust(programCode: "shop", memberID: member,
+                                                    body: .object(["points": .int(1000), "reason": .string("welcome")]),
+                                                    requestKey: nil, by: fixture.owner)
+            }
+
+            // When 200 transfers race, half each way
+            let moved = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        let points = Int64(index % 37 + 1) * 3
+                        let (from, to) = index.isMultiple(of: 2) ? (first, second) : (second, first)
+                        do {
+                            try await fixture.transfer(points, from: from, to: to)
+                            return from == first ? points : -points
+                        } catch EngineError.insufficientPoints {
+                            return 0
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int64]()) { $0.append($1) }
+            }
+
+            // Then each member holds exactly what the successful transfers left, and no point was lost
+            let net = moved.reduce(0, +)
+            #expect(moved.filter { $0 != 0 }.count > 100, "most transfers fit the balances")
+            #expect(try await fixture.available(first) == 1000 - net)
+            #expect(try await fixture.available(second) == 1000 + net)
+            let verification = try await fixture.engine.verifyLedger(programCode: "shop")
+            #expect(verification.breaches == [])
+            #expect(verification.balances[.points]?["system:transfers"] == 0)
+        },
+        StoreContractCase(name: "a transfer is refused whole: too few points, a bad recipient, or not allowed") { store in
+            // Given a program that does not let members transfer points, and a member with 10 points
+            let fixture = try await LedgerFixture.make(store: store, members: 3, pendingDays: 0)
+            let (sender, recipient, erased) = (fixture.members[0], fixture.members[1], fixture.members[2])
+            _ = try await fixture.engine.adjust(programCode: "shop", memberID: sender,
+                                                body: .object(["points": .int(10), "reason": .string("welcome")]),
+                                                requestKey: nil, by: fixture.owner)
+            _ = try await fixture.engine.eraseMember(programCode: "shop", id: erased, by: fixture.owner)
+            let before = try await fixture.transferCount()
+
+            // When a member sends points, it is refused by the configuration
+            do {
+                try await fixture.transfer(5, from: sender, to: recipient)
+                Issue.record("a transfer was accepted where the configuration does not allow it")
+            } catch EngineError.conflict(let code, _) {
+                #expect(code == "transfers_not_allowed")
+            }
+
+            // When transfers are allowed, too many points and bad recipients are still refused
+            try await fixture.allowTransfers(true)
+            await #expect(throws: EngineError.insufficientPoints(available: 10, requested: 11)) {
+                try await fixture.transfer(11, from: sender, to: recipient)
+            }
+            let badRecipients: [(String, String)] = [
+                (sender, "same_member"), (erased, "member_erased"), ("0190b1c4-0000-7000-8000-000000000000", "unknown_member"),
+                ("not-an-id", "unknown_member"),
+            ]
+            for (to, code) in badRecipients {
+                do {
+                    try await fixture.transfer(5, from: sender, to: to)
+                    Issue.record("a transfer to \(to) was accepted")
+                } catch EngineError.invalid(let error) {
+                    #expect(error.faults.map(\.pointer) == ["/to"])
+                    #expect(error.faults.map(\.code) == [code])
+                }
+            }
+            do {
+                _ = try await fixture.engine.transferPoints(programCode: "shop", memberID: sender,
+                                                            body: .object(["to": .string(recipient), "points": 0]),
+                                                            requestKey: nil, by: fixture.owner)
+                Issue.record("a transfer of no points was accepted")
+            } catch EngineError.invalid(let error) {
+                #expect(error.faults.map(\.pointer) == ["/points"])
+            }
+
+            // Then nothing moved
+            #expect(try await fixture.transferCount() == before)
+            #expect(try await fixture.available(sender) == 10)
+            #expect(try await fixture.available(recipient) == 0)
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "an event held for review is released once, as of when it occurred, by the operator") { store in
+            // Given a program that holds a member's second event within an hour for review
+            let (fixture, member) = try await holdingForReview(store)
+            let engine = fixture.engine
+            let occurredAt = fixture.clock.now - 7_200
+            let first = ["type": "purchase", "member": .string(member), "amount": 1_000, "order_id": "R-1",
+                         "occurred_at": .string(Timestamp.rfc3339(occurredAt))] as [String: JSONValue]
+            try await fixture.post(first)
+            let held: [String: JSONValue] = [
+                "id": "held-1", "type": "purchase", "member": .string(member), "amount": 12_800, "order_id": "R-2",
+                "occurred_at": .string(Timestamp.rfc3339(occurredAt + 600)),
+            ]
+            let heldReceipt = try await fixture.post(held).receipt
+            #expect(heldReceipt.status == "review")
+            #expect(heldReceipt.review?.heldFor.isEmpty == false)
+            #expect(heldReceipt.review?.outcome == nil)
+            #expect(try await engine.events(programCode: "shop", status: nil, limit: nil, cursor: nil, by: fixture.owner)
+                .items.map(\.id) == ["held-1"])
+            #expect(try await fixture.available(member) == 10)
+
+            // When an operator releases it days later
+            fixture.clock.advance(3 * 86_400)
+            let operatorKey = Principal(keyID: "operator-key", role: .operator, programID: nil)
+            let released = try await engine.releaseEvent(programCode: "shop", clientID: "held-1",
+                                                         body: .object(["reason": "checked"]), by: operatorKey)
+
+            // Then it is posted as of when it occurred, with the operator as actor, under its first id
+            #expect(released.status == "posted")
+            #expect(released.event == heldReceipt.event)
+            #expect(released.recordedAt == heldReceipt.recordedAt)
+            #expect(released.review?.outcome == "released")
+            #expect(released.review?.by == "operator-key")
+            #expect(released.review?.reason == "checked")
+            #expect(released.review?.heldFor == heldReceipt.review?.heldFor)
+            let points = try #require(released.awards.first { $0.unit == .points })
+            #expect(points.amount == 128 && points.state == "available")
+            #expect(points.expiresAt == occurredAt + 600 + 30 * 86_400)
+            #expect(try await fixture.available(member) == 138)
+            let earned = try await engine.ledger(programCode: "shop", memberID: member, limit: 50, cursor: nil,
+                                                 by: fixture.owner).items.filter { $0.eventID == released.event }
+            #expect(!earned.isEmpty)
+            #expect(earned.allSatisfy { $0.actor == "operator-key" && $0.occurredAt == occurredAt + 600 })
+
+            // And deciding again answers the same, a retry of the event gets the new receipt, and nothing posts twice
+            #expect(try await engine.releaseEvent(programCode: "shop", clientID: "held-1", body: .object([:]),
+                                                  by: operatorKey) == released)
+            let retry = try await fixture.post(held)
+            #expect(!retry.created)
+            #expect(retry.receipt == released)
+            await #expect(throws: EngineError.conflict(code: "not_in_review",
+                                                       detail: "The event 'held-1' is released, not in review.")) {
+                try await engine.rejectEvent(programCode: "shop", clientID: "held-1", body: .object([:]), by: operatorKey)
+            }
+            #expect(try await fixture.available(member) == 138)
+            #expect(try await engine.events(programCode: "shop", status: "review", limit: nil, cursor: nil,
+                                            by: fixture.owner).items == [])
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "an event held for review and rejected posts nothing, ever") { store in
+            // Given a held event
+            let (fixture, member) = try await holdingForReview(store)
+            let engine = fixture.engine
+            let first = try await fixture.purchase(member, amount: 1_000, order: "J-1").receipt
+            let held = try await fixture.purchase(member, amount: 5_000, order: "J-2", id: "held-2").receipt
+            #expect(held.status == "review")
+            let before = try await fixture.transferCount()
+
+            // When an operator rejects it, with or without a reason
+            let rejected = try await engine.rejectEvent(programCode: "shop", clientID: "held-2", body: .object([:]),
+                                                        by: fixture.owner)
+
+            // Then it is rejected, gives nothing, and stays rejected
+            #expect(rejected.status == "rejected")
+            #expect(rejected.review?.outcome == "rejected" && rejected.review?.by == fixture.owner.keyID)
+            #expect(rejected.awards.map(\.state) == held.awards.map { _ in "rejected" })
+            #expect(try await engine.rejectEvent(programCode: "shop", clientID: "held-2", body: .object([:]),
+                                                 by: fixture.owner) == rejected)
+            await #expect(throws: EngineError.conflict(code: "not_in_review",
+                                                       detail: "The event 'held-2' is rejected, not in review.")) {
+                try await engine.releaseEvent(programCode: "shop", clientID: "held-2", body: .object([:]), by: fixture.owner)
+            }
+            #expect(try await fixture.purchase(member, amount: 5_000, order: "J-2", id: "held-2").receipt == rejected)
+            #expect(try await engine.event(programCode: "shop", clientID: "held-2", by: fixture.owner) == rejected)
+            #expect(try await engine.events(programCode: "shop", status: "rejected", limit: nil, cursor: nil,
+                                            by: fixture.owner).items == [rejected])
+            #expect(try await fixture.transferCount() == before)
+            #expect(try await fixture.available(member) == 10)
+
+            #expect(try await engine.events(programCode: "shop", status: "review", limit: nil, cursor: nil,
+                                            by: fixture.owner).items == [])
+
+            // And an event that was never held, or that does not exist, cannot be decided on
+            await #expect(throws: EngineError.conflict(code: "not_in_review",
+                                                       detail: "The event '\(first.id)' is posted, not in review.")) {
+                try await engine.releaseEvent(programCode: "shop", clientID: first.id, body: .object([:]), by: fixture.owner)
+            }
+            await #expect(throws: EngineError.notFound(resource: "event", id: "nope")) {
+                try await engine.rejectEvent(programCode: "shop", clientID: "nope", body: .object([:]), by: fixture.owner)
+            }
+            #expect(try await fixture.audit() == [])
+        },
     ]
 
-    /// Random purchases, refunds, check-ins, redemptions, holds, adjustments and jobs across the
+    /// A program that holds a member's second event within an hour for review, and its one member.
+    static func holdingForReview(_ store: any PatronStore) async throws -> (LedgerFixture, String) {
+        let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0,
+                                                   limits: .object(["events_per_member_per_hour": 1, "on_exceed": "review"]))
+        return (fixture, fixture.members[0])
+    }
+
+    /// Random purchases, refunds, check-ins, redemptions, holds, adjustments, transfers and jobs across the
     /// fixture's members, with time passing; faults the engine reports are expected, others fail.
     public static func randomWalk(_ fixture: LedgerFixture, steps: Int, random: inout SeededGenerator) async throws {
         let engine = fixture.engine
@@ -277,6 +550,9 @@ public enum LedgerContract {
                     _ = try await engine.adjust(programCode: "shop", memberID: member,
                                                 body: .object(["points": .int(points), "reason": .string("goodwill")]),
                                                 requestKey: nil, by: owner)
+                case 95..<98:
+                    let recipient = fixture.members.filter { $0 != member }.randomElement(using: &random)!
+                    try await fixture.transfer(Int64.random(in: 1...300, using: &random), from: member, to: recipient)
                 case 92..<95:
                     let recent = try await engine.ledger(programCode: "shop", memberID: member, limit: 20, cursor: nil,
                                                          by: owner).items

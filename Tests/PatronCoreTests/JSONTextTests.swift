@@ -121,4 +121,19 @@ struct TimestampTests {
             #expect(text.utf8.count == 24)
         }
     }
+
+    /// A stored time must read back as the same millisecond, though as a Double an exact
+    /// millisecond is often a hair below itself.
+    @Test("milliseconds survive the trip through Date, and truncation is idempotent")
+    func millisecondsRoundTrip() {
+        var random = SeededGenerator(seed: 11)
+        for _ in 0..<20_000 {
+            let milliseconds = Int64.random(in: -62_135_596_800_000...253_402_300_799_999, using: &random)
+            let date = Timestamp.date(milliseconds: milliseconds)
+            #expect(Timestamp.milliseconds(date) == milliseconds)
+            #expect(Timestamp.truncated(date) == date)
+        }
+        #expect(Timestamp.milliseconds(Date(timeIntervalSince1970: 1.0239)) == 1_023)
+        #expect(Timestamp.milliseconds(Date(timeIntervalSince1970: -0.0001)) == -1)
+    }
 }

@@ -2,18 +2,22 @@ import Foundation
 import PatronCore
 import Testing
 
-/// The member ledger under thousands of random operations: earning (pending, back-dated, expiring),
-/// refunds under each policy, redemptions, holds, adjustments and the passing of time. After every
-/// step the audit must find nothing, and a refused operation must change nothing. Between steps the
-/// ledger is written to an in-memory store and loaded back as a database store loads it (only lots
-/// with points left, and the lots of open holds), so the loading contract is exercised too.
+/// Members' ledgers under thousands of random operations: earning (pending, back-dated, expiring),
+/// refunds under each policy, redemptions, holds, adjustments, transfers between members and the
+/// passing of time. After every step the audit must find nothing, and a refused operation must
+/// change nothing. Between steps each ledger is written to an in-memory store and loaded back as a
+/// database store loads it (only lots with points left, and the lots of open holds), so the loading
+/// contract is exercised too.
 @Suite("Ledger properties")
 struct LedgerPropertyTests {
     static let seeds: [UInt64] = [0x1ED_0001, 0x1ED_0002, 0x1ED_0003, 0x1ED_0004]
     static let stepsPerSeed = 2_500
 
+    static let members = ["m1", "m2", "m3"]
+
     /// The rows a store keeps for one member.
     struct Rows {
+        let memberID: String
         var accounts: [LedgerUnit: MemberAccount] = [:]
         var lots: [String: Lot] = [:]
         var holds: [String: Hold] = [:]
@@ -31,7 +35,7 @@ struct LedgerPropertyTests {
             let named = (transfer?.allocations.map(\.lotID) ?? []) + [transfer?.lotID].compactMap { $0 }
             let heldLots = Set(open.flatMap { $0.allocations.map(\.lotID) } + named)
             let loaded = lots.values.filter { $0.remaining > 0 || heldLots.contains($0.id) }
-            return MemberLedger(programID: "p", memberID: "m", accounts: accounts, lots: loaded, holds: open,
+            return MemberLedger(programID: "p", memberID: memberID, accounts: accounts, lots: loaded, holds: open,
                                 actor: "test", postedAt: instant)
         }
     }
@@ -39,9 +43,9 @@ struct LedgerPropertyTests {
     @Test("random operations keep every invariant of the ledger", arguments: seeds)
     func invariantsHold(seed: UInt64) {
         var random = SeededGenerator(seed: seed)
-        var rows = Rows()
+        var members = Dictionary(uniqueKeysWithValues: Self.members.map { ($0, Rows(memberID: $0)) })
         var clock = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
-        var orders: [(id: String, amount: Int64, refunded: Int64, earned: Int64)] = []
+        var orders: [(member: String, id: String, amount: Int64, refunded: Int64, earned: Int64)] = []
         let policies: [PointsPolicy.RefundPolicy] = [.withinBalance, .allowNegative, .pendingOnly]
         var policy = PointsPolicy(timeZone: TimeZone(identifier: "Asia/Shanghai")!)
         var failures = 0
@@ -49,9 +53,15 @@ struct LedgerPropertyTests {
 
         for step in 0..<Self.stepsPerSeed {
             clock += TimeInterval(Int.random(in: 0...(3 * 86_400), using: &random))
+            let member = Self.members.randomElement(using: &random)!
+            let recipient = Self.members.filter { $0 != member }.randomElement(using: &random)!
+            var rows = members[member]!
             var ledger = rows.load(at: clock)
             var before = ledger
-            let choice = Int.random(in: 0..<100, using: &random)
+            // The other member of a transfer, when the step makes one.
+            var other: MemberLedger?
+            let otherBefore = members[recipient]!.load(at: clock)
+            let choice = Int.random(in: 0..<104, using: &random)
             do {
                 switch choice {
                 case 0..<30:
@@ -67,10 +77,10 @@ struct LedgerPropertyTests {
                                 asOf: clock)
                     ledger.earn(.growth, amount, source: "growth", eventID: "e\(step)", orderID: order, earnedAt: earnedAt,
                                 availableAt: earnedAt, expiresAt: nil, asOf: clock)
-                    orders.append((order, amount * 100, 0, amount))
+                    orders.append((member, order, amount * 100, 0, amount))
                 case 30..<42:
                     // A refund of part or all of what is left of an order.
-                    guard let index = orders.indices.randomElement(using: &random),
+                    guard let index = orders.indices.filter({ orders[$0].member == member }).randomElement(using: &random),
                           orders[index].refunded < orders[index].amount else { continue }
                     let order = orders[index]
                     let refund = Int64.random(in: 1...(order.amount - order.refunded), using: &random)
@@ -100,14 +110,32 @@ struct LedgerPropertyTests {
                 case 80..<86:
                     guard let hold = ledger.holds.values.randomElement(using: &random) else { continue }
                     _ = try ledger.void(hold.id, asOf: clock)
+                case 97..<101:
+                    // A transfer to another member: all or none, soonest-expiring first, never
+                    // lengthening a point's life.
+                    var recipientLedger = otherBefore
+                    defer { other = recipientLedger }
+                    let spendable = ledger.spendable(asOf: clock)
+                    let points = Int64.random(in: 1...max(1, spendable + 50), using: &random)
+                    let (sent, received) = try MemberLedger.transfer(points, from: &ledger, to: &recipientLedger,
+                                                                     reason: "gift", requestKey: nil, asOf: clock)
+                    #expect(points <= spendable && sent.amount == points && received.amount == points)
+                    checkSpendOrder(sent.allocations, in: ledger, before: before, asOf: clock, step: step)
+                    let expiries = { (allocations: [LotAllocation], lots: [String: Lot]) in
+                        Dictionary(allocations.map { (lots[$0.lotID]!.expiresAt, $0.amount) }, uniquingKeysWith: +)
+                    }
+                    #expect(expiries(sent.allocations, ledger.lots) == expiries(received.allocations, recipientLedger.lots),
+                            "seed \(seed) step \(step): received points expire otherwise than the points sent")
                 case 94..<97:
                     // An operator reverses a random transfer: allowed for earnings, adjustments and
                     // redemptions not yet reversed, refused (changing nothing) otherwise.
                     guard let original = rows.transfers.randomElement(using: &random) else { continue }
+                    let isBetweenMembers = original.kind == .transfer
                     guard !rows.transfers.contains(where: { $0.reverses == original.id }) else { continue }
                     ledger = rows.load(at: clock, naming: original)
                     before = ledger
                     _ = try ledger.reverse(original, reason: "mistake", requestKey: nil, asOf: clock)
+                    #expect(!isBetweenMembers, "seed \(seed) step \(step): a transfer between members was reversed")
                 case 86..<94:
                     let points = Int64.random(in: -300...300, using: &random)
                     guard points != 0 else { continue }
@@ -125,29 +153,46 @@ struct LedgerPropertyTests {
                 #expect(ledger.accounts == expected.accounts, "seed \(seed) step \(step)")
                 #expect(ledger.lots == expected.lots, "seed \(seed) step \(step)")
                 #expect(ledger.holds == expected.holds, "seed \(seed) step \(step)")
+                // and nothing at all of the other member: their side is written only with the sender's.
+                #expect(other.map { $0.transfers.isEmpty && $0.lots == otherBefore.lots } ?? true,
+                        "seed \(seed) step \(step): a refused transfer changed the recipient")
                 refused += 1
                 continue
             }
             rows.record(ledger.changes)
+            members[member] = rows
+            if let other { members[recipient]!.record(other.changes) }
             // The audit reads the whole history, so it runs every few steps and at the end.
             guard step % 25 == 0 || step == Self.stepsPerSeed - 1 else { continue }
-            let breaches = LedgerAudit.breaches(memberID: "m", accounts: rows.accounts, lots: Array(rows.lots.values),
-                                                holds: Array(rows.holds.values), transfers: rows.transfers)
+            var breaches = LedgerAudit.transferPairBreaches(members.values.flatMap(\.transfers))
+            for rows in members.values {
+                breaches += LedgerAudit.breaches(memberID: rows.memberID, accounts: rows.accounts,
+                                                 lots: Array(rows.lots.values), holds: Array(rows.holds.values),
+                                                 transfers: rows.transfers)
+                // Once settled, no points of a lot past its expiry or inside its return window count as available.
+                var settled = rows.load(at: clock)
+                settled.settle(asOf: clock)
+                for lot in settled.lots.values where lot.state == .available && lot.remaining > 0 {
+                    #expect(lot.availableAt <= clock && !lot.isExpired(at: clock), "seed \(seed) step \(step): lot \(lot.id)")
+                }
+            }
             if !breaches.isEmpty {
                 failures += 1
                 if failures <= 3 { Issue.record("seed \(seed) step \(step) (choice \(choice)): \(breaches.prefix(5))") }
                 return
             }
-            // Once settled, no points of a lot past its expiry or inside its return window count as available.
-            var settled = rows.load(at: clock)
-            settled.settle(asOf: clock)
-            for lot in settled.lots.values where lot.state == .available && lot.remaining > 0 {
-                #expect(lot.availableAt <= clock && !lot.isExpired(at: clock), "seed \(seed) step \(step): lot \(lot.id)")
-            }
         }
-        #expect(rows.transfers.count > Self.stepsPerSeed / 2, "the run did too little to mean anything")
+        let transfers = members.values.flatMap(\.transfers)
+        #expect(transfers.count > Self.stepsPerSeed / 2, "the run did too little to mean anything")
         #expect(refused > Self.stepsPerSeed / 50, "the run never tried what must be refused")
-        #expect(rows.transfers.contains { $0.kind == .reversal }, "the run never reversed a transfer")
+        #expect(transfers.contains { $0.kind == .reversal }, "the run never reversed a transfer")
+        #expect(transfers.filter { $0.kind == .transfer }.count > Self.stepsPerSeed / 100,
+                "the run moved too few points between members")
+        // Every point a member sent, another received: the clearing account nets to zero.
+        let cleared = transfers.filter { $0.kind == .transfer }.reduce(Int64(0)) { sum, transfer in
+            sum + (transfer.credit == .system(.transfers) ? transfer.amount : -transfer.amount)
+        }
+        #expect(cleared == 0)
     }
 
     /// Spending takes the soonest-expiring lots first: every lot it took from, but the last, is now

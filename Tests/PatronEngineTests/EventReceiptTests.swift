@@ -18,9 +18,15 @@ struct EventReceiptTests {
                       availableAt: nil, expiresAt: nil),
             ],
             failures: [.init(rule: "vip", error: "no such key: tier\n(at 1:8)")],
-            clawbacks: [.init(unit: .points, requested: 10, fromPending: 4, fromAvailable: 3, intoDebt: 2, notRecovered: 1)]),
+            clawbacks: [.init(unit: .points, requested: 10, fromPending: 4, fromAvailable: 3, intoDebt: 2, notRecovered: 1)],
+            review: .init(heldFor: "points_per_member_per_day", outcome: "released", by: "key-1",
+                          at: occurred.addingTimeInterval(3_600), reason: "checked by phone")),
         EventReceipt(id: "e", event: "x", member: "m", type: "check_in", occurredAt: Date(timeIntervalSince1970: 0),
-                     recordedAt: Date(timeIntervalSince1970: 0), status: "review", awards: [], failures: [], clawbacks: []),
+                     recordedAt: Date(timeIntervalSince1970: 0), status: "review", awards: [], failures: [], clawbacks: [],
+                     review: .init(heldFor: "events_per_member_per_hour", outcome: nil, by: nil, at: nil, reason: nil)),
+        EventReceipt(id: "p", event: "y", member: "m", type: "check_in", occurredAt: Date(timeIntervalSince1970: 0),
+                     recordedAt: Date(timeIntervalSince1970: 0), status: "posted", awards: [], failures: [], clawbacks: [],
+                     review: nil),
     ]
 
     @Test("the stored text reads back as the same receipt, and as Codable would have written it")

@@ -259,6 +259,9 @@ struct APITests {
             #expect(wrongMethod.status == 405)
             #expect(wrongMethod.headers[.allow] == "GET, POST")
             #expect(try await app.call(.post, "/healthz", key: nil).headers[.allow] == "GET")
+            // A literal path is not the templated one beside it (`…/events/{event}`).
+            #expect(try await app.call(.get, "/v1/programs/x/events/preview").headers[.allow] == "POST")
+            #expect(try await app.call(.put, "/v1/programs/x/events/e-1").headers[.allow] == "GET")
             let idempotent: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "k-405"]
             #expect(try await app.call(.post, "/v1/programs/x/config", json: "{}", headers: idempotent).status == 405)
             let unknown = try await app.call(.get, "/v1/nothing-here")

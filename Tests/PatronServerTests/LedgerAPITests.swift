@@ -429,6 +429,179 @@ struct LedgerAPITests {
         }
     }
 
+    @Test("transfers points between members: 201, 200 for a retry whose answer was lost, 409 and 422",
+          arguments: TestStoreKind.available)
+    func transfers(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind) { app in
+            // Given a program that lets members transfer points, a member with 128 points and another with none
+            let member = try await app.ledgerProgramWithMember(points: #"{"pending_days":0,"allow_transfers":true}"#)
+            let other = try #require(try await app.enrol("shop", #"{"external_id":"C-2","channel":"app"}"#)
+                .json["id"]?.stringValue)
+            #expect(try await app.postEvent(app.purchase(id: "evt-1", member: member, occurredAt: app.recently(),
+                                                         amount: 12_800, order: "o-1")).status == 201)
+            let path = "/v1/programs/shop/members/\(member)/transfers"
+            let key: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "gift-1"]
+            let body = #"{"to":"\#(other)","points":28,"reason":"birthday"}"#
+
+            // When 28 of them are sent to the other member
+            let sent = try await app.call(.post, path, json: body, headers: key)
+
+            // Then both sides come back, linked to each other
+            #expect(sent.status == 201)
+            let out = try #require(sent.json["sent"])
+            let into = try #require(sent.json["received"])
+            #expect(out["kind"] == .string("transfer") && into["kind"] == .string("transfer"))
+            #expect(out["from"] == .string("member:available") && out["to"] == .string("system:transfers"))
+            #expect(into["from"] == .string("system:transfers") && into["to"] == .string("member:available"))
+            #expect(out["amount"] == .int(28) && into["amount"] == .int(28))
+            #expect(out["reason"] == .string("birthday"))
+            #expect(out["reference"]?.stringValue == "transfer:\(into["id"]?.stringValue ?? "")")
+            #expect(into["reference"]?.stringValue == "transfer:\(out["id"]?.stringValue ?? "")")
+            #expect(try await app.balance(member).json["available"] == .int(100))
+            #expect(try await app.balance(other).json["available"] == .int(28))
+            #expect(try await app.ledger(other).json["items"]?.arrayValue?.first?["id"] == into["id"])
+
+            // When the answer was lost with its HTTP record, a retry gets 200 with what was recorded
+            try await app.forgetIdempotencyRecords()
+            let retried = try await app.call(.post, path, json: body, headers: key)
+            #expect(retried.status == 200)
+            #expect(retried.json["sent"]?["id"] == out["id"] && retried.json["received"]?["id"] == into["id"])
+            #expect(try await app.balance(member).json["available"] == .int(100), "nothing moved twice")
+
+            let readOnly = try await app.createKey(role: "read_only", program: "shop")
+            let refusals: [(String, Reply, Int, String, [String])] = [
+                ("more than the balance", try await app.call(.post, path, json: #"{"to":"\#(other)","points":101}"#),
+                 409, "insufficient_points", []),
+                ("to the sender", try await app.call(.post, path, json: #"{"to":"\#(member)","points":1}"#),
+                 422, "validation_failed", ["/to"]),
+                ("to nobody", try await app.call(.post, path, json: #"{"to":"0190b1c4-0000-7000-8000-000000000000","points":1}"#),
+                 422, "validation_failed", ["/to"]),
+                ("no points", try await app.call(.post, path, json: #"{"to":"\#(other)","points":0}"#),
+                 422, "validation_failed", ["/points"]),
+                ("no recipient", try await app.call(.post, path, json: #"{"points":1}"#), 400, "malformed_request", []),
+                ("a read-only key", try await app.call(.post, path, json: #"{"to":"\#(other)","points":1}"#, key: readOnly),
+                 403, "insufficient_role", []),
+                ("an unknown sender", try await app.call(.post, "/v1/programs/shop/members/\(other)x/transfers",
+                                                         json: #"{"to":"\#(member)","points":1}"#), 404, "not_found", []),
+            ]
+            for (name, reply, status, code, pointers) in refusals {
+                #expect(reply.status == status, "\(name)")
+                #expect(reply.problemCode == code, "\(name)")
+                #expect(reply.isProblem, "\(name)")
+                #expect(reply.faultPointers == pointers, "\(name)")
+            }
+            #expect(try await app.balance(member).json["available"] == .int(100))
+            #expect(try await app.balance(other).json["available"] == .int(28))
+        }
+    }
+
+    @Test("refuses transfers where the program does not allow them", arguments: TestStoreKind.available)
+    func transfersNotAllowed(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind) { app in
+            // Given a program that keeps the default (no transfers) and two members, one with points
+            let member = try await app.ledgerProgramWithMember()
+            let other = try #require(try await app.enrol("shop", #"{"external_id":"C-2","channel":"app"}"#)
+                .json["id"]?.stringValue)
+            #expect(try await app.postEvent(app.purchase(id: "evt-1", member: member, occurredAt: app.recently(),
+                                                         amount: 12_800, order: "o-1")).status == 201)
+
+            // When one sends points to the other
+            let refused = try await app.call(.post, "/v1/programs/shop/members/\(member)/transfers",
+                                             json: #"{"to":"\#(other)","points":1}"#)
+
+            // Then it is refused as the configuration says, and nothing moves
+            #expect(refused.status == 409)
+            #expect(refused.problemCode == "transfers_not_allowed")
+            #expect(refused.isProblem)
+            #expect(try await app.balance(member).json["available"] == .int(128))
+        }
+    }
+
+    @Test("releases or rejects events held for review, and lists and shows events", arguments: TestStoreKind.available)
+    func review(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind) { app in
+            // Given a program that holds a member's second and third events within an hour for review
+            let member = try await app.ledgerProgramWithMember(
+                points: #"{"pending_days":0,"limits":{"events_per_member_per_hour":1,"on_exceed":"review"}}"#)
+            let occurredAt = app.recently()
+            #expect(try await app.postEvent(app.purchase(id: "evt-1", member: member, occurredAt: occurredAt,
+                                                         amount: 1_000, order: "o-1")).status == 201)
+            let second = app.purchase(id: "evt-2", member: member, occurredAt: occurredAt, amount: 12_800, order: "o-2")
+            let third = app.purchase(id: "evt-3", member: member, occurredAt: occurredAt, amount: 5_000, order: "o-3")
+            let held = try await app.postEvent(second)
+            #expect(held.json["status"] == .string("review"))
+            #expect(held.json["review"]?["held_for"]?.stringValue?.isEmpty == false)
+            #expect(try await app.postEvent(third).json["status"] == .string("review"))
+
+            // When an operator looks through what is held, page by page
+            let events = "/v1/programs/shop/events"
+            let firstPage = try await app.call(.get, "\(events)?limit=1")
+            #expect(firstPage.status == 200)
+            #expect(firstPage.json["items"]?.arrayValue?.map { $0["id"] } == [.string("evt-2")])
+            let cursor = try #require(firstPage.json["next_cursor"]?.stringValue)
+            let secondPage = try await app.call(.get, "\(events)?status=review&limit=1&cursor=\(cursor)")
+            #expect(secondPage.json["items"]?.arrayValue?.map { $0["id"] } == [.string("evt-3")])
+            #expect(try await app.call(.get, "\(events)/evt-2").json == held.json)
+
+            // And releases one and rejects the other
+            let integration = try await app.createKey(role: "integration", program: "shop")
+            let forbidden = try await app.call(.post, "\(events)/evt-2/release", key: integration)
+            #expect(forbidden.status == 403)
+            #expect(forbidden.problemCode == "insufficient_role")
+            let released = try await app.call(.post, "\(events)/evt-2/release", json: #"{"reason":"known customer"}"#)
+            let rejected = try await app.call(.post, "\(events)/evt-3/reject")
+
+            // Then the released one is posted and the rejected one gives nothing
+            #expect(released.status == 200)
+            #expect(released.json["status"] == .string("posted"))
+            #expect(released.json["event"] == held.json["event"])
+            #expect(released.json["review"]?["outcome"] == .string("released"))
+            #expect(released.json["review"]?["reason"] == .string("known customer"))
+            #expect(released.json["awards"]?.arrayValue?.first { $0["unit"] == .string("points") }?["state"]
+                    == .string("available"))
+            #expect(rejected.status == 200)
+            #expect(rejected.json["status"] == .string("rejected"))
+            #expect(rejected.json["review"]?["outcome"] == .string("rejected"))
+            #expect(try await app.balance(member).json["available"] == .int(138))
+
+            // And each decision stands: repeated, it answers the same; the other decision is a 409
+            let again = try await app.call(.post, "\(events)/evt-2/release", json: "{}")
+            #expect(again.status == 200)
+            #expect(again.json == released.json)
+            let reversed = try await app.call(.post, "\(events)/evt-3/release")
+            #expect(reversed.status == 409)
+            #expect(reversed.problemCode == "not_in_review")
+            #expect(reversed.isProblem)
+            let neverHeld = try await app.call(.post, "\(events)/evt-1/reject")
+            #expect(neverHeld.status == 409)
+            #expect(neverHeld.problemCode == "not_in_review")
+
+            // And a retry of an event gets its receipt as it stands
+            let retried = try await app.postEvent(second)
+            #expect(retried.status == 200)
+            #expect(retried.json == released.json)
+            #expect(try await app.postEvent(third).json["status"] == .string("rejected"))
+            #expect(try await app.call(.get, "\(events)").json["items"] == .array([]))
+            #expect(try await app.call(.get, "\(events)?status=rejected").json["items"]?.arrayValue?.map { $0["id"] }
+                    == [.string("evt-3")])
+            #expect(try await app.balance(member).json["available"] == .int(138))
+
+            let refusals: [(String, Reply, Int, String)] = [
+                ("unknown event", try await app.call(.get, "\(events)/evt-404"), 404, "not_found"),
+                ("release of an unknown event", try await app.call(.post, "\(events)/evt-404/release"), 404, "not_found"),
+                ("posted events are not listed", try await app.call(.get, "\(events)?status=posted"), 400,
+                 "malformed_request"),
+                ("a reason too long", try await app.call(.post, "\(events)/evt-3/reject",
+                                                         json: #"{"reason":"\#(String(repeating: "x", count: 201))"}"#),
+                 422, "validation_failed"),
+            ]
+            for (name, reply, status, code) in refusals {
+                #expect(reply.status == status, "\(name)")
+                #expect(reply.problemCode == code, "\(name)")
+            }
+        }
+    }
+
     @Test("runs the ledger's jobs as of now or earlier, never later", arguments: TestStoreKind.available)
     func jobs(_ kind: TestStoreKind) async throws {
         try await TestApp.run(kind) { app in

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import PatronCore
 @testable import PatronServer
@@ -14,6 +15,8 @@ struct TestApp {
     static let adminKey = "test-admin-key-0123456789"
 
     let client: any TestClientProtocol
+    /// The application's database, for what a test must do behind its back.
+    let databaseURL: String
 
     static func run(_ kind: TestStoreKind, maxBodyBytes: Int = 1 << 20,
                     _ body: @Sendable @escaping (TestApp) async throws -> Void) async throws {
@@ -24,7 +27,7 @@ struct TestApp {
             options.maxBodyBytes = maxBodyBytes
             options.logLevel = .critical
             let app = try buildApplication(options, announce: { _ in })
-            try await app.test(.router) { client in try await body(TestApp(client: client)) }
+            try await app.test(.router) { client in try await body(TestApp(client: client, databaseURL: url)) }
         }
     }
 
@@ -55,6 +58,14 @@ struct TestApp {
         let reply = try await call(.post, "/v1/api-keys", json: #"{"name":"k","role":"\#(role)"\#(scope)}"#)
         #expect(reply.status == 201)
         return try #require(reply.json["secret"]?.stringValue)
+    }
+
+    /// Drops every stored `Idempotency-Key` answer, as a crash between a write and its HTTP record
+    /// would leave it.
+    func forgetIdempotencyRecords() async throws {
+        _ = try await withStore(at: databaseURL, logger: Logger(label: "patron.test")) { store in
+            try await store.purgeIdempotencyKeys(createdBefore: .distantFuture)
+        }
     }
 
     func memberCount(_ program: String = "shop") async throws -> Int {

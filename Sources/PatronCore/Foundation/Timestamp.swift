@@ -5,12 +5,16 @@ import Foundation
 public enum Timestamp {
     /// The instant truncated to whole milliseconds.
     public static func truncated(_ date: Date) -> Date {
-        Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        Self.date(milliseconds: milliseconds(date))
     }
 
-    /// Milliseconds since 1970-01-01T00:00:00Z.
+    /// Milliseconds since 1970-01-01T00:00:00Z, truncated. As a `Double`, an instant on an exact
+    /// millisecond is often a hair below it (…021.9998 for …022): within rounding error of a whole
+    /// millisecond (at least a microsecond), it is that millisecond.
     public static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let scaled = date.timeIntervalSince1970 * 1000
+        let nearest = scaled.rounded()
+        return Int64(abs(scaled - nearest) <= max(0.001, 8 * scaled.ulp) ? nearest : scaled.rounded(.down))
     }
 
     /// The instant at the given milliseconds since the epoch.
@@ -18,11 +22,11 @@ public enum Timestamp {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
-    /// RFC 3339 text in UTC with milliseconds, e.g. `2026-11-22T08:30:00.000Z`; the nearest
-    /// millisecond. Written digit by digit: every answer carries times, and Foundation's formatter
-    /// (through ICU) was a measured share of an answer's cost.
+    /// RFC 3339 text in UTC with milliseconds, e.g. `2026-11-22T08:30:00.000Z`, truncated as
+    /// `milliseconds` truncates. Written digit by digit: every answer carries times, and
+    /// Foundation's formatter (through ICU) was a measured share of an answer's cost.
     public static func rfc3339(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let milliseconds = milliseconds(date)
         let seconds = floorDivide(milliseconds, 1000)
         let days = floorDivide(seconds, 86_400)
         let civil = civilFromDays(days)

@@ -27,6 +27,15 @@ public enum LedgerAudit {
             for allocation in transfer.allocations where lotsByID[allocation.lotID] == nil || allocation.amount <= 0 {
                 breach("transfer \(transfer.id) allocates \(allocation.amount) to unknown lot \(allocation.lotID)")
             }
+            if transfer.kind == .transfer {
+                let sides: Set<LedgerAccount> = [transfer.debit, transfer.credit]
+                if transfer.unit != .points || sides != [.member(.available), .system(.transfers)] {
+                    breach("transfer \(transfer.id) between members moves \(transfer.unit.rawValue) from \(transfer.debit) to \(transfer.credit)")
+                }
+                if transfer.reference?.hasPrefix(transferPrefix) != true {
+                    breach("transfer \(transfer.id) between members names no other side")
+                }
+            }
         }
 
         for unit in LedgerUnit.allCases {
@@ -68,6 +77,11 @@ public enum LedgerAudit {
             if let lotID = transfer.lotID, transfer.kind == .earn || transfer.kind == .adjust {
                 created[lotID, default: 0] += transfer.amount
             }
+            // Points another member sent arrive as new lots, one per allocation.
+            if transfer.kind == .transfer, transfer.credit == .member(.available) {
+                for allocation in transfer.allocations { created[allocation.lotID, default: 0] += allocation.amount }
+                continue
+            }
             if let lotID = transfer.lotID, transfer.kind == .expire { change[lotID, default: 0] -= transfer.amount }
             let takes = transfer.debit == .member(.available) || transfer.debit == .member(.pending)
             let returns = transfer.kind == .release || (transfer.kind == .reversal && transfer.credit == .member(.available))
@@ -100,6 +114,29 @@ public enum LedgerAudit {
             let settled = hold.status == .open ? 0 : hold.amount
             if captured + released != settled {
                 breach("hold \(hold.id) (\(hold.status.rawValue)) settled \(captured + released) of \(hold.amount)")
+            }
+        }
+        return found
+    }
+
+    private static let transferPrefix = "transfer:"
+
+    /// Checks the member-to-member transfers of a whole program (every transfer of kind `transfer`,
+    /// of all its members) against each other: each side names the other, which belongs to another
+    /// member and moves the same points the other way, so `system:transfers` nets to zero.
+    public static func transferPairBreaches(_ transfers: [Transfer]) -> [String] {
+        let byID = Dictionary(transfers.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var found: [String] = []
+        for transfer in transfers.sorted(by: { $0.id < $1.id }) where transfer.kind == .transfer {
+            let otherID = transfer.reference.flatMap { $0.hasPrefix(transferPrefix) ? String($0.dropFirst(transferPrefix.count)) : nil }
+            guard let otherID, let other = byID[otherID] else {
+                found.append("member \(transfer.memberID): transfer \(transfer.id) names a missing other side")
+                continue
+            }
+            if other.reference != "\(transferPrefix)\(transfer.id)" || other.memberID == transfer.memberID
+                || other.amount != transfer.amount || other.unit != transfer.unit || other.debit != transfer.credit
+                || other.credit != transfer.debit {
+                found.append("member \(transfer.memberID): transfer \(transfer.id) and its other side \(other.id) do not mirror each other")
             }
         }
         return found

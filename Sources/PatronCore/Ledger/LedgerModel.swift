@@ -79,7 +79,8 @@ public enum TransferKind: String, Sendable, Hashable, CaseIterable, Codable {
     case adjust
     /// A transfer was undone by its mirror image.
     case reversal
-    /// Points moved between two members.
+    /// Points moved between two members: one transfer on each member's side, through
+    /// `system:transfers`, each naming the other in its reference (`transfer:<id>`).
     case transfer
 }
 
@@ -109,8 +110,9 @@ public struct Transfer: Sendable, Hashable {
     public var kind: TransferKind
     /// A reason code: the earning rule, the operator's reason, `refund`, `expiry`…
     public var reason: String
-    /// What caused it: `event:<id>`, `order:<id>` (a redemption's order), `hold:<id>`, or
-    /// `operator:<key id>` (an adjustment).
+    /// What caused it: `event:<id>`, `order:<id>` (a redemption's order), `hold:<id>`,
+    /// `operator:<key id>` (an adjustment), or `transfer:<id>` (the transfer a reversal undoes, or the
+    /// other member's side of a member-to-member transfer).
     public var reference: String?
     public var eventID: String?
     public var lotID: String?

@@ -298,12 +298,66 @@ public struct MemberLedger: Sendable {
                     reference: "operator:\(actor)", occurredAt: asOf, requestKey: requestKey, allocations: allocations)
     }
 
+    // MARK: Member to member
+
+    /// Moves `points` from `sender` to `recipient`, all or none, as one pair of `transfer` transfers
+    /// through `system:transfers`, each naming the other in its reference (`transfer:<id>`). The
+    /// sender's points leave soonest-expiring first, as a redemption's would; the recipient gets
+    /// them as new lots, available at once, that keep the expiry of the lots they came from, so a
+    /// transfer never lengthens the life of a point. Returns the sender's and the recipient's side.
+    public static func transfer(_ points: Int64, from sender: inout MemberLedger, to recipient: inout MemberLedger,
+                                reason: String, requestKey: String?,
+                                asOf: Date) throws(LedgerFault) -> (sent: Transfer, received: Transfer) {
+        precondition(sender.programID == recipient.programID && sender.memberID != recipient.memberID,
+                     "a transfer is between two members of one program")
+        let sentID = sender.makeID(sender.postedAt)
+        let receivedID = recipient.makeID(recipient.postedAt)
+        let allocations = try sender.take(points, asOf: asOf)
+        // Spending order puts lots of equal expiry side by side: each run becomes one new lot.
+        var parts: [(amount: Int64, expiresAt: Date?)] = []
+        for allocation in allocations {
+            let expiresAt = sender.lots[allocation.lotID]!.expiresAt
+            if let last = parts.last, last.expiresAt == expiresAt {
+                parts[parts.count - 1].amount += allocation.amount
+            } else {
+                parts.append((allocation.amount, expiresAt))
+            }
+        }
+        let sent = sender.post(.points, from: .member(.available), to: .system(.transfers), points, kind: .transfer,
+                               reason: reason, reference: "transfer:\(receivedID)", occurredAt: asOf,
+                               requestKey: requestKey, allocations: allocations, id: sentID)
+        let received = recipient.receive(parts, reason: reason, reference: "transfer:\(sentID)", id: receivedID, asOf: asOf)
+        return (sent, received)
+    }
+
+    /// Takes in points another member sent, one new available lot per part.
+    private mutating func receive(_ parts: [(amount: Int64, expiresAt: Date?)], reason: String, reference: String,
+                                  id: String, asOf: Date) -> Transfer {
+        settle(asOf: asOf)
+        var allocations: [LotAllocation] = []
+        for part in parts {
+            let lot = Lot(id: makeID(asOf), programID: programID, memberID: memberID, eventID: nil, orderID: nil,
+                          source: "transfer", amount: part.amount, remaining: part.amount, state: .available,
+                          earnedAt: asOf, availableAt: asOf, expiresAt: part.expiresAt)
+            lots[lot.id] = lot
+            createdLotIDs.append(lot.id)
+            allocations.append(LotAllocation(lotID: lot.id, amount: part.amount))
+        }
+        let received = post(.points, from: .system(.transfers), to: .member(.available),
+                            allocations.reduce(0) { $0 + $1.amount }, kind: .transfer, reason: reason,
+                            reference: reference, occurredAt: asOf, allocations: allocations, id: id)
+        // Points that arrive repay what the member owes, as any points that become available do.
+        settle(asOf: asOf)
+        return received
+    }
+
     // MARK: Reversals
 
     /// Undoes `original` with its mirror image: points an earning or a positive adjustment gave are
     /// taken back from their lot (all of them, or the reversal is refused), growth from the balance;
     /// points a redemption or a negative adjustment took go back to the lots they came from (and
-    /// expire at once if those lots have expired since). Other kinds are not reversible.
+    /// expire at once if those lots have expired since). Other kinds are not reversible: among them
+    /// member-to-member transfers, whose points the recipient may have spent already.
     public mutating func reverse(_ original: Transfer, reason: String, requestKey: String?,
                                  asOf: Date) throws(LedgerFault) -> Transfer {
         settle(asOf: asOf)
@@ -427,8 +481,8 @@ public struct MemberLedger: Sendable {
     private mutating func post(_ unit: LedgerUnit, from debit: LedgerAccount, to credit: LedgerAccount, _ amount: Int64,
                                kind: TransferKind, reason: String, reference: String?, eventID: String? = nil,
                                lotID: String? = nil, holdID: String? = nil, reverses: String? = nil, occurredAt: Date,
-                               requestKey: String? = nil, allocations: [LotAllocation] = []) -> Transfer {
-        let transfer = Transfer(id: makeID(postedAt), programID: programID, memberID: memberID, unit: unit, debit: debit,
+                               requestKey: String? = nil, allocations: [LotAllocation] = [], id: String? = nil) -> Transfer {
+        let transfer = Transfer(id: id ?? makeID(postedAt), programID: programID, memberID: memberID, unit: unit, debit: debit,
                                 credit: credit, amount: amount, kind: kind, reason: reason, reference: reference,
                                 eventID: eventID, lotID: lotID, holdID: holdID, reverses: reverses, actor: actor,
                                 occurredAt: occurredAt,

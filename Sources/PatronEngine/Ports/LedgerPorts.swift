@@ -17,13 +17,18 @@ public struct StoredEvent: Sendable, Hashable {
     public var orderID: String?
     /// SHA-256 of the request body: the same client id with another body is refused.
     public var fingerprint: String
-    /// `posted`, or `review` when a limit held it for an operator.
+    /// `posted`; `review` when a limit held it for an operator, who may release it (`posted`) or
+    /// reject it (`rejected`).
     public var status: String
     /// The answer, as JSON.
     public var receipt: Data
+    /// The request body, as canonical JSON, kept for events held for review: a release plans the
+    /// event again from it. Nil for events posted straight away.
+    public var body: Data?
 
     public init(id: String, programID: String, memberID: String, clientID: String, type: String, occurredAt: Date,
-                recordedAt: Date, amount: Int64, orderID: String?, fingerprint: String, status: String, receipt: Data) {
+                recordedAt: Date, amount: Int64, orderID: String?, fingerprint: String, status: String, receipt: Data,
+                body: Data? = nil) {
         self.id = id
         self.programID = programID
         self.memberID = memberID
@@ -36,6 +41,7 @@ public struct StoredEvent: Sendable, Hashable {
         self.fingerprint = fingerprint
         self.status = status
         self.receipt = receipt
+        self.body = body
     }
 }
 
@@ -80,10 +86,13 @@ public struct LedgerRead: Sendable, Hashable {
     /// The windows of `points.limits`: points earned in the day, events in the hour.
     public var limitDay: DateInterval?
     public var limitHour: DateInterval?
+    /// A second member the write changes too (the recipient of a transfer): locked with the first,
+    /// and read as with `lots`, into `LedgerSnapshot.counterpart`.
+    public var counterpartID: String?
 
     public init(programID: String, memberID: String, lots: Bool = false, holdID: String? = nil,
                 transferID: String? = nil, eventClientID: String? = nil, orderID: String? = nil, capRules: [String] = [], capDay: DateInterval? = nil,
-                limitDay: DateInterval? = nil, limitHour: DateInterval? = nil) {
+                limitDay: DateInterval? = nil, limitHour: DateInterval? = nil, counterpartID: String? = nil) {
         self.programID = programID
         self.memberID = memberID
         self.lots = lots
@@ -95,6 +104,26 @@ public struct LedgerRead: Sendable, Hashable {
         self.capDay = capDay
         self.limitDay = limitDay
         self.limitHour = limitHour
+        self.counterpartID = counterpartID
+    }
+
+    /// Every member the write locks: the member, and the counterpart if any.
+    public var memberIDs: [String] {
+        [memberID] + (counterpartID.map { [$0] } ?? [])
+    }
+}
+
+/// What a store read of the second member of a write (`LedgerRead.counterpartID`).
+public struct CounterpartSnapshot: Sendable {
+    public var accounts: [LedgerUnit: MemberAccount]
+    public var lots: [Lot]
+    public var holds: [Hold]
+
+    /// The parts of the counterpart's own snapshot that a write changes.
+    public init(_ snapshot: LedgerSnapshot) {
+        self.accounts = snapshot.accounts
+        self.lots = snapshot.lots
+        self.holds = snapshot.holds
     }
 }
 
@@ -117,6 +146,8 @@ public struct LedgerSnapshot: Sendable {
     public var pointsEarnedInDay: Int64
     /// Events of the member that occurred in `limitHour`.
     public var eventsInHour: Int
+    /// The second member's balances, lots and holds, when `counterpartID` named one.
+    public var counterpart: CounterpartSnapshot?
 
     public init(accounts: [LedgerUnit: MemberAccount] = [:], purchases: Int64 = 0, lots: [Lot] = [], holds: [Hold] = [],
                 event: StoredEvent? = nil, order: OrderFacts? = nil, capUsage: [String: CapUsage] = [:],
@@ -139,22 +170,43 @@ extension MemberLedger {
         self.init(programID: read.programID, memberID: read.memberID, accounts: snapshot.accounts, lots: snapshot.lots,
                   holds: snapshot.holds, actor: actor, postedAt: postedAt)
     }
+
+    /// The counterpart's ledger as a store read it for `read`; nil when the read named none.
+    public init?(counterpartOf snapshot: LedgerSnapshot, of read: LedgerRead, actor: String, postedAt: Date) {
+        guard let counterpartID = read.counterpartID, let counterpart = snapshot.counterpart else { return nil }
+        self.init(programID: read.programID, memberID: counterpartID, accounts: counterpart.accounts, lots: counterpart.lots,
+                  holds: counterpart.holds, actor: actor, postedAt: postedAt)
+    }
 }
 
 /// What a planned write records: the ledger changes, the event (for events), and the change to the
 /// member's purchase count.
 public struct LedgerPlan: Sendable {
     public var changes: LedgerChanges?
+    /// A new event to record.
     public var event: StoredEvent?
     public var purchasesAdded: Int64
+    /// The counterpart's changes (`LedgerRead.counterpartID`), recorded in the same transaction.
+    public var counterpartChanges: LedgerChanges?
+    /// An event held for review, released or rejected: its status and receipt replace the stored
+    /// ones, provided it is still in review.
+    public var resolvedEvent: StoredEvent?
     /// The use case's answer, handed back to it.
     public var outcome: any Sendable
 
-    public init(changes: LedgerChanges?, event: StoredEvent? = nil, purchasesAdded: Int64 = 0, outcome: any Sendable) {
+    public init(changes: LedgerChanges?, event: StoredEvent? = nil, purchasesAdded: Int64 = 0,
+                counterpartChanges: LedgerChanges? = nil, resolvedEvent: StoredEvent? = nil, outcome: any Sendable) {
         self.changes = changes
         self.event = event
         self.purchasesAdded = purchasesAdded
+        self.counterpartChanges = counterpartChanges
+        self.resolvedEvent = resolvedEvent
         self.outcome = outcome
+    }
+
+    /// Whether the plan records anything at all.
+    public var writes: Bool {
+        changes != nil || event != nil || counterpartChanges != nil || resolvedEvent != nil
     }
 }
 
@@ -209,6 +261,13 @@ public protocol LedgerStore: Sendable {
     func hold(programID: String, memberID: String, id: String) async throws -> Hold?
     /// The transfer or hold a write with this request key recorded, if any.
     func transfer(programID: String, requestKey: String) async throws -> Transfer?
+    /// A transfer of the program by its id, whichever member it belongs to.
+    func transfer(programID: String, id: String) async throws -> Transfer?
+    /// The event with this client id, if the program has one.
+    func event(programID: String, clientID: String) async throws -> StoredEvent?
+    /// The program's events in `status` (`review` or `rejected`), oldest first, after the event
+    /// (Patron id) `after` when given.
+    func events(programID: String, status: String, after: String?, limit: Int) async throws -> [StoredEvent]
     func hold(programID: String, requestKey: String) async throws -> Hold?
     /// Members of the program with something of `kind` due at `asOf`, in id order after `after`.
     func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String]

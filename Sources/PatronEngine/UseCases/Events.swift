@@ -13,7 +13,8 @@ public struct EventReceipt: Sendable, Hashable, Codable {
         public var computed: Int64
         public var cappedBy: String?
         /// `pending`, `available`, `expired` (a back-dated event whose points are already past
-        /// expiry), or `review` (the event is held by a limit and nothing was posted).
+        /// expiry), `review` (the event is held by a limit and nothing was posted), or `rejected`
+        /// (an operator rejected the held event).
         public var state: String
         public var availableAt: Date?
         public var expiresAt: Date?
@@ -34,6 +35,18 @@ public struct EventReceipt: Sendable, Hashable, Codable {
         public var notRecovered: Int64
     }
 
+    /// Why a limit held the event, and what an operator decided.
+    public struct Review: Sendable, Hashable, Codable {
+        /// The limit the event broke.
+        public var heldFor: String
+        /// `released` or `rejected`; nil while the event waits for an operator.
+        public var outcome: String?
+        /// The operator's API key, when, and why.
+        public var by: String?
+        public var at: Date?
+        public var reason: String?
+    }
+
     /// The client's id.
     public var id: String
     /// Patron's id for the event.
@@ -42,11 +55,14 @@ public struct EventReceipt: Sendable, Hashable, Codable {
     public var type: String
     public var occurredAt: Date
     public var recordedAt: Date
-    /// `posted`, `review` (held by a limit), or `preview` (nothing was posted).
+    /// `posted`, `review` (held by a limit), `rejected` (held, then rejected by an operator), or
+    /// `preview` (nothing was posted).
     public var status: String
     public var awards: [Award]
     public var failures: [Failure]
     public var clawbacks: [Clawback]
+    /// Present on events a limit held for review (on a preview: that a limit would hold it).
+    public var review: Review?
 
     /// The receipt as it is stored: JSON with snake_case keys and times in milliseconds, built
     /// without Codable because it runs for every event inside the write transaction. `decoder`
@@ -73,6 +89,14 @@ public struct EventReceipt: Sendable, Hashable, Codable {
                      "from_pending": .int(clawback.fromPending), "from_available": .int(clawback.fromAvailable),
                      "into_debt": .int(clawback.intoDebt), "not_recovered": .int(clawback.notRecovered)])
         })
+        if let review {
+            var entry: [String: JSONValue] = ["held_for": .string(review.heldFor)]
+            entry["outcome"] = review.outcome.map(JSONValue.string)
+            entry["by"] = review.by.map(JSONValue.string)
+            entry["at"] = review.at.map(date)
+            entry["reason"] = review.reason.map(JSONValue.string)
+            object["review"] = .object(entry)
+        }
         return JSONValue.object(object).canonicalData()
     }
 
@@ -139,20 +163,13 @@ extension Engine {
         }
         let member = try await eventMember(event, program: program)
         let runtime = try await runtime(program)
-        let fingerprint = Self.sha256(body.canonicalData())
-        let day = runtime.policy.day(of: event.occurredAt)
-        let rules = runtime.rules.applicable(to: event.type)
-        let limitsApply = runtime.policy.pointsPerMemberPerDay != nil || runtime.policy.eventsPerMemberPerHour != nil
-        let read = LedgerRead(
-            programID: program.id, memberID: member.id, lots: event.type == LedgerEvent.refund,
-            eventClientID: event.clientID, orderID: event.orderID,
-            capRules: rules.filter { !$0.cap.isEmpty }.map(\.code), capDay: day,
-            limitDay: limitsApply ? day : nil,
-            limitHour: limitsApply ? DateInterval(start: event.occurredAt.addingTimeInterval(-3600), end: event.occurredAt) : nil)
+        let canonical = body.canonicalData()
+        let fingerprint = Self.sha256(canonical)
+        let read = EventPlanner.read(for: event, memberID: member.id, runtime: runtime, checkingLimits: true)
         let actor = principal.keyID
         let plan: @Sendable (LedgerSnapshot) throws -> LedgerPlan = { snapshot in
             try EventPlanner(event: event, member: member, runtime: runtime, fingerprint: fingerprint, actor: actor,
-                             now: now, preview: preview).plan(snapshot)
+                             now: now, preview: preview, body: canonical).plan(snapshot)
         }
         return (read, plan)
     }
@@ -216,9 +233,29 @@ struct EventPlanner {
     let actor: String
     let now: Date
     let preview: Bool
+    /// The request body as canonical JSON, kept with an event a limit holds for review.
+    var body: Data?
+    /// The held event an operator releases: planned again under its own id, past the limits, and
+    /// recorded with `review` as the operator's decision.
+    var releasing: StoredEvent?
+    var review: EventReceipt.Review?
+
+    /// What the ledger must read, under the member's lock, to plan `event`.
+    static func read(for event: LedgerEvent, memberID: String, runtime: ProgramRuntime, checkingLimits: Bool) -> LedgerRead {
+        let day = runtime.policy.day(of: event.occurredAt)
+        let rules = runtime.rules.applicable(to: event.type)
+        let limitsApply = checkingLimits
+            && (runtime.policy.pointsPerMemberPerDay != nil || runtime.policy.eventsPerMemberPerHour != nil)
+        return LedgerRead(
+            programID: runtime.program.id, memberID: memberID, lots: event.type == LedgerEvent.refund,
+            eventClientID: event.clientID, orderID: event.orderID,
+            capRules: rules.filter { !$0.cap.isEmpty }.map(\.code), capDay: day,
+            limitDay: limitsApply ? day : nil,
+            limitHour: limitsApply ? DateInterval(start: event.occurredAt.addingTimeInterval(-3600), end: event.occurredAt) : nil)
+    }
 
     func plan(_ snapshot: LedgerSnapshot) throws -> LedgerPlan {
-        if let stored = snapshot.event {
+        if let stored = snapshot.event, releasing == nil {
             guard stored.fingerprint == fingerprint else {
                 throw EngineError.conflict(code: "event_id_reused",
                                            detail: "An event with the id '\(event.clientID)' was posted with different content.")
@@ -228,7 +265,7 @@ struct EventPlanner {
         }
         let policy = runtime.policy
         var order: OrderFacts?
-        if event.type == LedgerEvent.purchase, snapshot.order != nil {
+        if event.type == LedgerEvent.purchase, let existing = snapshot.order, existing.eventID != releasing?.id {
             throw EngineError.conflict(code: "order_exists",
                                        detail: "A purchase with the order_id '\(event.orderID ?? "")' was already posted.")
         }
@@ -245,11 +282,13 @@ struct EventPlanner {
         let outcome = runtime.rules.evaluate(type: event.type, bindings: bindings) { rule in
             snapshot.capUsage[rule.code] ?? CapUsage()
         }
-        let eventID = Identifier.make(at: now)
+        let eventID = releasing?.id ?? Identifier.make(at: now)
         var status = preview ? "preview" : "posted"
-        if let reason = limitBreach(snapshot, points: outcome.total(.points)) {
+        var heldFor: String?
+        if releasing == nil, let reason = limitBreach(snapshot, points: outcome.total(.points)) {
             guard policy.onLimitExceeded == .review else { throw EngineError.limitExceeded(detail: reason) }
             status = preview ? "preview" : "review"
+            heldFor = reason
         }
         var ledger = MemberLedger(programID: runtime.program.id, memberID: member.id, accounts: snapshot.accounts,
                                   lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
@@ -290,16 +329,19 @@ struct EventPlanner {
                                                        notRecovered: taken.notRecovered))
             }
         }
+        let recordedAt = releasing?.recordedAt ?? now
         let receipt = EventReceipt(
             id: event.clientID, event: eventID, member: member.id, type: event.type, occurredAt: event.occurredAt,
-            recordedAt: now, status: status, awards: awards,
-            failures: outcome.failures.map { EventReceipt.Failure(rule: $0.rule, error: $0.message) }, clawbacks: clawbacks)
+            recordedAt: recordedAt, status: status, awards: awards,
+            failures: outcome.failures.map { EventReceipt.Failure(rule: $0.rule, error: $0.message) }, clawbacks: clawbacks,
+            review: review ?? heldFor.map { EventReceipt.Review(heldFor: $0) })
         let stored = StoredEvent(id: eventID, programID: runtime.program.id, memberID: member.id, clientID: event.clientID,
-                                 type: event.type, occurredAt: event.occurredAt, recordedAt: now, amount: event.amount,
+                                 type: event.type, occurredAt: event.occurredAt, recordedAt: recordedAt, amount: event.amount,
                                  orderID: event.orderID, fingerprint: fingerprint, status: status,
-                                 receipt: receipt.storedText())
-        return LedgerPlan(changes: ledger.changes, event: stored,
+                                 receipt: receipt.storedText(), body: status == "review" ? body : nil)
+        return LedgerPlan(changes: ledger.changes, event: releasing == nil ? stored : nil,
                           purchasesAdded: event.type == LedgerEvent.purchase && status == "posted" ? 1 : 0,
+                          resolvedEvent: releasing == nil ? nil : stored,
                           outcome: EventResult(receipt: receipt, created: true))
     }
 

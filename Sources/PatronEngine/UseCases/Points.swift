@@ -23,6 +23,13 @@ public struct PointsBalance: Sendable, Hashable {
     public var growth: Int64
 }
 
+/// Points moved from one member to another: the sender's side and the recipient's, each naming
+/// the other in its reference.
+public struct PointsTransfer: Sendable, Hashable {
+    public var sent: Transfer
+    public var received: Transfer
+}
+
 extension Engine {
     /// How many future dates a balance lists for maturing and expiring points.
     public static let balanceDates = 12
@@ -204,6 +211,64 @@ extension Engine {
         }
     }
 
+    /// Moves points from the member to another member of the program, where the configuration
+    /// allows it (`points.allow_transfers`): all or none, soonest-expiring first, the recipient's
+    /// new lots keeping the expiry of the points they came from. Both sides are written in one
+    /// transaction under both members' locks.
+    public func transferPoints(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
+                               by principal: Principal) async throws -> (transfer: PointsTransfer, created: Bool) {
+        try require(.postEvents, principal)
+        let program = try await program(code: programCode, by: principal)
+        guard try await runtime(program).policy.allowsTransfers else {
+            throw EngineError.conflict(code: "transfers_not_allowed",
+                                       detail: "The program does not let members transfer points (points.allow_transfers).")
+        }
+        var faults = FaultCollector()
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["to", "points", "reason"], faults: &faults)
+        let recipientID = reader?.string("to", required: true, maxLength: 64, faults: &faults)
+        let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, required: true, faults: &faults)
+        let reason = reader?.string("reason", maxLength: 200, faults: &faults)
+        if let recipientID {
+            let recipient = Identifier.isWellFormed(recipientID)
+                ? try await store.member(programID: program.id, id: recipientID) : nil
+            if recipientID == memberID {
+                faults.add(.root / "to", "same_member", "A member cannot transfer points to themselves.")
+            } else if recipient == nil {
+                faults.add(.root / "to", "unknown_member", "The program has no member '\(recipientID)'.")
+            } else if recipient?.status != .active {
+                faults.add(.root / "to", "member_erased", "The member '\(recipientID)' was erased and cannot receive points.")
+            }
+        }
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        let sender = try await heldMember(program: program, id: memberID)
+        let read = LedgerRead(programID: program.id, memberID: sender.id, lots: true, counterpartID: recipientID!)
+        return try await writeOnce(program: program, member: sender, operation: "transfer", body: body,
+                                   requestKey: requestKey, principal: principal,
+                                   existing: { try await storedTransfer(programID: $0, requestKey: $1) }) { key, now in
+            LedgerWork(read: read) { snapshot in
+                var from = MemberLedger(snapshot, of: read, actor: principal.keyID, postedAt: now)
+                guard var to = MemberLedger(counterpartOf: snapshot, of: read, actor: principal.keyID, postedAt: now) else {
+                    throw StoreError.missing
+                }
+                let (sent, received) = try MemberLedger.transfer(points!, from: &from, to: &to, reason: reason ?? "transfer",
+                                                                 requestKey: key, asOf: now)
+                return LedgerPlan(changes: from.changes, counterpartChanges: to.changes,
+                                  outcome: PointsTransfer(sent: sent, received: received))
+            }
+        }
+    }
+
+    /// The member-to-member transfer a request key recorded: the sender's side carries the key and
+    /// names the recipient's.
+    private func storedTransfer(programID: String, requestKey: String) async throws -> PointsTransfer? {
+        guard let sent = try await store.transfer(programID: programID, requestKey: requestKey) else { return nil }
+        guard sent.kind == .transfer, let reference = sent.reference, reference.hasPrefix("transfer:"),
+              let received = try await store.transfer(programID: programID, id: String(reference.dropFirst(9))) else {
+            throw StoreError.missing
+        }
+        return PointsTransfer(sent: sent, received: received)
+    }
+
     /// Runs one change of a member's points in the next batch, once per request key: a request whose
     /// key already took effect (a retry after a lost answer, or a race) gets what it recorded.
     private func spendOnce<T: Sendable>(
@@ -212,21 +277,30 @@ extension Engine {
         _ change: @escaping @Sendable (inout MemberLedger, Date, String?, LedgerSnapshot) throws -> T
     ) async throws -> (T, Bool) {
         let member = try await heldMember(program: program, id: memberID)
+        let read = LedgerRead(programID: program.id, memberID: member.id, lots: true, transferID: transferID)
+        return try await writeOnce(program: program, member: member, operation: operation, body: body,
+                                   requestKey: requestKey, principal: principal, existing: existing) { key, now in
+            LedgerWork(read: read) { snapshot in
+                var ledger = MemberLedger(snapshot, of: read, actor: principal.keyID, postedAt: now)
+                let result = try change(&ledger, now, key, snapshot)
+                return LedgerPlan(changes: ledger.changes, outcome: result)
+            }
+        }
+    }
+
+    /// Runs the ledger write `work` makes (given the scoped request key and the instant) in the next
+    /// batch, once per request key; `existing` finds what a key recorded.
+    private func writeOnce<T: Sendable>(
+        program: Program, member: Member, operation: String, body: JSONValue, requestKey: String?, principal: Principal,
+        existing: @escaping (String, String) async throws -> T?, work: (String?, Date) -> LedgerWork
+    ) async throws -> (T, Bool) {
         // A key names one request of one caller: the same key for another member, operation or body
         // is another request.
         let fingerprint = Self.sha256(body.canonicalData()).prefix(16)
         let scopedKey = requestKey.map { "\(principal.keyID):\(operation):\(member.id):\(fingerprint):\($0)" }
         if let scopedKey, let found = try await existing(program.id, scopedKey) { return (found, false) }
-        let actor = principal.keyID
-        let now = now()
-        let read = LedgerRead(programID: program.id, memberID: member.id, lots: true, transferID: transferID)
-        let work = LedgerWork(read: read) { snapshot in
-            var ledger = MemberLedger(snapshot, of: read, actor: actor, postedAt: now)
-            let result = try change(&ledger, now, scopedKey, snapshot)
-            return LedgerPlan(changes: ledger.changes, outcome: result)
-        }
         do {
-            return (try await ledgerWriter.submit(work).outcome as! T, true)
+            return (try await ledgerWriter.submit(work(scopedKey, now())).outcome as! T, true)
         } catch let fault as LedgerFault {
             throw Self.engineError(fault)
         } catch StoreError.duplicate {

@@ -36,6 +36,8 @@ extension Engine {
         }
         for program in programs {
             result.programs += 1
+            // Transfers between members are checked against each other once the program is read.
+            var betweenMembers: [Transfer] = []
             var after: String?
             while true {
                 let members = try await store.ledgerMembers(programID: program.id, after: after, limit: Self.maxPageSize)
@@ -48,11 +50,13 @@ extension Engine {
                     for transfer in history.transfers {
                         result.balances[transfer.unit, default: [:]][transfer.credit.code, default: 0] += transfer.amount
                         result.balances[transfer.unit, default: [:]][transfer.debit.code, default: 0] -= transfer.amount
+                        if transfer.kind == .transfer { betweenMembers.append(transfer) }
                     }
                 }
                 guard let last = members.last, members.count == Self.maxPageSize else { break }
                 after = last
             }
+            result.breaches += LedgerAudit.transferPairBreaches(betweenMembers)
         }
         for (unit, accounts) in result.balances where accounts.values.reduce(0, +) != 0 {
             result.breaches.append("\(unit.rawValue): debits and credits differ by \(accounts.values.reduce(0, +))")

@@ -4,8 +4,8 @@ import PatronAPI
 import PatronCore
 import PatronEngine
 
-/// The points ledger's operations: events, balances, the ledger, redemptions, holds, adjustments
-/// and jobs. The engine validates the bodies itself, so every fault comes back in one 422.
+/// The points ledger's operations: events and their review, balances, the ledger, redemptions,
+/// holds, adjustments, transfers between members and jobs. The engine validates the bodies itself, so every fault comes back in one 422.
 extension APIService {
     // MARK: Events
 
@@ -19,6 +19,34 @@ extension APIService {
     func previewEvent(_ input: Operations.PreviewEvent.Input) async throws -> Operations.PreviewEvent.Output {
         let receipt = try await engine.previewEvent(programCode: input.path.program, body: try rawBody(),
                                                     by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(receipt))))
+    }
+
+    func getEvent(_ input: Operations.GetEvent.Input) async throws -> Operations.GetEvent.Output {
+        let receipt = try await engine.event(programCode: input.path.program, clientID: input.path.event,
+                                             by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(receipt))))
+    }
+
+    func listEvents(_ input: Operations.ListEvents.Input) async throws -> Operations.ListEvents.Output {
+        let page = try await engine.events(programCode: input.path.program, status: input.query.status?.rawValue,
+                                           limit: input.query.limit.map(Int.init), cursor: input.query.cursor,
+                                           by: try RequestState.requirePrincipal())
+        let items = try page.items.map(Components.Schemas.EventReceipt.init)
+        return .ok(.init(body: .json(.init(items: items, nextCursor: page.nextCursor))))
+    }
+
+    func releaseEvent(_ input: Operations.ReleaseEvent.Input) async throws -> Operations.ReleaseEvent.Output {
+        let receipt = try await engine.releaseEvent(programCode: input.path.program, clientID: input.path.event,
+                                                    body: input.body == nil ? .object([:]) : try rawBody(),
+                                                    by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(receipt))))
+    }
+
+    func rejectEvent(_ input: Operations.RejectEvent.Input) async throws -> Operations.RejectEvent.Output {
+        let receipt = try await engine.rejectEvent(programCode: input.path.program, clientID: input.path.event,
+                                                   body: input.body == nil ? .object([:]) : try rawBody(),
+                                                   by: try RequestState.requirePrincipal())
         return .ok(.init(body: .json(try .init(receipt))))
     }
 
@@ -92,6 +120,14 @@ extension APIService {
             programCode: input.path.program, memberID: input.path.member, transferID: input.path.transfer,
             body: try rawBody(), requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
         let body = try Components.Schemas.Transfer(transfer)
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    func transferPoints(_ input: Operations.TransferPoints.Input) async throws -> Operations.TransferPoints.Output {
+        let (transfer, created) = try await engine.transferPoints(
+            programCode: input.path.program, memberID: input.path.member, body: try rawBody(),
+            requestKey: input.headers.idempotencyKey, by: try RequestState.requirePrincipal())
+        let body = Components.Schemas.PointsTransfer(sent: try .init(transfer.sent), received: try .init(transfer.received))
         return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
     }
 

@@ -14,7 +14,15 @@ extension Components.Schemas.EventReceipt {
             status: try .init(known: receipt.status),
             awards: try receipt.awards.map(Components.Schemas.EventAward.init),
             failures: receipt.failures.map { Components.Schemas.EventFailure(rule: $0.rule, error: $0.error) },
-            clawbacks: try receipt.clawbacks.map(Components.Schemas.EventClawback.init))
+            clawbacks: try receipt.clawbacks.map(Components.Schemas.EventClawback.init),
+            review: try receipt.review.map(Components.Schemas.EventReview.init))
+    }
+}
+
+extension Components.Schemas.EventReview {
+    init(_ review: EventReceipt.Review) throws {
+        self.init(heldFor: review.heldFor, outcome: try review.outcome.map { try .init(known: $0) }, by: review.by,
+                  at: review.at, reason: review.reason)
     }
 }
 

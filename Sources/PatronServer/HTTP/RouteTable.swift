@@ -21,15 +21,26 @@ final class RouteTable: Sendable {
         }
     }
 
-    /// The methods the path allows, empty when no route has that path.
+    /// The methods the path allows, empty when no route has that path. As in OpenAPI (and the
+    /// router), a path with more literal segments wins: `…/events/preview` is not `…/events/{event}`.
     func allowedMethods(for path: String) -> [String] {
         let requested = path.split(separator: "/")
-        return routes.withLock { routes in
-            routes.first { route in
-                route.segments.count == requested.count && zip(route.segments, requested).allSatisfy { template, actual in
-                    template == actual || (template.hasPrefix("{") && template.hasSuffix("}"))
+        /// How many segments of `route` equal the path's, or nil when the route does not match it.
+        func literals(_ route: [Substring]) -> Int? {
+            guard route.count == requested.count else { return nil }
+            var count = 0
+            for (template, actual) in zip(route, requested) {
+                if template == actual {
+                    count += 1
+                } else if !(template.hasPrefix("{") && template.hasSuffix("}")) {
+                    return nil
                 }
-            }?.methods.sorted() ?? []
+            }
+            return count
+        }
+        return routes.withLock { routes in
+            let matching = routes.compactMap { route in literals(route.segments).map { (route.methods, $0) } }
+            return matching.max { $0.1 < $1.1 }?.0.sorted() ?? []
         }
     }
 }

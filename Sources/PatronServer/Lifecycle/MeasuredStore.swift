@@ -122,6 +122,17 @@ struct MeasuredStore: PatronStore {
     func hold(programID: String, requestKey: String) async throws -> Hold? {
         try await measure("ledger_hold_by_key") { try await base.hold(programID: programID, requestKey: requestKey) }
     }
+    func transfer(programID: String, id: String) async throws -> Transfer? {
+        try await measure("ledger_transfer") { try await base.transfer(programID: programID, id: id) }
+    }
+    func event(programID: String, clientID: String) async throws -> StoredEvent? {
+        try await measure("ledger_event") { try await base.event(programID: programID, clientID: clientID) }
+    }
+    func events(programID: String, status: String, after: String?, limit: Int) async throws -> [StoredEvent] {
+        try await measure("ledger_events") {
+            try await base.events(programID: programID, status: status, after: after, limit: limit)
+        }
+    }
     func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String] {
         try await measure("ledger_members_due") {
             try await base.membersDue(programID: programID, kind: kind, asOf: asOf, after: after, limit: limit)
