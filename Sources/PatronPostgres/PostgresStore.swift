@@ -12,9 +12,12 @@ public final class PostgresStore: PatronStore, Service {
     let client: PostgresClient
     let logger: Logger
     public let displayName: String
+    /// The connections the pool may open.
+    let maximumConnections: Int
 
     public init(configuration: PostgresClient.Configuration, displayName: String, logger: Logger) {
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.maximumConnections = configuration.options.maximumConnections
         self.logger = logger
         self.displayName = displayName
     }
