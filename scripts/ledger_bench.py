@@ -21,6 +21,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -116,18 +117,18 @@ def wrk(script, seconds, connections, server, env):
 
 
 def verify(patron, database):
-    """The events in the ledger and whether `patron ledger verify` finds it sound."""
-    verify = subprocess.run([patron, "ledger", "verify", "--database", database, "--program", PROGRAM],
-                            capture_output=True, text=True)
-    if verify.returncode != 0:
-        log(f"ledger verify failed:\n{verify.stdout}{verify.stderr}")
-    return verify.returncode == 0
+    """Whether `patron ledger verify` finds the ledger sound."""
+    run = subprocess.run([patron, "ledger", "verify", "--database", database, "--program", PROGRAM],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        log(f"ledger verify failed:\n{run.stdout}{run.stderr}")
+    return run.returncode == 0
 
 
-def count_events(store, database, work):
+def count_events(store, database):
+    """The events in the ledger."""
     query = "SELECT count(*) FROM ledger_events"
     if store == "sqlite":
-        import sqlite3
         with sqlite3.connect(database.removeprefix("sqlite:")) as connection:
             return connection.execute(query).fetchone()[0]
     return int(subprocess.run(["psql", database_for_psql(database), "-Atqc", query], check=True,
@@ -156,14 +157,14 @@ def bench_store(store, database, args, work):
         log(f"{store}: warming up")
         wrk("events.lua", 3, args.connections, server, env)
         wrk("read.lua", 3, args.connections, server, env)
-        before = count_events(store, database, work)
+        before = count_events(store, database)
         log(f"{store}: GET of the program for {args.seconds} s")
         read = wrk("read.lua", args.seconds, args.connections, server, env)
         log(f"{store}: purchases for {args.seconds} s")
         events = wrk("events.lua", args.seconds, args.connections, server, env)
     finally:
         server.stop()
-    stored = count_events(store, database, work) - before
+    stored = count_events(store, database) - before
     sound = verify(args.patron, database)
     # wrk counts a request only when its answer arrived; requests cut off at the end of the run may
     # still have been posted, so the ledger can hold a few more than were acknowledged, never fewer.
