@@ -235,25 +235,28 @@ extension PostgresStore {
                 (SELECT coalesce(sum(r.amount), 0) FROM ledger_events r
                  WHERE r.program_id = e.program_id AND r.order_id = e.order_id AND r.type = 'refund'
                    AND r.status = 'posted')::bigint AS refunded,
-                earned.units, earned.totals
+                earned.members, earned.units, earned.totals
             FROM ledger_events e
             LEFT JOIN LATERAL (
-                SELECT array_agg(g.unit ORDER BY g.unit) AS units, array_agg(g.total ORDER BY g.unit) AS totals
-                FROM (SELECT unit, sum(amount)::bigint AS total FROM ledger_transfers
-                      WHERE event_id = e.id AND kind = 'earn' GROUP BY unit) g
+                SELECT array_agg(g.member_id ORDER BY g.member_id, g.unit) AS members,
+                    array_agg(g.unit ORDER BY g.member_id, g.unit) AS units,
+                    array_agg(g.total ORDER BY g.member_id, g.unit) AS totals
+                FROM (SELECT member_id, unit, sum(amount)::bigint AS total FROM ledger_transfers
+                      WHERE event_id = e.id AND kind = 'earn' GROUP BY member_id, unit) g
             ) earned ON true
             WHERE e.program_id = \(read.programID) AND e.order_id = \(orderID) AND e.type = 'purchase'
             """, on: connection).first {
-            var earned: [LedgerUnit: Int64] = [:]
+            var earnedBy: [String: [LedgerUnit: Int64]] = [:]
+            let members = try row["members"].decode([String]?.self) ?? []
             let units = try row["units"].decode([String]?.self) ?? []
             let totals = try row["totals"].decode([Int64]?.self) ?? []
-            for (unit, total) in zip(units, totals) {
-                if let unit = LedgerUnit(rawValue: unit) { earned[unit] = total }
+            for (member, (unit, total)) in zip(members, zip(units, totals)) {
+                if let unit = LedgerUnit(rawValue: unit) { earnedBy[member, default: [:]][unit] = total }
             }
             snapshot.order = OrderFacts(eventID: try row["id"].decode(String.self),
                                         memberID: try row["member_id"].decode(String.self),
                                         amount: try row["amount"].decode(Int64.self),
-                                        refunded: try row["refunded"].decode(Int64.self), earned: earned)
+                                        refunded: try row["refunded"].decode(Int64.self), earnedBy: earnedBy)
         }
         if !read.capRules.isEmpty || read.limitDay != nil || read.limitHour != nil {
             // One row per capped rule (or one row with no rule), each carrying the limits' counts. A

@@ -244,5 +244,18 @@ enum PostgresMigrations {
                 WHERE status IN ('review', 'rejected')
             """,
         ]),
+        // As SQLite's migration of the same name: a member is a person or an organisation, and a
+        // person may be an operator of one organisation.
+        ("2026-11-25-organisations", [
+            """
+            ALTER TABLE members ADD COLUMN kind text NOT NULL DEFAULT 'person'
+                CHECK (kind IN ('person', 'organisation'))
+            """,
+            "ALTER TABLE members ADD COLUMN organisation_id text REFERENCES members(id)",
+            """
+            CREATE INDEX members_organisation ON members (program_id, organisation_id)
+                WHERE organisation_id IS NOT NULL
+            """,
+        ]),
     ]
 }

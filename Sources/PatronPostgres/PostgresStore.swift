@@ -225,12 +225,13 @@ extension PostgresStore {
         try await transaction { connection in
             try await connection.query("""
                 INSERT INTO members (id, program_id, external_id, status, name, phone, email, birthday, gender, region,
-                    channel, attributes, consents, enrolled_at, updated_at, erased_at, revision)
+                    channel, attributes, consents, enrolled_at, updated_at, erased_at, revision, kind, organisation_id)
                 VALUES (\(member.id), \(member.programID), \(member.externalID), \(member.status.rawValue),
                     \(member.profile.name), \(member.profile.phone), \(member.profile.email), \(member.profile.birthday),
                     \(member.profile.gender?.rawValue), \(member.profile.region), \(member.channel.rawValue),
                     \(StoredForms.encode(attributes: member.attributes)), \(StoredForms.encode(consents: member.consents)),
-                    \(member.enrolledAt), \(member.updatedAt), \(member.erasedAt), \(member.revision))
+                    \(member.enrolledAt), \(member.updatedAt), \(member.erasedAt), \(member.revision),
+                    \(member.kind.rawValue), \(member.organisationID))
                 """, logger: logger)
             try await insert(consentEvents, on: connection)
         }
@@ -248,6 +249,8 @@ extension PostgresStore {
               AND (\(query.externalID)::text IS NULL OR external_id = \(query.externalID))
               AND (\(query.phone)::text IS NULL OR phone = \(query.phone))
               AND (\(query.email)::text IS NULL OR email = \(query.email))
+              AND (\(query.kind?.rawValue)::text IS NULL OR kind = \(query.kind?.rawValue))
+              AND (\(query.organisationID)::text IS NULL OR organisation_id = \(query.organisationID))
               AND (\(query.includeErased) OR status = 'active')
             ORDER BY id LIMIT \(limit)
             """).map(Self.member)
@@ -262,7 +265,8 @@ extension PostgresStore {
                     region = \(member.profile.region), channel = \(member.channel.rawValue),
                     attributes = \(StoredForms.encode(attributes: member.attributes)),
                     consents = \(StoredForms.encode(consents: member.consents)), updated_at = \(member.updatedAt),
-                    erased_at = \(member.erasedAt), revision = \(member.revision)
+                    erased_at = \(member.erasedAt), revision = \(member.revision),
+                    organisation_id = \(member.organisationID)
                 WHERE id = \(member.id) AND program_id = \(member.programID) AND revision = \(member.revision - 1)
                 RETURNING id
                 """, on: connection)
@@ -291,6 +295,7 @@ extension PostgresStore {
     static func member(_ row: PostgresRandomAccessRow) throws -> Member {
         Member(id: try row["id"].decode(String.self), programID: try row["program_id"].decode(String.self),
                externalID: try row["external_id"].decode(String?.self), status: try decode(MemberStatus.self, row["status"]),
+               kind: try decode(MemberKind.self, row["kind"]), organisationID: try row["organisation_id"].decode(String?.self),
                profile: MemberProfile(name: try row["name"].decode(String?.self), phone: try row["phone"].decode(String?.self),
                                       email: try row["email"].decode(String?.self),
                                       birthday: try row["birthday"].decode(String?.self),

@@ -178,14 +178,15 @@ extension SQLiteStore {
                 SELECT coalesce(sum(amount), 0) FROM ledger_events
                 WHERE program_id = ? AND order_id = ? AND type = 'refund' AND status = 'posted'
                 """, [read.programID, orderID], as: Int64.self) ?? 0
-            var earned: [LedgerUnit: Int64] = [:]
+            var earnedBy: [String: [LedgerUnit: Int64]] = [:]
             for row in try db.rows("""
-                SELECT unit, sum(amount) AS total FROM ledger_transfers WHERE event_id = ? AND kind = 'earn' GROUP BY unit
+                SELECT member_id, unit, sum(amount) AS total FROM ledger_transfers WHERE event_id = ? AND kind = 'earn'
+                GROUP BY member_id, unit
                 """, [purchase["id"] as String]) {
-                if let unit = LedgerUnit(rawValue: row["unit"]) { earned[unit] = row["total"] }
+                if let unit = LedgerUnit(rawValue: row["unit"]) { earnedBy[row["member_id"], default: [:]][unit] = row["total"] }
             }
             snapshot.order = OrderFacts(eventID: purchase["id"], memberID: purchase["member_id"], amount: purchase["amount"],
-                                        refunded: refunded, earned: earned)
+                                        refunded: refunded, earnedBy: earnedBy)
         }
         for rule in read.capRules {
             var usage = CapUsage()

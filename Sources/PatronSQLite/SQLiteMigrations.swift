@@ -247,6 +247,16 @@ enum SQLiteMigrations {
                     WHERE status IN ('review', 'rejected');
                 """)
         }
+        // Organisations (B2B): a member is a person or an organisation, and a person may be an
+        // operator of one organisation.
+        migrator.registerMigration("2026-11-25-organisations") { db in
+            try db.execute(sql: """
+                ALTER TABLE members ADD COLUMN kind TEXT NOT NULL DEFAULT 'person'
+                    CHECK (kind IN ('person', 'organisation'));
+                ALTER TABLE members ADD COLUMN organisation_id TEXT REFERENCES members(id);
+                CREATE INDEX members_organisation ON members(program_id, organisation_id) WHERE organisation_id IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

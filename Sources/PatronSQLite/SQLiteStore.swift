@@ -186,11 +186,11 @@ extension SQLiteStore {
             try await pool.write { db in
                 try db.run("""
                     INSERT INTO members (id, program_id, external_id, status, name, phone, email, birthday, gender, region,
-                        channel, attributes, consents, enrolled_at, updated_at, erased_at, revision)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        channel, attributes, consents, organisation_id, enrolled_at, updated_at, erased_at, revision, kind)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, StatementArguments([member.id, member.programID] + Self.mutableColumns(member)
                         + [member.enrolledAt, member.updatedAt, member.erasedAt].map { $0.map(Timestamp.milliseconds) }
-                        + [member.revision]))
+                        + [member.revision, member.kind.rawValue]))
                 try Self.insert(consentEvents, db)
             }
         }
@@ -210,10 +210,12 @@ extension SQLiteStore {
                 SELECT * FROM members
                 WHERE program_id = ? AND id > ?
                   AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
+                  AND (? IS NULL OR kind = ?) AND (? IS NULL OR organisation_id = ?)
                   AND (? OR status = 'active')
                 ORDER BY id LIMIT ?
                 """, [programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
-                      query.email, query.email, query.includeErased, limit]).map(Self.member)
+                      query.email, query.email, query.kind?.rawValue, query.kind?.rawValue, query.organisationID,
+                      query.organisationID, query.includeErased, limit]).map(Self.member)
         }
     }
 
@@ -222,8 +224,8 @@ extension SQLiteStore {
             try await pool.write { db in
                 try db.run("""
                     UPDATE members SET external_id = ?, status = ?, name = ?, phone = ?, email = ?, birthday = ?,
-                        gender = ?, region = ?, channel = ?, attributes = ?, consents = ?, updated_at = ?, erased_at = ?,
-                        revision = ?
+                        gender = ?, region = ?, channel = ?, attributes = ?, consents = ?, organisation_id = ?,
+                        updated_at = ?, erased_at = ?, revision = ?
                     WHERE id = ? AND program_id = ? AND revision = ?
                     """, StatementArguments(Self.mutableColumns(member)
                         + [member.updatedAt, member.erasedAt].map { $0.map(Timestamp.milliseconds) }
@@ -244,11 +246,12 @@ extension SQLiteStore {
         }
     }
 
-    /// external_id … consents, in column order.
+    /// external_id … organisation_id, in column order.
     static func mutableColumns(_ member: Member) -> [(any DatabaseValueConvertible)?] {
         [member.externalID, member.status.rawValue, member.profile.name, member.profile.phone, member.profile.email,
          member.profile.birthday, member.profile.gender?.rawValue, member.profile.region, member.channel.rawValue,
-         StoredForms.encode(attributes: member.attributes), StoredForms.encode(consents: member.consents)]
+         StoredForms.encode(attributes: member.attributes), StoredForms.encode(consents: member.consents),
+         member.organisationID]
     }
 
     static func insert(_ events: [ConsentEvent], _ db: Database) throws {
@@ -261,7 +264,8 @@ extension SQLiteStore {
 
     static func member(_ row: Row) throws -> Member {
         Member(id: row["id"], programID: row["program_id"], externalID: row["external_id"],
-               status: try decode(MemberStatus.self, row["status"]),
+               status: try decode(MemberStatus.self, row["status"]), kind: try decode(MemberKind.self, row["kind"]),
+               organisationID: row["organisation_id"],
                profile: MemberProfile(name: row["name"], phone: row["phone"], email: row["email"],
                                       birthday: row["birthday"], gender: (row["gender"] as String?).flatMap(Gender.init),
                                       region: row["region"]),

@@ -69,7 +69,7 @@ struct RuleEnvironmentTests {
         (#"{"amount": "12"}"#, "event.amount must be int, not a JSON string"),
         (#"{"occurred_at": "yesterday"}"#, "invalid timestamp 'yesterday'"),
         (#"{"items": [{"sku": "a", "price": 1}]}"#, "event.items[0] has no field 'price' (patron.Item has sku, category, quantity, amount)"),
-        (#"{"amout": 1}"#, "event has no field 'amout' (patron.Event has type, amount, occurred_at, order_id, channel, store, items, attributes)"),
+        (#"{"amout": 1}"#, "event has no field 'amout' (patron.Event has type, amount, occurred_at, order_id, channel, store, items, attributes, buyer, executor)"),
     ])
     func conversionFaults(json: String, message: String) throws {
         let value = try JSONValue(parsing: Data(json.utf8))

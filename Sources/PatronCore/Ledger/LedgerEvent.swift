@@ -25,6 +25,10 @@ public struct LedgerEvent: Sendable, Hashable {
     /// The member by Patron id, or by the program's external id.
     public var memberID: String?
     public var externalID: String?
+    /// B2B, instead of `memberID`/`externalID`: the organisation that buys, and the operator person
+    /// of it who executed the purchase. Either may be given alone (see `Engine.eventParties`).
+    public var buyerID: String?
+    public var executorID: String?
     public var occurredAt: Date
     /// Minor units; 0 for activities that carry no amount.
     public var amount: Int64
@@ -36,11 +40,13 @@ public struct LedgerEvent: Sendable, Hashable {
 
     public init(clientID: String, type: String, memberID: String?, externalID: String?, occurredAt: Date, amount: Int64,
                 orderID: String?, items: [EventItem] = [], channel: String? = nil, store: String? = nil,
-                attributes: [String: JSONValue] = [:]) {
+                attributes: [String: JSONValue] = [:], buyerID: String? = nil, executorID: String? = nil) {
         self.clientID = clientID
         self.type = type
         self.memberID = memberID
         self.externalID = externalID
+        self.buyerID = buyerID
+        self.executorID = executorID
         self.occurredAt = occurredAt
         self.amount = amount
         self.orderID = orderID
@@ -61,7 +67,7 @@ public struct LedgerEvent: Sendable, Hashable {
         var faults = FaultCollector()
         guard let reader = ObjectValidator(body, at: .root, allowedKeys: [
             "id", "type", "member", "external_id", "occurred_at", "amount", "order_id", "items", "channel", "store",
-            "attributes",
+            "attributes", "buyer", "executor",
         ], faults: &faults) else {
             try faults.check()
             preconditionFailure("a non-object body is a fault")
@@ -73,8 +79,13 @@ public struct LedgerEvent: Sendable, Hashable {
         let type = reader.code("type", faults: &faults)
         let memberID = reader.string("member", maxLength: 64, faults: &faults)
         let externalID = reader.string("external_id", maxLength: 128, faults: &faults)
-        if (reader.value("member") == nil) == (reader.value("external_id") == nil) {
-            faults.add(.root / "member", "member_required", "Name the member by 'member' (its id) or by 'external_id', not both.")
+        let buyerID = reader.string("buyer", maxLength: 64, faults: &faults)
+        let executorID = reader.string("executor", maxLength: 64, faults: &faults)
+        let namings = [reader.value("member") != nil, reader.value("external_id") != nil,
+                       reader.value("buyer") != nil || reader.value("executor") != nil].filter { $0 }.count
+        if namings != 1 {
+            faults.add(.root / "member", "member_required",
+                       "Name the member by 'member' (its id) or by 'external_id', or a B2B purchase by 'buyer' (the organisation's id) and 'executor' (the operator person's id); one way only.")
         }
         let occurredAt = reader.timestamp("occurred_at", required: true, faults: &faults)
         let isMonetary = type == Self.purchase || type == Self.refund
@@ -116,7 +127,7 @@ public struct LedgerEvent: Sendable, Hashable {
         try faults.check()
         self.init(clientID: clientID!, type: type!, memberID: memberID, externalID: externalID, occurredAt: occurredAt!,
                   amount: amount ?? 0, orderID: orderID, items: items, channel: channel, store: store,
-                  attributes: attributes)
+                  attributes: attributes, buyerID: buyerID, executorID: executorID)
     }
 
     /// The event as the rules see it (`event.…`).
@@ -135,6 +146,8 @@ public struct LedgerEvent: Sendable, Hashable {
                 ]))
             }),
             "attributes": CELValue(json: .object(attributes)),
+            "buyer": buyerID.map(CELValue.string) ?? .null,
+            "executor": executorID.map(CELValue.string) ?? .null,
         ]))
     }
 }

@@ -25,6 +25,17 @@ public struct PointsPolicy: Sendable, Hashable {
         case review
     }
 
+    /// Who earns from a B2B event, one that names an organisation (`buyer`) and the operator person
+    /// who made the purchase for it (`executor`).
+    public enum EarnTo: String, Sendable, Hashable, CaseIterable {
+        /// The person who executed the purchase ("bind the executor"); the buyer when none is named.
+        case executor
+        /// The organisation.
+        case buyer
+        /// Both: the executor `executorPercent` of each award (rounded down), the buyer the rest.
+        case split
+    }
+
     public var valueMinorPerPoint: Int64 = 100
     public var pendingDays: Int = 0
     public var expiry: Expiry = .never
@@ -33,6 +44,9 @@ public struct PointsPolicy: Sendable, Hashable {
     public var eventsPerMemberPerHour: Int?
     public var onLimitExceeded: LimitAction = .refuse
     public var allowsTransfers = false
+    public var earnTo: EarnTo = .executor
+    /// With `split`: the executor's share of each award, 1 to 99.
+    public var executorPercent: Int64 = 0
     /// The program's calendar: Gregorian in its time zone, for days and the ends of months and years.
     public let calendar: Calendar
 
@@ -53,6 +67,10 @@ public struct PointsPolicy: Sendable, Hashable {
         if let days = points["pending_days"]?.intValue { pendingDays = Int(days) }
         if let refund = points["refund"]?.stringValue.flatMap(RefundPolicy.init) { self.refund = refund }
         if let allows = points["allow_transfers"]?.boolValue { allowsTransfers = allows }
+        if let b2b = points["b2b"] {
+            if let earnTo = b2b["earn_to"]?.stringValue.flatMap(EarnTo.init) { self.earnTo = earnTo }
+            if let percent = b2b["executor_percent"]?.intValue { executorPercent = percent }
+        }
         if let expiry = points["expiry"] {
             switch expiry["policy"]?.stringValue {
             case "days_after_earn": self.expiry = .daysAfterEarn(Int(expiry["days"]?.intValue ?? 365))
@@ -66,6 +84,12 @@ public struct PointsPolicy: Sendable, Hashable {
             eventsPerMemberPerHour = limits["events_per_member_per_hour"]?.intValue.map { Int($0) }
             if let action = limits["on_exceed"]?.stringValue.flatMap(LimitAction.init) { onLimitExceeded = action }
         }
+    }
+
+    /// The executor's share of an award under `split`: rounded down, so the buyer's share
+    /// (`amount` minus this) is never less than the exact split.
+    public func executorShare(of amount: Int64) -> Int64 {
+        Int64(Int128(amount) * Int128(executorPercent) / 100)
     }
 
     /// When points earned at `earnedAt` can be spent: after the return window.

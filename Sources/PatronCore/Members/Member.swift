@@ -8,6 +8,11 @@ public struct Member: Sendable, Hashable {
     /// The business's own identifier for the member; unique in the program. Cleared on erasure.
     public var externalID: String?
     public var status: MemberStatus
+    /// A person, or an organisation (a business customer, B2B) whose operators are persons.
+    public var kind: MemberKind
+    /// For a person: the organisation (a member of kind `organisation`) they buy for, as one of its
+    /// operator persons. Nil for organisations and for persons who buy for themselves.
+    public var organisationID: String?
     public var profile: MemberProfile
     /// How the member joined.
     public var channel: EnrolmentChannel
@@ -22,13 +27,16 @@ public struct Member: Sendable, Hashable {
     /// silently overwrite each other.
     public var revision: Int
 
-    public init(id: String, programID: String, externalID: String?, status: MemberStatus, profile: MemberProfile,
-                channel: EnrolmentChannel, attributes: [String: JSONValue], consents: [String: Consent],
-                enrolledAt: Date, updatedAt: Date, erasedAt: Date?, revision: Int) {
+    public init(id: String, programID: String, externalID: String?, status: MemberStatus, kind: MemberKind = .person,
+                organisationID: String? = nil, profile: MemberProfile, channel: EnrolmentChannel,
+                attributes: [String: JSONValue], consents: [String: Consent], enrolledAt: Date, updatedAt: Date,
+                erasedAt: Date?, revision: Int) {
         self.id = id
         self.programID = programID
         self.externalID = externalID
         self.status = status
+        self.kind = kind
+        self.organisationID = organisationID
         self.profile = profile
         self.channel = channel
         self.attributes = attributes
@@ -44,6 +52,13 @@ public struct Member: Sendable, Hashable {
 public enum MemberStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case active
     case erased
+}
+
+/// Whether a member is a person or an organisation. An organisation is a member like any other — it
+/// has a ledger, earns and spends — whose purchases are made by its operator persons.
+public enum MemberKind: String, Sendable, Hashable, Codable, CaseIterable {
+    case person
+    case organisation
 }
 
 /// Where a member enrolled.

@@ -8,7 +8,8 @@ extension Member {
         guard let channel = input.channel else {
             throw ValidationError(pointer: "/channel", code: "missing", message: "'channel' is required.")
         }
-        let blank = Member(id: id, programID: programID, externalID: nil, status: .active, profile: MemberProfile(),
+        let blank = Member(id: id, programID: programID, externalID: nil, status: .active, kind: input.kind ?? .person,
+                           profile: MemberProfile(),
                            channel: channel, attributes: [:], consents: [:], enrolledAt: now, updatedAt: now,
                            erasedAt: nil, revision: 0)
         return try blank.applying(input, fields: fields, at: now, source: "enrolment")
@@ -30,6 +31,7 @@ extension Member {
         next.profile.birthday = input.birthday.applied(to: profile.birthday)
         next.profile.gender = input.gender.applied(to: profile.gender)
         next.profile.region = input.region.applied(to: profile.region)
+        next.organisationID = input.organisation.applied(to: organisationID)
         var events: [ConsentEvent] = []
         for (purpose, granted) in input.consents.sorted(by: { $0.key < $1.key }) where consents[purpose]?.granted != granted {
             next.consents[purpose] = Consent(granted: granted, updatedAt: now)
@@ -39,6 +41,16 @@ extension Member {
             next.attributes[code] = value == .null ? nil : value
         }
         var faults = FaultCollector()
+        if next.kind == .organisation {
+            // An organisation is a business: it has no birthday or gender, and no organisation above it.
+            for (key, given) in [("birthday", next.profile.birthday != nil), ("gender", next.profile.gender != nil),
+                                 ("organisation", next.organisationID != nil)] where given {
+                faults.add(.root / key, "not_for_organisations", "An organisation has no '\(key)'.")
+            }
+        }
+        if next.organisationID == id {
+            faults.add(.root / "organisation", "invalid_organisation", "A member cannot be its own organisation.")
+        }
         for (code, value) in next.attributes.sorted(by: { $0.key < $1.key }) {
             guard let definition = fields[code], definition.sensitive, let purpose = definition.purpose else { continue }
             if next.consents[purpose]?.granted == true { continue }

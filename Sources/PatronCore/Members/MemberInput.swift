@@ -27,6 +27,10 @@ public struct MemberInput: Sendable, Hashable {
     public var gender: FieldChange<Gender> = .unchanged
     public var region: FieldChange<String> = .unchanged
     public var channel: EnrolmentChannel?
+    /// Enrolment only: `person` unless given.
+    public var kind: MemberKind?
+    /// The organisation a person is an operator of (its member id), or `.clear` to unlink them.
+    public var organisation: FieldChange<String> = .unchanged
     /// Per attribute code: the new value, or `.null` to remove it.
     public var attributes: [String: JSONValue] = [:]
     /// Per purpose: granted or withdrawn.
@@ -35,19 +39,20 @@ public struct MemberInput: Sendable, Hashable {
     public enum Mode: Sendable {
         /// Enrolment: `external_id` and `channel` are required; `null` means "not given".
         case enrol
-        /// Update: absent fields are kept, `null` clears; `channel` cannot change.
+        /// Update: absent fields are kept, `null` clears; `channel` and `kind` cannot change.
         case update
     }
 
     static let keys: Set<String> = [
         "external_id", "name", "phone", "email", "birthday", "gender", "region", "channel", "attributes", "consents",
+        "kind", "organisation",
     ]
 
     /// Reads and checks the fields of `body`; throws a `ValidationError` listing every fault.
     /// Attributes are checked against `fields` (the program's `member_fields`).
     public init(parsing body: JSONValue, mode: Mode, fields: [String: MemberFieldDefinition]) throws(ValidationError) {
         var faults = FaultCollector()
-        let allowed = mode == .enrol ? Self.keys : Self.keys.subtracting(["channel"])
+        let allowed = mode == .enrol ? Self.keys : Self.keys.subtracting(["channel", "kind"])
         guard let reader = ObjectValidator(body, at: .root, allowedKeys: allowed, faults: &faults) else {
             try faults.check()
             return
@@ -76,9 +81,12 @@ public struct MemberInput: Sendable, Hashable {
         gender = change("gender", Gender.init(rawValue:),
                         "One of: \(Gender.allCases.map(\.rawValue).joined(separator: ", ")).", code: "not_allowed")
         region = change("region", MemberRules.region, MemberRules.regionRule)
+        organisation = change("organisation", { Identifier.isWellFormed($0) ? $0 : nil },
+                              "A member id, of a member of kind 'organisation'.", code: "invalid_id")
         if mode == .enrol {
             channel = reader.choice("channel", EnrolmentChannel.allCases.map(\.rawValue), required: true, faults: &faults)
                 .flatMap(EnrolmentChannel.init(rawValue:))
+            kind = reader.choice("kind", MemberKind.allCases.map(\.rawValue), faults: &faults).flatMap(MemberKind.init(rawValue:))
         }
         if let consents = reader.value("consents"),
            let consentReader = ObjectValidator(consents, at: .root / "consents",

@@ -58,7 +58,7 @@ public struct ConfigValidator: Sendable {
 
     private func validatePoints(_ value: JSONValue, at pointer: JSONPointer, _ faults: inout FaultCollector) {
         guard let points = ObjectValidator(value, at: pointer, allowedKeys: [
-            "value_minor_per_point", "pending_days", "expiry", "refund", "limits", "allow_transfers",
+            "value_minor_per_point", "pending_days", "expiry", "refund", "limits", "allow_transfers", "b2b",
         ], faults: &faults) else { return }
         _ = points.integer("value_minor_per_point", in: 1...1_000_000, faults: &faults)
         _ = points.integer("pending_days", in: 0...365, faults: &faults)
@@ -89,6 +89,16 @@ public struct ConfigValidator: Sendable {
             _ = reader.integer("points_per_member_per_day", in: 1...Int64(Int32.max), faults: &faults)
             _ = reader.integer("events_per_member_per_hour", in: 1...100_000, faults: &faults)
             _ = reader.choice("on_exceed", ["refuse", "review"], faults: &faults)
+        }
+        if let b2b = points.value("b2b"),
+           let reader = ObjectValidator(b2b, at: pointer / "b2b", allowedKeys: ["earn_to", "executor_percent"], faults: &faults) {
+            let earnTo = reader.choice("earn_to", PointsPolicy.EarnTo.allCases.map(\.rawValue), required: true, faults: &faults)
+            let percent = reader.integer("executor_percent", in: 1...99, faults: &faults)
+            if earnTo == PointsPolicy.EarnTo.split.rawValue, percent == nil, reader.value("executor_percent") == nil {
+                faults.add(pointer / "b2b" / "executor_percent", "missing", "'split' needs 'executor_percent': the executor's share.")
+            } else if let earnTo, earnTo != PointsPolicy.EarnTo.split.rawValue, reader.value("executor_percent") != nil {
+                faults.add(pointer / "b2b" / "executor_percent", "not_allowed", "'executor_percent' applies only to 'split'.")
+            }
         }
     }
 

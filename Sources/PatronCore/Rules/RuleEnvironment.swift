@@ -10,14 +10,14 @@ public enum RuleEnvironment {
     public static let event = CELObjectType(name: "patron.Event", fields: [
         ("type", .string), ("amount", .int), ("occurred_at", .timestamp), ("order_id", .string),
         ("channel", .string), ("store", .string), ("items", .list(.object(item))),
-        ("attributes", .map(.string, .dyn)),
+        ("attributes", .map(.string, .dyn)), ("buyer", .string), ("executor", .string),
     ])
 
     /// The member as they were before the event; `purchases` counts their purchases before it.
     public static let member = CELObjectType(name: "patron.Member", fields: [
         ("id", .string), ("tier", .string), ("enrolled_at", .timestamp), ("birthday", .string),
         ("plan", .string), ("tags", .list(.string)), ("attributes", .map(.string, .dyn)),
-        ("purchases", .int),
+        ("purchases", .int), ("kind", .string),
     ])
 
     /// The program the rule belongs to.

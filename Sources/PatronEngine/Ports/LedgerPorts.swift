@@ -53,15 +53,16 @@ public struct OrderFacts: Sendable, Hashable {
     /// The purchase amount, and what refunds have returned of it so far.
     public var amount: Int64
     public var refunded: Int64
-    /// What the purchase earned, per unit.
-    public var earned: [LedgerUnit: Int64]
+    /// What the purchase earned, per member and unit: one member, or two when a B2B purchase split
+    /// its awards between the organisation and the executor.
+    public var earnedBy: [String: [LedgerUnit: Int64]]
 
-    public init(eventID: String, memberID: String, amount: Int64, refunded: Int64, earned: [LedgerUnit: Int64]) {
+    public init(eventID: String, memberID: String, amount: Int64, refunded: Int64, earnedBy: [String: [LedgerUnit: Int64]]) {
         self.eventID = eventID
         self.memberID = memberID
         self.amount = amount
         self.refunded = refunded
-        self.earned = earned
+        self.earnedBy = earnedBy
     }
 }
 

@@ -44,15 +44,21 @@ extension Engine {
                 throw EngineError.conflict(code: "cannot_release",
                                            detail: "The event was held before Patron kept held events' bodies; reject it and post it again.")
             }
-            guard let member = try await store.member(programID: program.id, id: stored.memberID),
-                  member.status == .active else {
-                throw EngineError.conflict(code: "cannot_release",
-                                           detail: "The member of the event was erased; reject the event instead.")
-            }
             let runtime = try await runtime(program)
-            let planner = EventPlanner(event: event, member: member, runtime: runtime, fingerprint: stored.fingerprint,
+            let parties: EventParties
+            do {
+                parties = try await eventParties(event, runtime: runtime)
+            } catch let error as EngineError {
+                throw EngineError.conflict(code: "cannot_release",
+                                           detail: "The event's members can no longer earn from it (\(error)); reject the event instead.")
+            }
+            guard parties.subject.id == stored.memberID else {
+                throw EngineError.conflict(code: "cannot_release",
+                                           detail: "Under the configuration now in force the event would be recorded under another member; reject it and post it again.")
+            }
+            let planner = EventPlanner(event: event, parties: parties, runtime: runtime, fingerprint: stored.fingerprint,
                                        actor: principal.keyID, now: now, preview: false, releasing: stored, review: review)
-            return LedgerWork(read: EventPlanner.read(for: event, memberID: member.id, runtime: runtime, checkingLimits: false)) {
+            return LedgerWork(read: EventPlanner.read(for: event, parties: parties, runtime: runtime, checkingLimits: false)) {
                 snapshot in
                 guard snapshot.event?.status == "review" else { throw StoreError.concurrentUpdate }
                 do {

@@ -7,6 +7,9 @@ import PatronCore
 public struct EventReceipt: Sendable, Hashable, Codable {
     public struct Award: Sendable, Hashable, Codable {
         public var rule: String
+        /// Who received it: the event's member, or for a B2B event the organisation or the executor.
+        /// Nil in receipts stored before B2B events existed, where it is the event's member.
+        public var member: String?
         public var unit: LedgerUnit
         public var amount: Int64
         /// What the rule's expression gave before a cap cut it.
@@ -27,6 +30,8 @@ public struct EventReceipt: Sendable, Hashable, Codable {
 
     /// What a refund took back of one unit.
     public struct Clawback: Sendable, Hashable, Codable {
+        /// Whose points were taken back (nil in receipts stored before B2B events: the event's member).
+        public var member: String?
         public var unit: LedgerUnit
         public var requested: Int64
         public var fromPending: Int64
@@ -52,6 +57,9 @@ public struct EventReceipt: Sendable, Hashable, Codable {
     /// Patron's id for the event.
     public var event: String
     public var member: String
+    /// A B2B event's organisation and operator person, as resolved from what it named.
+    public var buyer: String?
+    public var executor: String?
     public var type: String
     public var occurredAt: Date
     public var recordedAt: Date
@@ -74,20 +82,27 @@ public struct EventReceipt: Sendable, Hashable, Codable {
             "occurred_at": date(occurredAt), "recorded_at": date(recordedAt), "status": .string(status),
             "failures": .array(failures.map { .object(["rule": .string($0.rule), "error": .string($0.error)]) }),
         ]
+        object["buyer"] = buyer.map(JSONValue.string)
+        object["executor"] = executor.map(JSONValue.string)
         object["awards"] = .array(awards.map { award in
             var entry: [String: JSONValue] = [
                 "rule": .string(award.rule), "unit": .string(award.unit.rawValue), "amount": .int(award.amount),
                 "computed": .int(award.computed), "state": .string(award.state),
             ]
+            entry["member"] = award.member.map(JSONValue.string)
             entry["capped_by"] = award.cappedBy.map(JSONValue.string)
             entry["available_at"] = award.availableAt.map(date)
             entry["expires_at"] = award.expiresAt.map(date)
             return .object(entry)
         })
         object["clawbacks"] = .array(clawbacks.map { clawback in
-            .object(["unit": .string(clawback.unit.rawValue), "requested": .int(clawback.requested),
-                     "from_pending": .int(clawback.fromPending), "from_available": .int(clawback.fromAvailable),
-                     "into_debt": .int(clawback.intoDebt), "not_recovered": .int(clawback.notRecovered)])
+            var entry: [String: JSONValue] = [
+                "unit": .string(clawback.unit.rawValue), "requested": .int(clawback.requested),
+                "from_pending": .int(clawback.fromPending), "from_available": .int(clawback.fromAvailable),
+                "into_debt": .int(clawback.intoDebt), "not_recovered": .int(clawback.notRecovered),
+            ]
+            entry["member"] = clawback.member.map(JSONValue.string)
+            return .object(entry)
         })
         if let review {
             var entry: [String: JSONValue] = ["held_for": .string(review.heldFor)]
@@ -161,34 +176,78 @@ extension Engine {
             throw EngineError.invalid(ValidationError(pointer: "/occurred_at", code: "in_future",
                                                       message: "An event cannot have occurred in the future."))
         }
-        let member = try await eventMember(event, program: program)
         let runtime = try await runtime(program)
+        let parties = try await eventParties(event, runtime: runtime)
         let canonical = body.canonicalData()
         let fingerprint = Self.sha256(canonical)
-        let read = EventPlanner.read(for: event, memberID: member.id, runtime: runtime, checkingLimits: true)
+        let read = EventPlanner.read(for: event, parties: parties, runtime: runtime, checkingLimits: true)
         let actor = principal.keyID
         let plan: @Sendable (LedgerSnapshot) throws -> LedgerPlan = { snapshot in
-            try EventPlanner(event: event, member: member, runtime: runtime, fingerprint: fingerprint, actor: actor,
+            try EventPlanner(event: event, parties: parties, runtime: runtime, fingerprint: fingerprint, actor: actor,
                              now: now, preview: preview, body: canonical).plan(snapshot)
         }
         return (read, plan)
     }
 
+    /// Who an event is recorded under and who earns from it. A B2B event names the organisation
+    /// (`buyer`), the operator person who executed it (`executor`), or both; the executor must be an
+    /// operator of the buyer, and a lone executor buys for their organisation. `points.b2b.earn_to`
+    /// then says who earns. A refund locks both parties it names: what the order earned is taken
+    /// back from whoever earned it.
+    func eventParties(_ event: LedgerEvent, runtime: ProgramRuntime) async throws -> EventParties {
+        let program = runtime.program
+        guard event.buyerID != nil || event.executorID != nil else {
+            return EventParties(subject: try await eventMember(event, program: program))
+        }
+        var executor: Member?
+        if let executorID = event.executorID {
+            let person = try await namedMember(executorID, program: program, pointer: "/executor")
+            guard person.kind == .person, person.organisationID != nil else {
+                throw EngineError.invalid(ValidationError(
+                    pointer: "/executor", code: "not_an_operator",
+                    message: "The member '\(executorID)' is not an operator person of an organisation (their 'organisation')."))
+            }
+            if let buyerID = event.buyerID, person.organisationID != buyerID {
+                throw EngineError.invalid(ValidationError(
+                    pointer: "/executor", code: "not_an_operator_of_buyer",
+                    message: "The member '\(executorID)' is not an operator of the organisation '\(buyerID)'."))
+            }
+            executor = person
+        }
+        let buyer = try await organisation(id: event.buyerID ?? executor!.organisationID!, program: program,
+                                           pointer: event.buyerID == nil ? "/executor" : "/buyer")
+        if event.type == LedgerEvent.refund {
+            return EventParties(subject: executor ?? buyer, counterpart: executor.map { _ in buyer }, buyer: buyer,
+                                executor: executor)
+        }
+        switch runtime.policy.earnTo {
+        case .executor:
+            return EventParties(subject: executor ?? buyer, buyer: buyer, executor: executor)
+        case .buyer:
+            return EventParties(subject: buyer, buyer: buyer, executor: executor)
+        case .split:
+            return EventParties(subject: buyer, counterpart: executor, buyer: buyer, executor: executor, splits: executor != nil)
+        }
+    }
+
     /// The member an event names, by id or external id; an erased member cannot earn.
     private func eventMember(_ event: LedgerEvent, program: Program) async throws -> Member {
-        let found: Member?
-        let pointer: String
-        if let id = event.memberID {
-            pointer = "/member"
-            found = Identifier.isWellFormed(id) ? try await store.member(programID: program.id, id: id) : nil
-        } else {
-            pointer = "/external_id"
-            found = try await store.members(programID: program.id, matching: MemberQuery(externalID: event.externalID),
+        if let id = event.memberID { return try await namedMember(id, program: program, pointer: "/member") }
+        let found = try await store.members(programID: program.id, matching: MemberQuery(externalID: event.externalID),
                                             after: nil, limit: 1).first
-        }
+        return try held(found, named: event.externalID ?? "", pointer: "/external_id")
+    }
+
+    /// The member with this id, named by an event at `pointer`.
+    private func namedMember(_ id: String, program: Program, pointer: String) async throws -> Member {
+        try held(Identifier.isWellFormed(id) ? try await store.member(programID: program.id, id: id) : nil, named: id,
+                 pointer: pointer)
+    }
+
+    private func held(_ found: Member?, named name: String, pointer: String) throws -> Member {
         guard let member = found else {
             throw EngineError.invalid(ValidationError(pointer: pointer, code: "unknown_member",
-                                                      message: "The program has no member '\(event.memberID ?? event.externalID ?? "")'."))
+                                                      message: "The program has no member '\(name)'."))
         }
         guard member.status == .active else { throw Self.erased(member.id) }
         return member
@@ -223,11 +282,26 @@ extension Engine {
     }
 }
 
+/// Who an event concerns (see `Engine.eventParties`).
+struct EventParties: Sendable {
+    /// The member the event is recorded under: the rules see them as `member`, caps and limits
+    /// count what they earned, and a purchase's order is theirs.
+    var subject: Member
+    /// A second member the write locks and changes: the executor under `split`, or the other
+    /// party a B2B refund names.
+    var counterpart: Member?
+    var buyer: Member?
+    var executor: Member?
+    /// Whether awards are split between the subject (the buyer) and the counterpart (the executor).
+    var splits = false
+}
+
 /// Turns an event and what the ledger holds into what to record. Pure: it runs inside the store's
 /// transaction, under the member's lock.
 struct EventPlanner {
     let event: LedgerEvent
-    let member: Member
+    let parties: EventParties
+    var member: Member { parties.subject }
     let runtime: ProgramRuntime
     let fingerprint: String
     let actor: String
@@ -241,17 +315,18 @@ struct EventPlanner {
     var review: EventReceipt.Review?
 
     /// What the ledger must read, under the member's lock, to plan `event`.
-    static func read(for event: LedgerEvent, memberID: String, runtime: ProgramRuntime, checkingLimits: Bool) -> LedgerRead {
+    static func read(for event: LedgerEvent, parties: EventParties, runtime: ProgramRuntime, checkingLimits: Bool) -> LedgerRead {
         let day = runtime.policy.day(of: event.occurredAt)
         let rules = runtime.rules.applicable(to: event.type)
         let limitsApply = checkingLimits
             && (runtime.policy.pointsPerMemberPerDay != nil || runtime.policy.eventsPerMemberPerHour != nil)
         return LedgerRead(
-            programID: runtime.program.id, memberID: memberID, lots: event.type == LedgerEvent.refund,
+            programID: runtime.program.id, memberID: parties.subject.id, lots: event.type == LedgerEvent.refund,
             eventClientID: event.clientID, orderID: event.orderID,
             capRules: rules.filter { !$0.cap.isEmpty }.map(\.code), capDay: day,
             limitDay: limitsApply ? day : nil,
-            limitHour: limitsApply ? DateInterval(start: event.occurredAt.addingTimeInterval(-3600), end: event.occurredAt) : nil)
+            limitHour: limitsApply ? DateInterval(start: event.occurredAt.addingTimeInterval(-3600), end: event.occurredAt) : nil,
+            counterpartID: parties.counterpart?.id)
     }
 
     func plan(_ snapshot: LedgerSnapshot) throws -> LedgerPlan {
@@ -292,55 +367,86 @@ struct EventPlanner {
         }
         var ledger = MemberLedger(programID: runtime.program.id, memberID: member.id, accounts: snapshot.accounts,
                                   lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
+        var other = parties.counterpart.flatMap { counterpart in
+            snapshot.counterpart.map {
+                MemberLedger(programID: runtime.program.id, memberID: counterpart.id, accounts: $0.accounts, lots: $0.lots,
+                             holds: $0.holds, actor: actor, postedAt: now)
+            }
+        }
         var awards: [EventReceipt.Award] = []
         for award in outcome.awards where award.amount > 0 {
-            var entry = EventReceipt.Award(rule: award.rule, unit: award.unit, amount: award.amount, computed: award.computed,
-                                           cappedBy: award.cappedBy, state: "available", availableAt: nil, expiresAt: nil)
+            var entry = EventReceipt.Award(rule: award.rule, member: member.id, unit: award.unit, amount: award.amount,
+                                           computed: award.computed, cappedBy: award.cappedBy, state: "available",
+                                           availableAt: nil, expiresAt: nil)
             if award.unit == .points {
                 entry.availableAt = policy.availableAt(earnedAt: event.occurredAt)
                 entry.expiresAt = policy.expiresAt(earnedAt: event.occurredAt)
             }
-            if status != "review" {
-                let lot = ledger.earn(award.unit, award.amount, source: award.rule, eventID: eventID, orderID: event.orderID,
-                                      earnedAt: event.occurredAt, availableAt: entry.availableAt ?? event.occurredAt,
-                                      expiresAt: entry.expiresAt, asOf: now)
-                if let lot {
-                    entry.state = lot.isExpired(at: now) ? "expired" : lot.state.rawValue
-                }
-            } else {
-                // Held for review: nothing is posted until an operator lets it through.
-                entry.state = "review"
+            // Under `split` the executor gets their share of each award, the buyer the rest.
+            var shares: [(member: String, amount: Int64)] = [(member.id, award.amount)]
+            if parties.splits, let executor = parties.counterpart {
+                let executorShare = policy.executorShare(of: award.amount)
+                shares = [(member.id, award.amount - executorShare), (executor.id, executorShare)]
             }
-            awards.append(entry)
+            for (recipient, amount) in shares where amount > 0 {
+                var share = entry
+                share.member = recipient
+                share.amount = amount
+                if status != "review" {
+                    func earn(_ ledger: inout MemberLedger) -> Lot? {
+                        ledger.earn(award.unit, amount, source: award.rule, eventID: eventID, orderID: event.orderID,
+                                    earnedAt: event.occurredAt, availableAt: entry.availableAt ?? event.occurredAt,
+                                    expiresAt: entry.expiresAt, asOf: now)
+                    }
+                    let lot = recipient == member.id ? earn(&ledger) : earn(&other!)
+                    if let lot {
+                        share.state = lot.isExpired(at: now) ? "expired" : lot.state.rawValue
+                    }
+                } else {
+                    // Held for review: nothing is posted until an operator lets it through.
+                    share.state = "review"
+                }
+                awards.append(share)
+            }
         }
         var clawbacks: [EventReceipt.Clawback] = []
         if let order, status != "review" {
-            for unit in LedgerUnit.allCases {
-                let earned = order.earned[unit] ?? 0
-                guard earned > 0, order.amount > 0 else { continue }
-                // Proportional and cumulative, rounded in the member's favour: after refunds that add up
-                // to the whole order, exactly what it earned has been asked back.
-                let before = Self.share(earned, order.refunded, of: order.amount)
-                let after = Self.share(earned, order.refunded + event.amount, of: order.amount)
-                let taken = ledger.clawBack(unit, after - before, orderID: event.orderID!, policy: policy.refund,
-                                            eventID: eventID, occurredAt: event.occurredAt, asOf: now)
-                clawbacks.append(EventReceipt.Clawback(unit: unit, requested: taken.requested, fromPending: taken.fromPending,
-                                                       fromAvailable: taken.fromAvailable, intoDebt: taken.intoDebt,
-                                                       notRecovered: taken.notRecovered))
+            // Each member who earned from the order gives back their own share of it.
+            for earner in [member.id, other?.memberID].compactMap({ $0 }) {
+                for unit in LedgerUnit.allCases {
+                    let earned = order.earnedBy[earner]?[unit] ?? 0
+                    guard earned > 0, order.amount > 0 else { continue }
+                    // Proportional and cumulative, rounded in the member's favour: after refunds that add up
+                    // to the whole order, exactly what it earned has been asked back.
+                    let before = Self.share(earned, order.refunded, of: order.amount)
+                    let after = Self.share(earned, order.refunded + event.amount, of: order.amount)
+                    func clawBack(_ ledger: inout MemberLedger) -> MemberLedger.Clawback {
+                        ledger.clawBack(unit, after - before, orderID: event.orderID!, policy: policy.refund,
+                                        eventID: eventID, occurredAt: event.occurredAt, asOf: now)
+                    }
+                    let taken = earner == member.id ? clawBack(&ledger) : clawBack(&other!)
+                    clawbacks.append(EventReceipt.Clawback(member: earner, unit: unit, requested: taken.requested,
+                                                           fromPending: taken.fromPending, fromAvailable: taken.fromAvailable,
+                                                           intoDebt: taken.intoDebt, notRecovered: taken.notRecovered))
+                }
             }
         }
+        // A refund is recorded under its order's member; anything else under the subject.
+        let recordedUnder = order?.memberID ?? member.id
         let recordedAt = releasing?.recordedAt ?? now
         let receipt = EventReceipt(
-            id: event.clientID, event: eventID, member: member.id, type: event.type, occurredAt: event.occurredAt,
+            id: event.clientID, event: eventID, member: recordedUnder, buyer: parties.buyer?.id,
+            executor: parties.executor?.id, type: event.type, occurredAt: event.occurredAt,
             recordedAt: recordedAt, status: status, awards: awards,
             failures: outcome.failures.map { EventReceipt.Failure(rule: $0.rule, error: $0.message) }, clawbacks: clawbacks,
             review: review ?? heldFor.map { EventReceipt.Review(heldFor: $0) })
-        let stored = StoredEvent(id: eventID, programID: runtime.program.id, memberID: member.id, clientID: event.clientID,
+        let stored = StoredEvent(id: eventID, programID: runtime.program.id, memberID: recordedUnder, clientID: event.clientID,
                                  type: event.type, occurredAt: event.occurredAt, recordedAt: recordedAt, amount: event.amount,
                                  orderID: event.orderID, fingerprint: fingerprint, status: status,
                                  receipt: receipt.storedText(), body: status == "review" ? body : nil)
         return LedgerPlan(changes: ledger.changes, event: releasing == nil ? stored : nil,
                           purchasesAdded: event.type == LedgerEvent.purchase && status == "posted" ? 1 : 0,
+                          counterpartChanges: other?.changes,
                           resolvedEvent: releasing == nil ? nil : stored,
                           outcome: EventResult(receipt: receipt, created: true))
     }
@@ -355,9 +461,12 @@ struct EventPlanner {
             throw EngineError.invalid(ValidationError(pointer: "/order_id", code: "unknown_order",
                                                       message: "No purchase with the order_id '\(event.orderID ?? "")' was posted."))
         }
-        guard order.memberID == member.id else {
-            throw EngineError.invalid(ValidationError(pointer: "/order_id", code: "order_of_another_member",
-                                                      message: "The order '\(event.orderID ?? "")' belongs to another member."))
+        // Whoever earned from the order must be among the members this refund locked.
+        let parties = Set([member.id, self.parties.counterpart?.id].compactMap { $0 })
+        guard parties.contains(order.memberID), order.earnedBy.keys.allSatisfy(parties.contains) else {
+            throw EngineError.invalid(ValidationError(
+                pointer: "/order_id", code: "order_of_another_member",
+                message: "The order '\(event.orderID ?? "")' belongs to another member; a B2B order is refunded naming its buyer and executor."))
         }
         let refundable = order.amount - order.refunded
         guard event.amount <= refundable else {
@@ -391,6 +500,7 @@ struct EventPlanner {
             "tags": .list([]),
             "attributes": CELValue(json: .object(member.attributes)),
             "purchases": .int(purchases),
+            "kind": .string(member.kind.rawValue),
         ]))
     }
 }

@@ -24,6 +24,7 @@ extension Engine {
         } catch {
             throw EngineError.invalid(error)
         }
+        try await checkOrganisation(enrolment.member, program: program)
         do {
             try await store.insertMember(enrolment.member, consentEvents: enrolment.consentEvents)
         } catch StoreError.duplicate {
@@ -83,10 +84,37 @@ extension Engine {
         do throws(ValidationError) { input = try MemberInput(parsing: body, mode: .update, fields: fields) } catch {
             throw EngineError.invalid(error)
         }
+        if case .set(let organisationID) = input.organisation {
+            try await checkOrganisation(id: organisationID, program: program)
+        }
         return try await changeMember(program: program, id: id) { member throws(EngineError) in
             guard member.status == .active else { throw Self.erased(id) }
             do throws(ValidationError) { return try member.applying(input, fields: fields, at: now()) } catch { throw .invalid(error) }
         }
+    }
+
+    /// The organisation a person is linked to must be a held member of kind `organisation`.
+    private func checkOrganisation(_ member: Member, program: Program) async throws {
+        guard let organisationID = member.organisationID else { return }
+        try await checkOrganisation(id: organisationID, program: program)
+    }
+
+    private func checkOrganisation(id: String, program: Program) async throws {
+        _ = try await organisation(id: id, program: program, pointer: "/organisation")
+    }
+
+    /// The held organisation with this id, or a 422 at `pointer` naming what is wrong with it.
+    func organisation(id: String, program: Program, pointer: String) async throws -> Member {
+        guard Identifier.isWellFormed(id), let found = try await store.member(programID: program.id, id: id),
+              found.status == .active else {
+            throw EngineError.invalid(ValidationError(pointer: pointer, code: "unknown_organisation",
+                                                      message: "The program has no organisation '\(id)'."))
+        }
+        guard found.kind == .organisation else {
+            throw EngineError.invalid(ValidationError(pointer: pointer, code: "not_an_organisation",
+                                                      message: "The member '\(id)' is a person, not an organisation."))
+        }
+        return found
     }
 
     /// Erases the member's personal data; the member row stays, anonymised. Erasing twice is harmless.

@@ -123,7 +123,9 @@ struct APIService: APIProtocol {
     }
 
     func listMembers(_ input: Operations.ListMembers.Input) async throws -> Operations.ListMembers.Output {
-        let query = MemberQuery(externalID: input.query.externalId, phone: input.query.phone, email: input.query.email)
+        let query = MemberQuery(externalID: input.query.externalId, phone: input.query.phone, email: input.query.email,
+                                kind: input.query.kind.map { MemberKind(rawValue: $0.rawValue)! },
+                                organisationID: input.query.organisation)
         let page = try await engine.listMembers(programCode: input.path.program, query: query,
                                                 limit: input.query.limit.map(Int.init), cursor: input.query.cursor,
                                                 by: try RequestState.requirePrincipal())

@@ -9,12 +9,12 @@ import PatronEngine
 extension Components.Schemas.EventReceipt {
     init(_ receipt: EventReceipt) throws {
         self.init(
-            id: receipt.id, event: receipt.event, member: receipt.member, _type: receipt.type,
-            occurredAt: receipt.occurredAt, recordedAt: receipt.recordedAt,
+            id: receipt.id, event: receipt.event, member: receipt.member, buyer: receipt.buyer, executor: receipt.executor,
+            _type: receipt.type, occurredAt: receipt.occurredAt, recordedAt: receipt.recordedAt,
             status: try .init(known: receipt.status),
-            awards: try receipt.awards.map(Components.Schemas.EventAward.init),
+            awards: try receipt.awards.map { try Components.Schemas.EventAward($0, member: receipt.member) },
             failures: receipt.failures.map { Components.Schemas.EventFailure(rule: $0.rule, error: $0.error) },
-            clawbacks: try receipt.clawbacks.map(Components.Schemas.EventClawback.init),
+            clawbacks: try receipt.clawbacks.map { try Components.Schemas.EventClawback($0, member: receipt.member) },
             review: try receipt.review.map(Components.Schemas.EventReview.init))
     }
 }
@@ -27,16 +27,17 @@ extension Components.Schemas.EventReview {
 }
 
 extension Components.Schemas.EventAward {
-    init(_ award: EventReceipt.Award) throws {
-        self.init(rule: award.rule, unit: try .init(known: award.unit.rawValue), amount: award.amount,
+    /// `member` is the receipt's, for receipts stored before awards named their recipient.
+    init(_ award: EventReceipt.Award, member: String) throws {
+        self.init(rule: award.rule, member: award.member ?? member, unit: try .init(known: award.unit.rawValue), amount: award.amount,
                   computed: award.computed, cappedBy: award.cappedBy, state: try .init(known: award.state),
                   availableAt: award.availableAt, expiresAt: award.expiresAt)
     }
 }
 
 extension Components.Schemas.EventClawback {
-    init(_ clawback: EventReceipt.Clawback) throws {
-        self.init(unit: try .init(known: clawback.unit.rawValue), requested: clawback.requested,
+    init(_ clawback: EventReceipt.Clawback, member: String) throws {
+        self.init(member: clawback.member ?? member, unit: try .init(known: clawback.unit.rawValue), requested: clawback.requested,
                   fromPending: clawback.fromPending, fromAvailable: clawback.fromAvailable,
                   intoDebt: clawback.intoDebt, notRecovered: clawback.notRecovered)
     }

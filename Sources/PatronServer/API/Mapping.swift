@@ -59,6 +59,7 @@ extension Components.Schemas.Member {
         self.init(
             id: member.id, program: programCode, externalId: member.externalID,
             status: member.status == .active ? .active : .erased,
+            kind: Components.Schemas.MemberKind(rawValue: member.kind.rawValue)!, organisation: member.organisationID,
             name: member.profile.name, phone: member.profile.phone, email: member.profile.email,
             birthday: member.profile.birthday,
             gender: member.profile.gender.flatMap { Components.Schemas.NullableGender(rawValue: $0.rawValue) },
