@@ -9,31 +9,32 @@ import PatronEngine
 extension SQLiteStore {
     public var maxConcurrentBatches: Int { 1 }
 
+    /// Runs the batch in one transaction, each work after the last, with no savepoint per work: a
+    /// savepoint makes SQLite copy every page the work first touches into a statement journal, and
+    /// that was most of a batch's writes. A work whose plan throws has written nothing and fails
+    /// alone. A write that fails part-way leaves the transaction with part of a work, so the whole
+    /// batch is rolled back (thrown) and `LedgerWriter` runs each of its works alone; a work alone
+    /// gets its failure as its result.
     public func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>] {
-        try await pool.write { db in
-            var results: [Result<LedgerPlan, any Error>] = []
-            results.reserveCapacity(works.count)
-            for work in works {
-                var result: Result<LedgerPlan, any Error> = .failure(StoreError.missing)
-                do {
-                    try db.inSavepoint {
-                        do {
-                            let snapshot = try Self.snapshot(work.read, lock: true, db)
-                            let plan = try work.plan(snapshot)
-                            try Self.apply(plan, read: work.read, db)
-                            result = .success(plan)
-                            return .commit
-                        } catch {
-                            result = .failure(Self.translate(error))
-                            return .rollback
-                        }
+        do {
+            return try await pool.write { db in
+                var results: [Result<LedgerPlan, any Error>] = []
+                results.reserveCapacity(works.count)
+                for work in works {
+                    let plan: LedgerPlan
+                    do {
+                        plan = try work.plan(try Self.snapshot(work.read, lock: true, db))
+                    } catch {
+                        results.append(.failure(Self.translate(error)))
+                        continue
                     }
-                } catch {
-                    result = .failure(Self.translate(error))
+                    try Self.apply(plan, read: work.read, db)
+                    results.append(.success(plan))
                 }
-                results.append(result)
+                return results
             }
-            return results
+        } catch where works.count == 1 {
+            return [.failure(Self.translate(error))]
         }
     }
 

@@ -44,8 +44,9 @@ actor LedgerWriter {
             let results = try await store.perform(batch.map(\.work))
             for (entry, result) in zip(batch, results) { entry.continuation.resume(with: result) }
         } catch where batch.count > 1 {
-            // The transaction itself failed (a deadlock, a lost connection): nothing of it was
-            // written. Each write gets its own transaction, so one cause fails only its own write.
+            // The transaction failed (a write that failed part-way, a deadlock, a lost
+            // connection): nothing of it was written. Each write gets its own transaction, so one
+            // cause fails only its own write.
             for entry in batch {
                 do {
                     let result = try await store.perform([entry.work])
