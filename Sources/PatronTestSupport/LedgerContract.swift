@@ -25,10 +25,14 @@ public struct LedgerFixture: Sendable {
     public let clock: TestClock
     public let owner = Principal(keyID: "owner-key", role: .owner, programID: nil)
     public let program: Program
+    /// Persons, each an operator of `organisation`.
     public let members: [String]
+    /// An organisation (B2B), whose purchases split their awards 30 % to the executor.
+    public let organisation: String
 
     /// 1 point per ¥1 (100 minor units) and 1 growth per ¥1, pending for `pendingDays`, expiring
     /// 30 days after earning, refunds by `refund`; a check-in gives 10 points, capped at 10 a day.
+    /// The members are persons and operators of one organisation; B2B purchases split their awards.
     public static func make(store: any PatronStore, members count: Int = 3, pendingDays: Int = 7,
                             refund: String = "within_balance", limits: JSONValue? = nil) async throws -> LedgerFixture {
         let clock = TestClock(Date(timeIntervalSince1970: 1_790_000_000))
@@ -39,6 +43,7 @@ public struct LedgerFixture: Sendable {
         var points: [String: JSONValue] = [
             "pending_days": .int(Int64(pendingDays)), "refund": .string(refund),
             "expiry": .object(["policy": .string("days_after_earn"), "days": .int(30)]),
+            "b2b": .object(["earn_to": .string("split"), "executor_percent": .int(30)]),
         ]
         if let limits { points["limits"] = limits }
         let config = JSONValue.object([
@@ -52,15 +57,18 @@ public struct LedgerFixture: Sendable {
             ]),
         ])
         _ = try await engine.updateConfig(programCode: "shop", document: config, expectedVersion: nil, by: owner)
+        let organisation = try await engine.enrol(programCode: "shop", body: .object([
+            "external_id": .string("ORG-0"), "channel": .string("store"), "kind": .string("organisation"),
+        ]), by: owner)
         var members: [String] = []
         for index in 0..<count {
             let member = try await engine.enrol(programCode: "shop", body: .object([
-                "external_id": .string("M-\(index)"), "channel": .string("app"),
+                "external_id": .string("M-\(index)"), "channel": .string("app"), "organisation": .string(organisation.id),
             ]), by: owner)
             members.append(member.id)
         }
         let program = try await engine.program(code: "shop", by: owner)
-        return LedgerFixture(engine: engine, clock: clock, program: program, members: members)
+        return LedgerFixture(engine: engine, clock: clock, program: program, members: members, organisation: organisation.id)
     }
 
     /// Posts an event; the body's `id` is generated when not given.
@@ -122,6 +130,9 @@ public enum LedgerContract {
             var random = SeededGenerator(seed: 0x1ED6E2)
             try await randomWalk(fixture, steps: 1_000, random: &random)
             #expect(try await fixture.audit() == [])
+            // The walk's B2B purchases reached the organisation (a fault in them would be skipped as refused).
+            let organisation = try await fixture.engine.balance(programCode: "shop", memberID: fixture.organisation, by: fixture.owner)
+            #expect(organisation.lifetimeEarned > 0)
         },
         StoreContractCase(name: "200 concurrent redemptions spend exactly what the balance allows") { store in
             let fixture = try await LedgerFixture.make(store: store, members: 1)
@@ -501,40 +512,47 @@ public enum LedgerContract {
     public static func randomWalk(_ fixture: LedgerFixture, steps: Int, random: inout SeededGenerator) async throws {
         let engine = fixture.engine
         let owner = fixture.owner
-        var orders: [(member: String, id: String, left: Int64)] = []
+        /// Each order's parties as the event named them: `member`, or `buyer` and `executor`.
+        var orders: [(parties: [String: JSONValue], id: String, left: Int64)] = []
         var holds: [(member: String, id: String)] = []
         for step in 0..<steps {
             fixture.clock.advance(TimeInterval(Int.random(in: 0...(2 * 86_400), using: &random)))
             let member = fixture.members.randomElement(using: &random)!
+            // Spending, adjusting and reversing sometimes act on the organisation's own ledger.
+            let holder = Int.random(in: 0..<4, using: &random) == 0 ? fixture.organisation : member
             do {
                 switch Int.random(in: 0..<100, using: &random) {
                 case 0..<30:
                     let amount = Int64.random(in: 100...50_000, using: &random)
                     let order = "O-\(step)"
                     let back = TimeInterval(Int.random(in: 0...(40 * 86_400), using: &random))
-                    try await fixture.post(["type": "purchase", "member": .string(member), "amount": .int(amount),
-                                            "order_id": .string(order),
-                                            "occurred_at": .string(Timestamp.rfc3339(fixture.clock.now - back))])
-                    orders.append((member, order, amount))
+                    // A third of the purchases are B2B: the member buys for the organisation, and
+                    // the awards are split between them.
+                    let parties: [String: JSONValue] = Int.random(in: 0..<3, using: &random) == 0
+                        ? ["buyer": .string(fixture.organisation), "executor": .string(member)] : ["member": .string(member)]
+                    try await fixture.post(parties.merging(["type": "purchase", "amount": .int(amount), "order_id": .string(order),
+                                                            "occurred_at": .string(Timestamp.rfc3339(fixture.clock.now - back))],
+                                                           uniquingKeysWith: { $1 }))
+                    orders.append((parties, order, amount))
                 case 30..<40:
                     guard let index = orders.indices.randomElement(using: &random), orders[index].left > 0 else { continue }
                     let amount = Int64.random(in: 1...orders[index].left, using: &random)
-                    try await fixture.post(["type": "refund", "member": .string(orders[index].member),
-                                            "amount": .int(amount), "order_id": .string(orders[index].id)])
+                    try await fixture.post(orders[index].parties.merging(
+                        ["type": "refund", "amount": .int(amount), "order_id": .string(orders[index].id)], uniquingKeysWith: { $1 }))
                     orders[index].left -= amount
                 case 40..<48:
                     try await fixture.post(["type": "check_in", "member": .string(member)])
                 case 48..<62:
-                    _ = try await engine.redeem(programCode: "shop", memberID: member,
+                    _ = try await engine.redeem(programCode: "shop", memberID: holder,
                                                 body: .object(["points": .int(Int64.random(in: 1...300, using: &random))]),
                                                 requestKey: nil, by: owner)
                 case 62..<72:
                     let hold = try await engine.placeHold(
-                        programCode: "shop", memberID: member,
+                        programCode: "shop", memberID: holder,
                         body: .object(["points": .int(Int64.random(in: 1...200, using: &random)),
                                        "ttl_seconds": .int(Int64.random(in: 60...172_800, using: &random))]),
                         requestKey: nil, by: owner).hold
-                    holds.append((member, hold.id))
+                    holds.append((holder, hold.id))
                 case 72..<80:
                     guard let hold = holds.randomElement(using: &random) else { continue }
                     let body: JSONValue = Bool.random(using: &random)
@@ -547,17 +565,17 @@ public enum LedgerContract {
                 case 85..<92:
                     var points = Int64.random(in: -200...200, using: &random)
                     if points == 0 { points = 1 }
-                    _ = try await engine.adjust(programCode: "shop", memberID: member,
+                    _ = try await engine.adjust(programCode: "shop", memberID: holder,
                                                 body: .object(["points": .int(points), "reason": .string("goodwill")]),
                                                 requestKey: nil, by: owner)
                 case 95..<98:
                     let recipient = fixture.members.filter { $0 != member }.randomElement(using: &random)!
                     try await fixture.transfer(Int64.random(in: 1...300, using: &random), from: member, to: recipient)
                 case 92..<95:
-                    let recent = try await engine.ledger(programCode: "shop", memberID: member, limit: 20, cursor: nil,
+                    let recent = try await engine.ledger(programCode: "shop", memberID: holder, limit: 20, cursor: nil,
                                                          by: owner).items
                     guard let original = recent.randomElement(using: &random) else { continue }
-                    _ = try await engine.reverse(programCode: "shop", memberID: member, transferID: original.id,
+                    _ = try await engine.reverse(programCode: "shop", memberID: holder, transferID: original.id,
                                                  body: .object(["reason": "mistake"]), requestKey: nil, by: owner)
                 default:
                     let job = LedgerJob.allCases.randomElement(using: &random)!
