@@ -3,7 +3,7 @@ import PatronCore
 import PatronEngine
 import PostgresNIO
 
-// Single ledger records by id, the events awaiting an operator, and the resolution of one of them.
+// Single ledger records by id, and the events awaiting an operator.
 
 extension PostgresStore {
     public func transfer(programID: String, id: String) async throws -> Transfer? {
@@ -25,13 +25,5 @@ extension PostgresStore {
               AND id > \(after ?? "")
             ORDER BY id LIMIT \(limit)
             """).map { try Self.event($0) }
-    }
-
-    /// Gives an event held for review its outcome, provided it is still in review.
-    func resolveEvent(_ event: StoredEvent, on connection: PostgresConnection) async throws {
-        guard try await execute("""
-            UPDATE ledger_events SET status = \(event.status), receipt = \(String(decoding: event.receipt, as: UTF8.self))
-            WHERE id = \(event.id) AND status = 'review' RETURNING id
-            """, on: connection) == 1 else { throw StoreError.concurrentUpdate }
     }
 }

@@ -164,6 +164,121 @@ public enum LedgerContract {
             #expect(balance.redeemed == 1000 / 7 * 7)
             #expect(try await fixture.audit() == [])
         },
+        StoreContractCase(name: "concurrent writes of many members, batched together, each take effect once and in full") { store in
+            let fixture = try await LedgerFixture.make(store: store, members: 24, pendingDays: 0)
+            try await fixture.allowTransfers(true)
+            let (engine, owner, members) = (fixture.engine, fixture.owner, fixture.members)
+            // Five purchases of ¥100 and three check-ins (10 points, capped at 10 a day) per member,
+            // all at once; each member's first purchase is sent three times with its id, racing.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, member) in members.enumerated() {
+                    for order in 0..<5 {
+                        for _ in 0..<(order == 0 ? 3 : 1) {
+                            group.addTask {
+                                _ = try await fixture.purchase(member, amount: 10_000, order: "O-\(index)-\(order)",
+                                                               id: "E-\(index)-\(order)")
+                            }
+                        }
+                    }
+                    for _ in 0..<3 { group.addTask { _ = try await fixture.post(["type": "check_in", "member": .string(member)]) } }
+                }
+                try await group.waitForAll()
+            }
+            for member in members { #expect(try await fixture.available(member) == 5 * 100 + 10) }
+            // Three redemptions, a refund of half the first order, a hold and a transfer to the next
+            // member, all at once: each fits whatever the order they run in.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, member) in members.enumerated() {
+                    for _ in 0..<3 {
+                        group.addTask {
+                            _ = try await engine.redeem(programCode: "shop", memberID: member, body: .object(["points": 100]),
+                                                        requestKey: nil, by: owner)
+                        }
+                    }
+                    group.addTask {
+                        _ = try await fixture.post(["type": "refund", "member": .string(member), "amount": 5_000,
+                                                    "order_id": .string("O-\(index)-0")])
+                    }
+                    group.addTask {
+                        _ = try await engine.placeHold(programCode: "shop", memberID: member,
+                                                       body: .object(["points": 10, "ttl_seconds": 600]), requestKey: nil,
+                                                       by: owner)
+                    }
+                    group.addTask { _ = try await fixture.transfer(5, from: member, to: members[(index + 1) % members.count]) }
+                }
+                try await group.waitForAll()
+            }
+            for member in members {
+                let balance = try await engine.balance(programCode: "shop", memberID: member, by: owner)
+                #expect(balance.available == 510 - 300 - 50 - 5 + 5 - 10)
+                #expect(balance.onHold == 10)
+                #expect(balance.growth == 500 - 50)
+            }
+            #expect(try await fixture.transferCount() > 0)
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "purchases racing for one order: one is posted, the others refused, their batch-mates posted") {
+            store in
+            let fixture = try await LedgerFixture.make(store: store, members: 16, pendingDays: 0)
+            // Each member posts four purchases of its own and one of four orders that four members share.
+            let posted = try await withThrowingTaskGroup(of: (order: String, posted: Bool).self) { group in
+                for (index, member) in fixture.members.enumerated() {
+                    for order in 0..<4 {
+                        group.addTask {
+                            _ = try await fixture.purchase(member, amount: 1_000, order: "own-\(index)-\(order)")
+                            return ("own-\(index)-\(order)", true)
+                        }
+                    }
+                    group.addTask {
+                        do {
+                            _ = try await fixture.purchase(member, amount: 1_000, order: "shared-\(index % 4)")
+                            return ("shared-\(index % 4)", true)
+                        } catch EngineError.conflict(let code, _) where code == "order_exists" {
+                            return ("shared-\(index % 4)", false)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String: Int]()) { $0[$1.order, default: 0] += $1.posted ? 1 : 0 }
+            }
+            #expect(posted.count == 16 * 4 + 4)
+            #expect(posted.values.allSatisfy { $0 == 1 })
+            var available: Int64 = 0
+            for member in fixture.members { available += try await fixture.available(member) }
+            #expect(available == (16 * 4 + 4) * 10)
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "a write the database refuses fails a batch of one as its result, and no batch by half") { store in
+            let fixture = try await LedgerFixture.make(store: store, members: 2, pendingDays: 0)
+            let (member, other) = (fixture.members[0], fixture.members[1])
+            let programID = fixture.program.id
+            try await fixture.purchase(member, amount: 1_000, order: "A-1", id: "taken")
+            // A work that records an event without reading whether its client id is taken.
+            func work(_ clientID: String, of memberID: String) -> LedgerWork {
+                let now = fixture.clock.now
+                let event = StoredEvent(id: Identifier.make(at: now), programID: programID, memberID: memberID,
+                                        clientID: clientID, type: "check_in", occurredAt: now, recordedAt: now, amount: 0,
+                                        orderID: nil, fingerprint: "f", status: "posted", receipt: Data("{}".utf8))
+                return LedgerWork(read: LedgerRead(programID: programID, memberID: memberID)) { _ in
+                    LedgerPlan(changes: nil, event: event, outcome: clientID)
+                }
+            }
+            func isDuplicate(_ result: Result<LedgerPlan, any Error>) -> Bool {
+                guard case .failure(let error) = result, case StoreError.duplicate = error else { return false }
+                return true
+            }
+            let alone = try await store.perform([work("taken", of: member)])
+            #expect(alone.count == 1 && isDuplicate(alone[0]))
+            // With a batch-mate: the store either fails the refused work alone, or throws having written
+            // nothing, and `LedgerWriter` runs each work again alone.
+            do {
+                let results = try await store.perform([work("taken", of: member), work("fresh", of: other)])
+                #expect(results.count == 2 && isDuplicate(results[0]))
+                #expect(try await store.event(programID: programID, clientID: "fresh") != nil)
+            } catch {
+                #expect(try await store.event(programID: programID, clientID: "fresh") == nil)
+            }
+            #expect(try await fixture.audit() == [])
+        },
         StoreContractCase(name: "a retried event or request applies once, even when the retries race") { store in
             let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
             let member = fixture.members[0]

@@ -247,8 +247,12 @@ public enum DueKind: String, Sendable, CaseIterable {
 }
 
 /// The ledger's storage. Writes are batched: `perform` runs every work of a batch in one database
-/// transaction, each isolated in a savepoint (a work that throws, or whose writes fail, changes
-/// nothing and does not fail the others), and returns once the batch is durable.
+/// transaction and returns once the batch is durable. A work whose plan throws changes nothing and
+/// does not fail the others. A work whose writes fail fails the whole batch, which `perform` then
+/// throws, having written nothing, and `LedgerWriter` runs each of its works again in a transaction
+/// of its own (neither store uses savepoints: they cost SQLite a statement journal and PostgreSQL
+/// round trips and subtransactions). In a batch of one work, the work's failure is its result, not
+/// an error thrown.
 public protocol LedgerStore: Sendable {
     /// How many batches may be in flight at once: 1 where the database has a single writer.
     var maxConcurrentBatches: Int { get }
