@@ -17,10 +17,12 @@ import PostgresNIO
 
 extension PostgresStore: LedgerStore {
     /// Batches of different members commit side by side; batches that share a member queue on its
-    /// row lock. A batch spends its time waiting on round trips, not on this process's CPU, so more
-    /// in flight is more throughput (`scripts/bench ledger`: 242 events/s with 10, 174 with 4):
-    /// half the pool, leaving the other half to reads.
-    public var maxConcurrentBatches: Int { max(1, maximumConnections / 2) }
+    /// row lock. Two in flight: while one waits on its commit's flush, or on a member that a batch
+    /// of another node holds, the other goes on. More split the waiting writes into smaller
+    /// batches, each paying the fixed cost of its statements again, in this process and in the
+    /// database (docs/PERFORMANCE.md: with 10 in flight, batches of 3.6 events and a quarter fewer
+    /// events/s on a machine short of CPU). Never more than half the pool, leaving the rest to reads.
+    public var maxConcurrentBatches: Int { max(1, min(2, maximumConnections / 2)) }
     /// A batch costs a few statements whatever its size; its arrays, its locks and the time its
     /// members wait on it grow with it.
     public var maxBatchSize: Int { 256 }
