@@ -174,8 +174,14 @@ extension MemberLedger {
 
     /// The counterpart's ledger as a store read it for `read`; nil when the read named none.
     public init?(counterpartOf snapshot: LedgerSnapshot, of read: LedgerRead, actor: String, postedAt: Date) {
-        guard let counterpartID = read.counterpartID, let counterpart = snapshot.counterpart else { return nil }
-        self.init(programID: read.programID, memberID: counterpartID, accounts: counterpart.accounts, lots: counterpart.lots,
+        self.init(counterpartOf: snapshot, id: read.counterpartID, programID: read.programID, actor: actor, postedAt: postedAt)
+    }
+
+    /// The ledger of the counterpart `id` (the read's `counterpartID`) as a store read it; nil when
+    /// there is none.
+    public init?(counterpartOf snapshot: LedgerSnapshot, id: String?, programID: String, actor: String, postedAt: Date) {
+        guard let id, let counterpart = snapshot.counterpart else { return nil }
+        self.init(programID: programID, memberID: id, accounts: counterpart.accounts, lots: counterpart.lots,
                   holds: counterpart.holds, actor: actor, postedAt: postedAt)
     }
 }

@@ -365,13 +365,13 @@ struct EventPlanner {
             status = preview ? "preview" : "review"
             heldFor = reason
         }
-        var ledger = MemberLedger(programID: runtime.program.id, memberID: member.id, accounts: snapshot.accounts,
-                                  lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)
-        var other = parties.counterpart.flatMap { counterpart in
-            snapshot.counterpart.map {
-                MemberLedger(programID: runtime.program.id, memberID: counterpart.id, accounts: $0.accounts, lots: $0.lots,
-                             holds: $0.holds, actor: actor, postedAt: now)
-            }
+        // The subject's ledger, and the counterpart's when the write has one, by member id.
+        var ledgers = [member.id: MemberLedger(programID: runtime.program.id, memberID: member.id, accounts: snapshot.accounts,
+                                               lots: snapshot.lots, holds: snapshot.holds, actor: actor, postedAt: now)]
+        let counterpartID = parties.counterpart?.id
+        if let counterpart = MemberLedger(counterpartOf: snapshot, id: counterpartID, programID: runtime.program.id,
+                                          actor: actor, postedAt: now) {
+            ledgers[counterpart.memberID] = counterpart
         }
         var awards: [EventReceipt.Award] = []
         for award in outcome.awards where award.amount > 0 {
@@ -393,12 +393,10 @@ struct EventPlanner {
                 share.member = recipient
                 share.amount = amount
                 if status != "review" {
-                    func earn(_ ledger: inout MemberLedger) -> Lot? {
-                        ledger.earn(award.unit, amount, source: award.rule, eventID: eventID, orderID: event.orderID,
-                                    earnedAt: event.occurredAt, availableAt: entry.availableAt ?? event.occurredAt,
-                                    expiresAt: entry.expiresAt, asOf: now)
-                    }
-                    let lot = recipient == member.id ? earn(&ledger) : earn(&other!)
+                    let lot = ledgers[recipient]!.earn(award.unit, amount, source: award.rule, eventID: eventID,
+                                                       orderID: event.orderID, earnedAt: event.occurredAt,
+                                                       availableAt: entry.availableAt ?? event.occurredAt,
+                                                       expiresAt: entry.expiresAt, asOf: now)
                     if let lot {
                         share.state = lot.isExpired(at: now) ? "expired" : lot.state.rawValue
                     }
@@ -412,7 +410,7 @@ struct EventPlanner {
         var clawbacks: [EventReceipt.Clawback] = []
         if let order, status != "review" {
             // Each member who earned from the order gives back their own share of it.
-            for earner in [member.id, other?.memberID].compactMap({ $0 }) {
+            for earner in [member.id, counterpartID].compactMap({ $0 }) {
                 for unit in LedgerUnit.allCases {
                     let earned = order.earnedBy[earner]?[unit] ?? 0
                     guard earned > 0, order.amount > 0 else { continue }
@@ -420,11 +418,9 @@ struct EventPlanner {
                     // to the whole order, exactly what it earned has been asked back.
                     let before = Self.share(earned, order.refunded, of: order.amount)
                     let after = Self.share(earned, order.refunded + event.amount, of: order.amount)
-                    func clawBack(_ ledger: inout MemberLedger) -> MemberLedger.Clawback {
-                        ledger.clawBack(unit, after - before, orderID: event.orderID!, policy: policy.refund,
-                                        eventID: eventID, occurredAt: event.occurredAt, asOf: now)
-                    }
-                    let taken = earner == member.id ? clawBack(&ledger) : clawBack(&other!)
+                    let taken = ledgers[earner]!.clawBack(unit, after - before, orderID: event.orderID!,
+                                                          policy: policy.refund, eventID: eventID,
+                                                          occurredAt: event.occurredAt, asOf: now)
                     clawbacks.append(EventReceipt.Clawback(member: earner, unit: unit, requested: taken.requested,
                                                            fromPending: taken.fromPending, fromAvailable: taken.fromAvailable,
                                                            intoDebt: taken.intoDebt, notRecovered: taken.notRecovered))
@@ -444,9 +440,9 @@ struct EventPlanner {
                                  type: event.type, occurredAt: event.occurredAt, recordedAt: recordedAt, amount: event.amount,
                                  orderID: event.orderID, fingerprint: fingerprint, status: status,
                                  receipt: receipt.storedText(), body: status == "review" ? body : nil)
-        return LedgerPlan(changes: ledger.changes, event: releasing == nil ? stored : nil,
+        return LedgerPlan(changes: ledgers[member.id]!.changes, event: releasing == nil ? stored : nil,
                           purchasesAdded: event.type == LedgerEvent.purchase && status == "posted" ? 1 : 0,
-                          counterpartChanges: other?.changes,
+                          counterpartChanges: counterpartID.flatMap { ledgers[$0]?.changes },
                           resolvedEvent: releasing == nil ? nil : stored,
                           outcome: EventResult(receipt: receipt, created: true))
     }
@@ -462,8 +458,8 @@ struct EventPlanner {
                                                       message: "No purchase with the order_id '\(event.orderID ?? "")' was posted."))
         }
         // Whoever earned from the order must be among the members this refund locked.
-        let parties = Set([member.id, self.parties.counterpart?.id].compactMap { $0 })
-        guard parties.contains(order.memberID), order.earnedBy.keys.allSatisfy(parties.contains) else {
+        let locked = Set([member.id, parties.counterpart?.id].compactMap { $0 })
+        guard locked.contains(order.memberID), order.earnedBy.keys.allSatisfy(locked.contains) else {
             throw EngineError.invalid(ValidationError(
                 pointer: "/order_id", code: "order_of_another_member",
                 message: "The order '\(event.orderID ?? "")' belongs to another member; a B2B order is refunded naming its buyer and executor."))

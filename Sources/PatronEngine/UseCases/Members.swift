@@ -24,7 +24,9 @@ extension Engine {
         } catch {
             throw EngineError.invalid(error)
         }
-        try await checkOrganisation(enrolment.member, program: program)
+        if let organisationID = enrolment.member.organisationID {
+            _ = try await organisation(id: organisationID, program: program, pointer: "/organisation")
+        }
         do {
             try await store.insertMember(enrolment.member, consentEvents: enrolment.consentEvents)
         } catch StoreError.duplicate {
@@ -85,7 +87,7 @@ extension Engine {
             throw EngineError.invalid(error)
         }
         if case .set(let organisationID) = input.organisation {
-            try await checkOrganisation(id: organisationID, program: program)
+            _ = try await organisation(id: organisationID, program: program, pointer: "/organisation")
         }
         return try await changeMember(program: program, id: id) { member throws(EngineError) in
             guard member.status == .active else { throw Self.erased(id) }
@@ -93,17 +95,8 @@ extension Engine {
         }
     }
 
-    /// The organisation a person is linked to must be a held member of kind `organisation`.
-    private func checkOrganisation(_ member: Member, program: Program) async throws {
-        guard let organisationID = member.organisationID else { return }
-        try await checkOrganisation(id: organisationID, program: program)
-    }
-
-    private func checkOrganisation(id: String, program: Program) async throws {
-        _ = try await organisation(id: id, program: program, pointer: "/organisation")
-    }
-
-    /// The held organisation with this id, or a 422 at `pointer` naming what is wrong with it.
+    /// The held organisation with this id, or a 422 at `pointer` naming what is wrong with it: a
+    /// person is linked to, and a B2B event names, a held member of kind `organisation`.
     func organisation(id: String, program: Program, pointer: String) async throws -> Member {
         guard Identifier.isWellFormed(id), let found = try await store.member(programID: program.id, id: id),
               found.status == .active else {
