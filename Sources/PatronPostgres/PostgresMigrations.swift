@@ -257,5 +257,42 @@ enum PostgresMigrations {
                 WHERE organisation_id IS NOT NULL
             """,
         ]),
+        // As SQLite's migration of the same name: a member's recorded level, its history, and the
+        // review instants a program has been through.
+        ("2026-11-26-tiers", [
+            "ALTER TABLE members ADD COLUMN tier text",
+            "ALTER TABLE members ADD COLUMN tier_since timestamptz",
+            "ALTER TABLE members ADD COLUMN tier_until timestamptz",
+            "ALTER TABLE members ADD COLUMN tier_version integer NOT NULL DEFAULT 0 CHECK (tier_version >= 0)",
+            "CREATE INDEX members_tiered ON members (program_id, id) WHERE tier IS NOT NULL",
+            """
+            CREATE TABLE tier_changes (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                from_level text,
+                to_level text NOT NULL,
+                at timestamptz NOT NULL,
+                cause text NOT NULL CHECK (cause IN ('upgrade', 'review', 'manual', 'manual_ended')),
+                qualifying_value bigint,
+                event_id text,
+                actor text NOT NULL,
+                reason text,
+                until timestamptz,
+                recorded_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX tier_changes_member ON tier_changes (member_id, id)",
+            """
+            CREATE TABLE tier_reviews (
+                program_id text NOT NULL REFERENCES programs(id),
+                instant timestamptz NOT NULL,
+                members integer NOT NULL,
+                downgraded integer NOT NULL,
+                completed_at timestamptz NOT NULL,
+                PRIMARY KEY (program_id, instant)
+            )
+            """,
+        ]),
     ]
 }

@@ -305,7 +305,12 @@ extension PostgresStore {
                attributes: try StoredForms.decodeAttributes(try row["attributes"].decode(String.self)),
                consents: try StoredForms.decodeConsents(try row["consents"].decode(String.self)),
                enrolledAt: try row["enrolled_at"].decode(Date.self), updatedAt: try row["updated_at"].decode(Date.self),
-               erasedAt: try row["erased_at"].decode(Date?.self), revision: try row["revision"].decode(Int.self))
+               erasedAt: try row["erased_at"].decode(Date?.self), revision: try row["revision"].decode(Int.self),
+               tier: try row["tier"].decode(String?.self).map { level in
+                   MemberTier(level: level, since: try row["tier_since"].decode(Date.self),
+                              manualUntil: try row["tier_until"].decode(Date?.self),
+                              version: try row["tier_version"].decode(Int.self))
+               })
     }
 }
 

@@ -257,6 +257,43 @@ enum SQLiteMigrations {
                 CREATE INDEX members_organisation ON members(program_id, organisation_id) WHERE organisation_id IS NOT NULL;
                 """)
         }
+        // Tiers: a member's recorded level (nil until the first change: the base level), its history,
+        // and the review instants a program has been through.
+        migrator.registerMigration("2026-11-26-tiers") { db in
+            try db.execute(sql: """
+                ALTER TABLE members ADD COLUMN tier TEXT;
+                ALTER TABLE members ADD COLUMN tier_since INTEGER;
+                ALTER TABLE members ADD COLUMN tier_until INTEGER;
+                ALTER TABLE members ADD COLUMN tier_version INTEGER NOT NULL DEFAULT 0 CHECK (tier_version >= 0);
+                CREATE INDEX members_tiered ON members(program_id, id) WHERE tier IS NOT NULL;
+
+                CREATE TABLE tier_changes (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    from_level TEXT,
+                    to_level TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    cause TEXT NOT NULL CHECK (cause IN ('upgrade', 'review', 'manual', 'manual_ended')),
+                    qualifying_value INTEGER,
+                    event_id TEXT,
+                    actor TEXT NOT NULL,
+                    reason TEXT,
+                    until INTEGER,
+                    recorded_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX tier_changes_member ON tier_changes(member_id, id);
+
+                CREATE TABLE tier_reviews (
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    instant INTEGER NOT NULL,
+                    members INTEGER NOT NULL,
+                    downgraded INTEGER NOT NULL,
+                    completed_at INTEGER NOT NULL,
+                    PRIMARY KEY (program_id, instant)
+                ) STRICT;
+                """)
+        }
         return migrator
     }
 }

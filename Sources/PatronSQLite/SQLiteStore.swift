@@ -274,7 +274,12 @@ extension SQLiteStore {
                consents: try StoredForms.decodeConsents(row["consents"]),
                enrolledAt: Timestamp.date(milliseconds: row["enrolled_at"]),
                updatedAt: Timestamp.date(milliseconds: row["updated_at"]),
-               erasedAt: (row["erased_at"] as Int64?).map(Timestamp.date(milliseconds:)), revision: row["revision"])
+               erasedAt: (row["erased_at"] as Int64?).map(Timestamp.date(milliseconds:)), revision: row["revision"],
+               tier: (row["tier"] as String?).map { level in
+                   MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
+                              manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
+                              version: row["tier_version"])
+               })
     }
 }
 

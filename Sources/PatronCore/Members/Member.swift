@@ -26,11 +26,15 @@ public struct Member: Sendable, Hashable {
     /// Incremented by every change; updates are guarded by it so that concurrent edits never
     /// silently overwrite each other.
     public var revision: Int
+    /// The member's level in the program's tier model as last recorded; nil until their first tier
+    /// change (they are then at the base level since enrolment). Not part of the profile: tier
+    /// changes neither need nor change `revision`.
+    public var tier: MemberTier?
 
     public init(id: String, programID: String, externalID: String?, status: MemberStatus, kind: MemberKind = .person,
                 organisationID: String? = nil, profile: MemberProfile, channel: EnrolmentChannel,
                 attributes: [String: JSONValue], consents: [String: Consent], enrolledAt: Date, updatedAt: Date,
-                erasedAt: Date?, revision: Int) {
+                erasedAt: Date?, revision: Int, tier: MemberTier? = nil) {
         self.id = id
         self.programID = programID
         self.externalID = externalID
@@ -45,6 +49,7 @@ public struct Member: Sendable, Hashable {
         self.updatedAt = updatedAt
         self.erasedAt = erasedAt
         self.revision = revision
+        self.tier = tier
     }
 }
 

@@ -8,15 +8,15 @@ public struct ProgramRuntime: Sendable {
     public let configVersion: Int
     public let policy: PointsPolicy
     public let rules: EarningRules
-    /// The lowest level's code, every member's tier until tiers are tracked; nil without tiers.
-    public let baseTier: String?
+    /// The tier model; nil when the program has none.
+    public let tiers: TierPolicy?
 
     init(program: Program, config: ConfigVersion) {
         self.program = program
         self.configVersion = config.number
         self.policy = PointsPolicy(configuration: config.document)
         self.rules = EarningRules(configuration: config.document)
-        self.baseTier = config.document["tiers"]?["levels"]?.arrayValue?.first?["code"]?.stringValue
+        self.tiers = TierPolicy(configuration: config.document)
     }
 }
 

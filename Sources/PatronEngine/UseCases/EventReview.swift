@@ -112,7 +112,10 @@ extension Engine {
         let review = EventReceipt.Review(heldFor: try Self.receipt(of: stored).review?.heldFor ?? "", outcome: outcome,
                                          by: principal.keyID, at: now, reason: reason)
         do {
-            return (try await ledgerWriter.submit(try await work(program, stored, review, now)).outcome as! EventResult).receipt
+            let receipt = (try await ledgerWriter.submit(try await work(program, stored, review, now)).outcome as! EventResult)
+                .receipt
+            await applyUpgrades(after: receipt, program: program, runtime: try await runtime(program))
+            return receipt
         } catch StoreError.concurrentUpdate {
             // Another operator decided first: the same decision is this one's answer too.
             let current = try await storedEvent(program: program, clientID: clientID)

@@ -141,7 +141,11 @@ extension Engine {
         let (read, plan) = try await prepareEvent(programCode: programCode, body: body, principal: principal, preview: false)
         do {
             let planned = try await ledgerWriter.submit(LedgerWork(read: read, plan: plan))
-            return planned.outcome as! EventResult
+            let result = planned.outcome as! EventResult
+            // A retry applies the upgrade rule again: it does nothing when the first time did.
+            let program = try await program(code: programCode, by: principal)
+            await applyUpgrades(after: result.receipt, program: program, runtime: try await runtime(program))
+            return result
         } catch StoreError.duplicate {
             // The same event id (or order) was posted concurrently by another request: answer as a
             // retry would be answered, from what that request recorded.
@@ -489,7 +493,7 @@ struct EventPlanner {
     private func memberValue(purchases: Int64) -> CELValue {
         .object(RuleEnvironment.member.make([
             "id": .string(member.id),
-            "tier": runtime.baseTier.map(CELValue.string) ?? .null,
+            "tier": runtime.tiers.map { .string($0.levels[$0.level(of: member.tier)].code) } ?? .null,
             "enrolled_at": .timestamp(CELTimestamp(member.enrolledAt)),
             "birthday": member.profile.birthday.map { .string(String($0.suffix(5))) } ?? .null,
             "plan": .null,

@@ -27,15 +27,21 @@ public enum LedgerJob: String, Sendable, CaseIterable {
     }
 }
 
+/// The job that runs the tier model's reviews (and ends manual assignments); see Tiers.swift.
+public let tierReviewJob = "tier-review"
+
 /// What a job run did.
 public struct JobReport: Sendable, Hashable {
-    public var job: LedgerJob
+    /// The job's name: a `LedgerJob`, or `tier-review`.
+    public var job: String
     public var asOf: Date
     /// Members whose ledger the job brought up to `asOf`.
     public var members: Int
     /// Transfers of the job's own kind it recorded, and their total points.
     public var transfers: Int
     public var points: Int64
+    /// For `tier-review`: what the reviews did.
+    public var tierReview: TierReviewReport?
 }
 
 extension Engine {
@@ -48,18 +54,25 @@ extension Engine {
         -> JobReport {
         try require(.runJobs, principal)
         let program = try await program(code: programCode, by: principal)
-        guard let job = LedgerJob(rawValue: name) else { throw EngineError.notFound(resource: "job", id: name) }
+        let job = LedgerJob(rawValue: name)
+        guard job != nil || name == tierReviewJob else { throw EngineError.notFound(resource: "job", id: name) }
         let now = now()
         if let requested, requested > now {
             throw EngineError.invalid(ValidationError(pointer: "/as_of", code: "in_future",
                                                       message: "A job cannot run ahead of time."))
         }
-        return try await runJob(job, program: program, asOf: requested.map(Timestamp.truncated) ?? now, actor: principal.keyID)
+        let asOf = requested.map(Timestamp.truncated) ?? now
+        guard let job else {
+            _ = try await tierPolicy(program)
+            let review = try await runTierReview(program: program, asOf: asOf)
+            return JobReport(job: name, asOf: asOf, members: review.members, transfers: 0, points: 0, tierReview: review)
+        }
+        return try await runJob(job, program: program, asOf: asOf, actor: principal.keyID)
     }
 
     /// Runs a job for a program, round after round, until no member has anything of its kind due.
     public func runJob(_ job: LedgerJob, program: Program, asOf: Date, actor: String = "system") async throws -> JobReport {
-        var report = JobReport(job: job, asOf: asOf, members: 0, transfers: 0, points: 0)
+        var report = JobReport(job: job.rawValue, asOf: asOf, members: 0, transfers: 0, points: 0)
         var after: String?
         let postedAt = now()
         while true {

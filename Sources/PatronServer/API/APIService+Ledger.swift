@@ -131,6 +131,29 @@ extension APIService {
         return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
     }
 
+    // MARK: Tiers
+
+    func getMemberTier(_ input: Operations.GetMemberTier.Input) async throws -> Operations.GetMemberTier.Output {
+        let standing = try await engine.tierStanding(programCode: input.path.program, memberID: input.path.member,
+                                                     by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(standing))))
+    }
+
+    func listMemberTierHistory(_ input: Operations.ListMemberTierHistory.Input) async throws
+        -> Operations.ListMemberTierHistory.Output {
+        let page = try await engine.tierHistory(programCode: input.path.program, memberID: input.path.member,
+                                                limit: input.query.limit.map(Int.init), cursor: input.query.cursor,
+                                                by: try RequestState.requirePrincipal())
+        let items = try page.items.map(Components.Schemas.TierChange.init)
+        return .ok(.init(body: .json(.init(items: items, nextCursor: page.nextCursor))))
+    }
+
+    func assignMemberTier(_ input: Operations.AssignMemberTier.Input) async throws -> Operations.AssignMemberTier.Output {
+        let change = try await engine.assignTier(programCode: input.path.program, memberID: input.path.member,
+                                                 body: try rawBody(), by: try RequestState.requirePrincipal())
+        return .created(.init(body: .json(try .init(change))))
+    }
+
     // MARK: Jobs
 
     func runJob(_ input: Operations.RunJob.Input) async throws -> Operations.RunJob.Output {

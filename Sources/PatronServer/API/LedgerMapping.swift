@@ -75,8 +75,36 @@ extension Components.Schemas.Hold {
 
 extension Components.Schemas.JobReport {
     init(_ report: JobReport) throws {
-        self.init(job: try .init(known: report.job.rawValue), asOf: report.asOf, members: report.members,
-                  transfers: report.transfers, points: report.points)
+        self.init(job: try .init(known: report.job), asOf: report.asOf, members: report.members,
+                  transfers: report.transfers, points: report.points, reviews: report.tierReview?.reviews,
+                  downgraded: report.tierReview?.downgraded, assignmentsEnded: report.tierReview?.assignmentsEnded)
+    }
+}
+
+extension Components.Schemas.TierLevel {
+    init(_ level: PatronCore.TierLevel) {
+        self.init(code: level.code, name: level.name, threshold: level.threshold, retain: level.retain,
+                  invitationOnly: level.invitationOnly)
+    }
+}
+
+extension Components.Schemas.TierStanding {
+    init(_ standing: TierStanding) throws {
+        self.init(asOf: standing.asOf, level: .init(standing.level), since: standing.since,
+                  manualUntil: standing.manualUntil, validUntil: standing.validUntil,
+                  metric: try .init(known: standing.metric.rawValue), qualifyingValue: standing.qualifyingValue,
+                  window: .init(from: standing.windowFrom, through: standing.windowThrough),
+                  next: standing.next.map { .init(level: .init($0.level), needed: $0.needed) },
+                  keep: standing.keep.map { .init(at: $0.at, retain: $0.retain, projected: $0.projected, needed: $0.needed) })
+    }
+}
+
+extension Components.Schemas.TierChange {
+    init(_ change: PatronCore.TierChange) throws {
+        self.init(id: change.id, member: change.memberID, from: change.from, to: change.to, at: change.at,
+                  cause: try .init(known: change.cause.rawValue), qualifyingValue: change.qualifyingValue,
+                  event: change.eventID, actor: change.actor, reason: change.reason, until: change.until,
+                  recordedAt: change.recordedAt)
     }
 }
 

@@ -4,10 +4,11 @@ import PatronCore
 import PatronEngine
 import ServiceLifecycle
 
-/// Runs the ledger's time-driven jobs (activate pending points, expire points, lapse holds) for
-/// every program, every `interval`. Spending never depends on it: a lot past its expiry or a hold
-/// past its deadline is treated as such whether or not the job has run. Several nodes may run it at
-/// once; the work is idempotent and each member is settled under its lock.
+/// Runs the time-driven jobs (activate pending points, expire points, lapse holds, and the tier
+/// reviews with the ends of manual assignments) for every program, every `interval`. Spending never
+/// depends on it: a lot past its expiry or a hold past its deadline is treated as such whether or
+/// not the job has run. Several nodes may run it at once; the work is idempotent, each member is
+/// settled under its lock, and a tier change is recorded only on the version it was decided on.
 struct LedgerJobService: Service {
     let engine: Engine
     let logger: Logger
@@ -36,6 +37,13 @@ struct LedgerJobService: Service {
                                 "job": "\(job.rawValue)", "program": "\(program.code)", "transfers": "\(report.transfers)",
                             ])
                         }
+                    }
+                    let review = try await engine.runTierReview(program: program, asOf: engine.now())
+                    if !review.reviews.isEmpty || review.assignmentsEnded > 0 {
+                        logger.info("tier review ran", metadata: [
+                            "program": "\(program.code)", "reviews": "\(review.reviews.count)",
+                            "downgraded": "\(review.downgraded)", "assignments_ended": "\(review.assignmentsEnded)",
+                        ])
                     }
                 }
                 guard let last = programs.last, programs.count == Engine.maxPageSize else { return }

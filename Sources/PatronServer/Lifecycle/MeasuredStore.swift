@@ -144,4 +144,29 @@ struct MeasuredStore: PatronStore {
     func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory {
         try await measure("ledger_history") { try await base.ledgerHistory(programID: programID, memberID: memberID) }
     }
+
+    func qualifyingValue(programID: String, memberID: String, metric: TierPolicy.Metric, from: Date?, through: Date)
+        async throws -> Int64 {
+        try await measure("tier_qualifying_value") {
+            try await base.qualifyingValue(programID: programID, memberID: memberID, metric: metric, from: from, through: through)
+        }
+    }
+    func recordTierChange(_ change: TierChange, tier: MemberTier) async throws {
+        try await measure("tier_change") { try await base.recordTierChange(change, tier: tier) }
+    }
+    func tierChanges(memberID: String, before cursor: String?, limit: Int) async throws -> [TierChange] {
+        try await measure("tier_history") { try await base.tierChanges(memberID: memberID, before: cursor, limit: limit) }
+    }
+    func tieredMembers(programID: String, assignmentEndsBy: Date?, after cursor: String?, limit: Int) async throws
+        -> [Member] {
+        try await measure("tier_members") {
+            try await base.tieredMembers(programID: programID, assignmentEndsBy: assignmentEndsBy, after: cursor, limit: limit)
+        }
+    }
+    func lastTierReview(programID: String) async throws -> Date? {
+        try await measure("tier_last_review") { try await base.lastTierReview(programID: programID) }
+    }
+    func recordTierReview(_ review: TierReviewRecord) async throws {
+        try await measure("tier_review_record") { try await base.recordTierReview(review) }
+    }
 }
