@@ -42,6 +42,11 @@ struct ConfigValidatorTests {
         (#"[{"code":"a","name":"A","threshold":0},{"code":"b","name":"B","threshold":100,"retain":101}]"#, "/tiers/levels/1/retain"),
         (#"[{"code":"a","name":"A","threshold":0},{"code":"a","name":"B","threshold":100}]"#, "/tiers/levels/1/code"),
         (#"[]"#, "/tiers/levels"),
+        (#"[{"code":"a","name":"A","threshold":0,"upgrade_reward":{"points":5}}]"#, "/tiers/levels/0/upgrade_reward"),
+        (#"[{"code":"a","name":"A","threshold":0},{"code":"b","name":"B","threshold":9,"upgrade_reward":{"points":0}}]"#,
+         "/tiers/levels/1/upgrade_reward/points"),
+        (#"[{"code":"a","name":"A","threshold":0},{"code":"b","name":"B","threshold":9,"upgrade_reward":{"points":5,"cash":5}}]"#,
+         "/tiers/levels/1/upgrade_reward/cash"),
     ])
     func levels(_ levels: String, _ pointer: String) {
         #expect(faults(#"{"currency":"CNY","time_zone":"UTC","tiers":{"levels":\#(levels)}}"#).map(\.pointer) == [pointer])

@@ -281,4 +281,49 @@ struct TierEngineTests {
             }
         }
     }
+
+    @Test("an upgrade reward is given once per level and review period", arguments: TestStoreKind.available)
+    func upgradeReward(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let clock = Clock("2026-01-10T00:00:00+08:00")
+            let engine = Engine(store: store, clock: { clock.now() })
+            _ = try await engine.createProgram(ProgramDraft(code: "shop", name: "Shop", currency: "CNY",
+                                                            timeZone: "Asia/Shanghai"), by: Self.owner)
+            _ = try await engine.updateConfig(programCode: "shop", document: try Self.json("""
+                {"currency":"CNY","time_zone":"Asia/Shanghai",
+                 "earning_rules":[{"code":"growth","on":"purchase","unit":"growth","award":"event.amount / 100"}],
+                 "tiers":{"review":{"kind":"monthly"},
+                          "levels":[{"code":"silver","name":"银卡","threshold":0},
+                                    {"code":"gold","name":"金卡","threshold":5000,"upgrade_reward":{"points":500}}]}}
+                """), expectedVersion: nil, by: Self.owner)
+            let member = try await Self.enrol(engine, "R")
+            func points() async throws -> Int64 {
+                try await engine.balance(programCode: "shop", memberID: member, by: Self.owner).available
+            }
+
+            // Reaching gold gives 500 points at once
+            clock.set("2026-02-01T10:00:00+08:00")
+            try await Self.purchase(engine, member, "g1", amount: 500_000, at: "2026-02-01T10:00:00+08:00")
+            #expect(try await points() == 500)
+            let reward = try #require(try await engine.ledger(programCode: "shop", memberID: member, limit: nil, cursor: nil,
+                                                               by: Self.owner).items.first { $0.reason == "upgrade:gold" })
+            #expect(reward.kind == .earn)
+            #expect(reward.amount == 500)
+
+            // Put back to silver by hand and reaching gold again in February: no second reward
+            clock.set("2026-02-20T10:00:00+08:00")
+            _ = try await engine.assignTier(programCode: "shop", memberID: member,
+                                            body: try Self.json(#"{"level":"silver","reason":"test"}"#), by: Self.owner)
+            try await Self.purchase(engine, member, "g2", amount: 100, at: "2026-02-20T10:00:00+08:00")
+            #expect(try await engine.tierStanding(programCode: "shop", memberID: member, by: Self.owner).level.code == "gold")
+            #expect(try await points() == 500)
+
+            // In March it is a new period
+            clock.set("2026-03-05T10:00:00+08:00")
+            _ = try await engine.assignTier(programCode: "shop", memberID: member,
+                                            body: try Self.json(#"{"level":"silver","reason":"test"}"#), by: Self.owner)
+            try await Self.purchase(engine, member, "g3", amount: 100, at: "2026-03-05T10:00:00+08:00")
+            #expect(try await points() == 1000)
+        }
+    }
 }

@@ -179,8 +179,16 @@ public struct ConfigValidator: Sendable {
         for (index, level) in levels.enumerated() {
             let here = pointer / "levels" / index
             guard let reader = ObjectValidator(level, at: here, allowedKeys: [
-                "code", "name", "threshold", "retain", "invitation_only", "description",
+                "code", "name", "threshold", "retain", "invitation_only", "description", "upgrade_reward",
             ], faults: &faults) else { continue }
+            if let reward = reader.value("upgrade_reward"),
+               let rewardReader = ObjectValidator(reward, at: here / "upgrade_reward", allowedKeys: ["points"], faults: &faults) {
+                _ = rewardReader.integer("points", in: 1...1_000_000_000_000, required: true, faults: &faults)
+                if index == 0 {
+                    faults.add(here / "upgrade_reward", "base_level_reward",
+                               "Every member starts at the first level; nobody reaches it by an upgrade.")
+                }
+            }
             if let code = reader.code("code", faults: &faults), !codes.insert(code).inserted {
                 faults.add(here / "code", "duplicate_code", "Another level already has the code '\(code)'.")
             }

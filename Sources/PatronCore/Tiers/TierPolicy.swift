@@ -10,13 +10,17 @@ public struct TierLevel: Sendable, Hashable {
     public var retain: Int64
     /// Reached only by manual assignment, never by the upgrade rule.
     public var invitationOnly: Bool
+    /// Points given to a member who reaches the level by the upgrade rule, once per review period.
+    public var rewardPoints: Int64?
 
-    public init(code: String, name: String, threshold: Int64, retain: Int64? = nil, invitationOnly: Bool = false) {
+    public init(code: String, name: String, threshold: Int64, retain: Int64? = nil, invitationOnly: Bool = false,
+                rewardPoints: Int64? = nil) {
         self.code = code
         self.name = name
         self.threshold = threshold
         self.retain = retain ?? threshold
         self.invitationOnly = invitationOnly
+        self.rewardPoints = rewardPoints
     }
 }
 
@@ -82,7 +86,8 @@ public struct TierPolicy: Sendable, Hashable {
         let levels = levelValues.compactMap { value -> TierLevel? in
             guard let code = value["code"]?.stringValue, let threshold = value["threshold"]?.intValue else { return nil }
             return TierLevel(code: code, name: value["name"]?.stringValue ?? code, threshold: threshold,
-                             retain: value["retain"]?.intValue, invitationOnly: value["invitation_only"]?.boolValue ?? false)
+                             retain: value["retain"]?.intValue, invitationOnly: value["invitation_only"]?.boolValue ?? false,
+                             rewardPoints: value["upgrade_reward"]?["points"]?.intValue)
         }
         guard !levels.isEmpty else { return nil }
         self.init(levels: levels, timeZone: TimeZone(identifier: document["time_zone"]?.stringValue ?? "UTC") ?? .gmt)
@@ -204,6 +209,17 @@ public struct TierPolicy: Sendable, Hashable {
             cursor = next
         }
         return instants
+    }
+
+    /// The review period that holds `instant`: from the last review instant at or before it to the
+    /// next one after it.
+    public func reviewPeriod(containing instant: Date) -> (start: Date, end: Date) {
+        let end = nextReview(after: instant)!
+        let start: Date = switch review {
+        case .monthly: calendar.date(byAdding: .month, value: -1, to: end)!
+        case .yearly: calendar.date(byAdding: .year, value: -1, to: end)!
+        }
+        return (start, end)
     }
 
     /// The first review instant strictly after `instant`.

@@ -179,6 +179,10 @@ extension Engine {
             let value = try await qualifyingValue(of: memberID, program: program, policy: policy, at: at)
             guard let reached = policy.upgrade(from: current, value: value) else { return nil }
             let since = max(at, member.tier?.since ?? at)
+            // The reward first: it is once per member, level and review period by its request key,
+            // so a crash before the change is recorded, or a concurrent evaluation, gives it once.
+            try await grantUpgradeReward(memberID: memberID, level: policy.levels[reached], program: program,
+                                         policy: policy, at: since)
             let change = TierChange(id: newID(at: now()), programID: program.id, memberID: memberID,
                                     from: member.tier?.level, to: policy.levels[reached].code, at: since, cause: .upgrade,
                                     qualifyingValue: value, eventID: eventID, actor: "system", recordedAt: now())
@@ -192,6 +196,31 @@ extension Engine {
             }
         }
         return nil
+    }
+
+    /// Gives the level's `upgrade_reward` points, unless the member had them for this level in this
+    /// review period already. They are earned points (reason `upgrade:<level>`), available at once
+    /// and expiring by the program's policy.
+    private func grantUpgradeReward(memberID: String, level: TierLevel, program: Program, policy: TierPolicy, at: Date)
+        async throws {
+        guard let points = level.rewardPoints else { return }
+        let period = policy.reviewPeriod(containing: at)
+        let key = "tier-reward:\(memberID):\(level.code):\(Timestamp.milliseconds(period.start))"
+        if try await store.transfer(programID: program.id, requestKey: key) != nil { return }
+        let expiresAt = try await runtime(program).policy.expiresAt(earnedAt: at)
+        let read = LedgerRead(programID: program.id, memberID: memberID)
+        let postedAt = now()
+        let work = LedgerWork(read: read) { snapshot in
+            var ledger = MemberLedger(snapshot, of: read, actor: "system", postedAt: postedAt)
+            _ = ledger.earn(.points, points, source: "upgrade:\(level.code)", eventID: nil, orderID: nil, earnedAt: at,
+                            availableAt: at, expiresAt: expiresAt, requestKey: key, asOf: postedAt)
+            return LedgerPlan(changes: ledger.changes, outcome: ledger.transfers)
+        }
+        do {
+            _ = try await ledgerWriter.submit(work)
+        } catch StoreError.duplicate {
+            // Given by a concurrent evaluation.
+        }
     }
 
     /// Runs the reviews due by `asOf` that the program has not been through, oldest first, and ends
