@@ -294,5 +294,31 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // As SQLite's migration of the same name: benefit quotas.
+        ("2026-11-27-benefits", [
+            """
+            CREATE TABLE benefit_usage (
+                member_id text NOT NULL REFERENCES members(id),
+                benefit text NOT NULL,
+                period_start timestamptz NOT NULL,
+                used bigint NOT NULL CHECK (used >= 0),
+                PRIMARY KEY (member_id, benefit, period_start)
+            )
+            """,
+            """
+            CREATE TABLE benefit_uses (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                benefit text NOT NULL,
+                period_start timestamptz NOT NULL,
+                quantity bigint NOT NULL CHECK (quantity > 0),
+                reference text NOT NULL,
+                actor text NOT NULL,
+                used_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX benefit_uses_reference ON benefit_uses (member_id, benefit, reference)",
+        ]),
     ]
 }

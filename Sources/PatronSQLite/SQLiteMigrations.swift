@@ -294,6 +294,31 @@ enum SQLiteMigrations {
                 ) STRICT;
                 """)
         }
+        // Benefit quotas: the uses per member, benefit and period, and every use with its reference.
+        migrator.registerMigration("2026-11-27-benefits") { db in
+            try db.execute(sql: """
+                CREATE TABLE benefit_usage (
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    benefit TEXT NOT NULL,
+                    period_start INTEGER NOT NULL,
+                    used INTEGER NOT NULL CHECK (used >= 0),
+                    PRIMARY KEY (member_id, benefit, period_start)
+                ) STRICT;
+
+                CREATE TABLE benefit_uses (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    benefit TEXT NOT NULL,
+                    period_start INTEGER NOT NULL,
+                    quantity INTEGER NOT NULL CHECK (quantity > 0),
+                    reference TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    used_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE UNIQUE INDEX benefit_uses_reference ON benefit_uses(member_id, benefit, reference);
+                """)
+        }
         return migrator
     }
 }

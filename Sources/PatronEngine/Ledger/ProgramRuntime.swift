@@ -10,6 +10,7 @@ public struct ProgramRuntime: Sendable {
     public let rules: EarningRules
     /// The tier model; nil when the program has none.
     public let tiers: TierPolicy?
+    public let benefits: BenefitCatalogue
 
     init(program: Program, config: ConfigVersion) {
         self.program = program
@@ -17,6 +18,7 @@ public struct ProgramRuntime: Sendable {
         self.policy = PointsPolicy(configuration: config.document)
         self.rules = EarningRules(configuration: config.document)
         self.tiers = TierPolicy(configuration: config.document)
+        self.benefits = BenefitCatalogue(configuration: config.document)
     }
 }
 

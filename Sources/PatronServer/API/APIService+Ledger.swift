@@ -154,6 +154,23 @@ extension APIService {
         return .created(.init(body: .json(try .init(change))))
     }
 
+    // MARK: Benefits
+
+    func getMemberEntitlements(_ input: Operations.GetMemberEntitlements.Input) async throws
+        -> Operations.GetMemberEntitlements.Output {
+        let entitlements = try await engine.entitlements(programCode: input.path.program, memberID: input.path.member,
+                                                         by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(entitlements))))
+    }
+
+    func useBenefit(_ input: Operations.UseBenefit.Input) async throws -> Operations.UseBenefit.Output {
+        let (receipt, created) = try await engine.useBenefit(
+            programCode: input.path.program, memberID: input.path.member, benefitCode: input.path.benefit,
+            body: try rawBody(), by: try RequestState.requirePrincipal())
+        let body = try Components.Schemas.BenefitUse(receipt)
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
     // MARK: Jobs
 
     func runJob(_ input: Operations.RunJob.Input) async throws -> Operations.RunJob.Output {

@@ -136,3 +136,31 @@ extension RawRepresentable where RawValue == String {
         self = value
     }
 }
+
+extension Components.Schemas.QuotaState {
+    init(_ quota: Entitlement.Quota) throws {
+        self.init(quantity: quota.quantity, per: try .init(known: quota.per.rawValue), used: quota.used,
+                  remaining: quota.remaining, periodStart: quota.periodStart, resetsAt: quota.resetsAt)
+    }
+}
+
+extension Components.Schemas.Entitlements {
+    init(_ entitlements: Entitlements) throws {
+        self.init(asOf: entitlements.asOf, level: entitlements.level, items: try entitlements.items.map { item in
+            let benefit = item.benefit
+            return Components.Schemas.Entitlement(
+                benefit: benefit.code, name: benefit.name, label: benefit.label, description: benefit.description,
+                kind: try .init(known: benefit.kind.rawValue), value: benefit.value, partner: benefit.partner,
+                via: .init(level: item.viaLevel, plans: item.viaPlans.isEmpty ? nil : item.viaPlans),
+                quota: try item.quota.map(Components.Schemas.QuotaState.init))
+        })
+    }
+}
+
+extension Components.Schemas.BenefitUse {
+    init(_ receipt: BenefitUseReceipt) throws {
+        let use = receipt.use
+        self.init(id: use.id, member: use.memberID, benefit: use.benefit, quantity: use.quantity, reference: use.reference,
+                  actor: use.actor, usedAt: use.usedAt, quota: try .init(receipt.quota))
+    }
+}

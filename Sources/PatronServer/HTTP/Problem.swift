@@ -127,6 +127,11 @@ extension Problem {
                                   detail: "The member has \(available) points available; \(requested) were asked for.")
             problem.extensions = ["available": .int(available), "requested": .int(requested)]
             return problem
+        case .quotaExceeded(let benefit, let remaining, let requested):
+            var problem = Problem(.conflict, code: "quota_exceeded",
+                                  detail: "The member has \(remaining) uses of '\(benefit)' left in this period; \(requested) were asked for.")
+            problem.extensions = ["remaining": .int(remaining), "requested": .int(requested)]
+            return problem
         case .limitExceeded(let detail):
             return Problem(.tooManyRequests, code: "limit_exceeded", detail: detail)
         case .unavailable(let code, let detail):

@@ -169,4 +169,10 @@ struct MeasuredStore: PatronStore {
     func recordTierReview(_ review: TierReviewRecord) async throws {
         try await measure("tier_review_record") { try await base.recordTierReview(review) }
     }
+    func benefitUsage(memberID: String, periods: [String: Date]) async throws -> [String: Int64] {
+        try await measure("benefit_usage") { try await base.benefitUsage(memberID: memberID, periods: periods) }
+    }
+    func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {
+        try await measure("benefit_use") { try await base.useBenefit(use, limit: limit) }
+    }
 }

@@ -1,0 +1,121 @@
+import Foundation
+import PatronCore
+
+/// A benefit a member enjoys now, with what is left of its quota.
+public struct Entitlement: Sendable, Hashable {
+    public struct Quota: Sendable, Hashable {
+        public var quantity: Int64
+        public var per: BenefitQuota.Per
+        public var used: Int64
+        public var remaining: Int64
+        public var periodStart: Date
+        /// When the quota renews; nil for `lifetime`.
+        public var resetsAt: Date?
+    }
+
+    public var benefit: Benefit
+    /// Why the member has it: their level, and the paid plans that carry it.
+    public var viaLevel: String?
+    public var viaPlans: [String]
+    public var quota: Quota?
+}
+
+/// The member's effective set of benefits.
+public struct Entitlements: Sendable, Hashable {
+    public var asOf: Date
+    /// The member's level when the program has tiers.
+    public var level: String?
+    public var items: [Entitlement]
+}
+
+/// What a use of a benefit did, as `POST …/entitlements/{benefit}/use` answers.
+public struct BenefitUseReceipt: Sendable, Hashable {
+    public var use: BenefitUse
+    public var quota: Entitlement.Quota
+}
+
+extension Engine {
+    /// The benefits the member enjoys now (by their level; paid plans come with subscriptions), with
+    /// the remaining quotas.
+    public func entitlements(programCode: String, memberID: String, by principal: Principal) async throws -> Entitlements {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let member = try await heldMember(program: program, id: memberID)
+        let runtime = try await runtime(program)
+        let now = now()
+        let level = runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code }
+        let benefits = runtime.benefits.entitled(level: level, plans: [])
+        let calendar = runtime.policy.calendar
+        var periods: [String: Date] = [:]
+        for benefit in benefits {
+            if let quota = benefit.quota { periods[benefit.code] = quota.period(containing: now, calendar: calendar).start }
+        }
+        let usage = try await store.benefitUsage(memberID: member.id, periods: periods)
+        let items = benefits.map { benefit in
+            Entitlement(benefit: benefit, viaLevel: level.flatMap { benefit.levels.contains($0) ? $0 : nil }, viaPlans: [],
+                        quota: benefit.quota.map { Self.quota($0, used: usage[benefit.code] ?? 0, at: now, calendar: calendar) })
+        }
+        return Entitlements(asOf: now, level: level, items: items)
+    }
+
+    /// Uses `quantity` of a benefit's quota for the member, all or nothing, once per `reference`: a
+    /// retry with the same reference answers the first use (`created` false) and uses nothing more.
+    public func useBenefit(programCode: String, memberID: String, benefitCode: String, body: JSONValue,
+                           by principal: Principal) async throws -> (receipt: BenefitUseReceipt, created: Bool) {
+        try require(.postEvents, principal)
+        let program = try await program(code: programCode, by: principal)
+        var faults = FaultCollector()
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["quantity", "reference"], faults: &faults)
+        let quantity = reader?.integer("quantity", in: 1...1_000_000, faults: &faults) ?? 1
+        let reference = reader?.string("reference", required: true, maxLength: 200, faults: &faults)
+        if let reference, reference.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            faults.add(.root / "reference", "blank", "Name what the benefit is used for (an order, a checkout).")
+        }
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        let member = try await heldMember(program: program, id: memberID)
+        let runtime = try await runtime(program)
+        guard let benefit = runtime.benefits.benefit(benefitCode) else {
+            throw EngineError.notFound(resource: "benefit", id: benefitCode)
+        }
+        let level = runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code }
+        guard runtime.benefits.entitled(level: level, plans: []).contains(benefit) else {
+            throw EngineError.conflict(code: "not_entitled",
+                                       detail: "The member does not have '\(benefitCode)' at their level or by a plan.")
+        }
+        guard let quota = benefit.quota else {
+            throw EngineError.conflict(code: "no_quota", detail: "'\(benefitCode)' has no quota to use: it is always on.")
+        }
+        let now = now()
+        let calendar = runtime.policy.calendar
+        let use = BenefitUse(id: newID(at: now), programID: program.id, memberID: member.id, benefit: benefit.code,
+                             periodStart: quota.period(containing: now, calendar: calendar).start, quantity: quantity,
+                             reference: reference!, actor: principal.keyID, usedAt: now)
+        let outcome: BenefitUseOutcome
+        do {
+            outcome = try await store.useBenefit(use, limit: quota.quantity)
+        } catch StoreError.duplicate {
+            // The same reference was used by a racing request: answer as a retry.
+            outcome = try await store.useBenefit(use, limit: quota.quantity)
+        }
+        switch outcome {
+        case .recorded(let recorded, let used):
+            return (BenefitUseReceipt(use: recorded, quota: Self.quota(quota, used: used, at: now, calendar: calendar)), true)
+        case .earlier(let earlier, let used):
+            guard earlier.quantity == quantity else {
+                throw EngineError.conflict(code: "reference_reused",
+                                           detail: "'\(earlier.reference)' was used for \(earlier.quantity), not \(quantity).")
+            }
+            return (BenefitUseReceipt(use: earlier, quota: Self.quota(quota, used: used, at: earlier.usedAt, calendar: calendar)),
+                    false)
+        case .exceeded(let used):
+            throw EngineError.quotaExceeded(benefit: benefit.code, remaining: max(0, quota.quantity - used),
+                                            requested: quantity)
+        }
+    }
+
+    private static func quota(_ quota: BenefitQuota, used: Int64, at instant: Date, calendar: Calendar) -> Entitlement.Quota {
+        let period = quota.period(containing: instant, calendar: calendar)
+        return Entitlement.Quota(quantity: quota.quantity, per: quota.per, used: used,
+                                 remaining: max(0, quota.quantity - used), periodStart: period.start, resetsAt: period.end)
+    }
+}
