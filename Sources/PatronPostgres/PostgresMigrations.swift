@@ -320,5 +320,47 @@ enum PostgresMigrations {
             """,
             "CREATE UNIQUE INDEX benefit_uses_reference ON benefit_uses (member_id, benefit, reference)",
         ]),
+        // As SQLite's migration of the same name: paid plans.
+        ("2026-11-28-plans", [
+            "ALTER TABLE members ADD COLUMN plan text",
+            "ALTER TABLE members ADD COLUMN plan_until timestamptz",
+            """
+            CREATE TABLE subscriptions (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                plan text NOT NULL,
+                status text NOT NULL CHECK (status IN ('active', 'cancelled', 'expired')),
+                started_at timestamptz NOT NULL,
+                trial_ends_at timestamptz,
+                period_start timestamptz NOT NULL,
+                period_end timestamptz NOT NULL CHECK (period_end > period_start),
+                paid_amount bigint NOT NULL CHECK (paid_amount >= 0),
+                auto_renew boolean NOT NULL,
+                cancel_at_period_end boolean NOT NULL,
+                cancelled_at timestamptz,
+                ended_at timestamptz,
+                refund_amount bigint CHECK (refund_amount IS NULL OR refund_amount >= 0),
+                created_at timestamptz NOT NULL,
+                version integer NOT NULL,
+                CHECK ((status = 'active') = (ended_at IS NULL))
+            )
+            """,
+            "CREATE INDEX subscriptions_member ON subscriptions (member_id, id)",
+            "CREATE INDEX subscriptions_ending ON subscriptions (program_id, period_end) WHERE status = 'active'",
+            """
+            CREATE TABLE subscription_payments (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                subscription_id text NOT NULL REFERENCES subscriptions(id),
+                payment_ref text NOT NULL,
+                paid_amount bigint NOT NULL CHECK (paid_amount >= 0),
+                period_start timestamptz NOT NULL,
+                period_end timestamptz NOT NULL,
+                recorded_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX subscription_payment_ref ON subscription_payments (program_id, payment_ref)",
+        ]),
     ]
 }

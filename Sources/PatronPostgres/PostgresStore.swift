@@ -310,7 +310,8 @@ extension PostgresStore {
                    MemberTier(level: level, since: try row["tier_since"].decode(Date.self),
                               manualUntil: try row["tier_until"].decode(Date?.self),
                               version: try row["tier_version"].decode(Int.self))
-               })
+               },
+               planCode: try row["plan"].decode(String?.self), planUntil: try row["plan_until"].decode(Date?.self))
     }
 }
 

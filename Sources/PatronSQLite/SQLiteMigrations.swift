@@ -319,6 +319,48 @@ enum SQLiteMigrations {
                 CREATE UNIQUE INDEX benefit_uses_reference ON benefit_uses(member_id, benefit, reference);
                 """)
         }
+        // Paid plans: subscriptions with their payments, and the member's active plan on their row.
+        migrator.registerMigration("2026-11-28-plans") { db in
+            try db.execute(sql: """
+                ALTER TABLE members ADD COLUMN plan TEXT;
+                ALTER TABLE members ADD COLUMN plan_until INTEGER;
+
+                CREATE TABLE subscriptions (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    plan TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('active', 'cancelled', 'expired')),
+                    started_at INTEGER NOT NULL,
+                    trial_ends_at INTEGER,
+                    period_start INTEGER NOT NULL,
+                    period_end INTEGER NOT NULL CHECK (period_end > period_start),
+                    paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),
+                    auto_renew INTEGER NOT NULL,
+                    cancel_at_period_end INTEGER NOT NULL,
+                    cancelled_at INTEGER,
+                    ended_at INTEGER,
+                    refund_amount INTEGER CHECK (refund_amount IS NULL OR refund_amount >= 0),
+                    created_at INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    CHECK ((status = 'active') = (ended_at IS NULL))
+                ) STRICT;
+                CREATE INDEX subscriptions_member ON subscriptions(member_id, id);
+                CREATE INDEX subscriptions_ending ON subscriptions(program_id, period_end) WHERE status = 'active';
+
+                CREATE TABLE subscription_payments (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    subscription_id TEXT NOT NULL REFERENCES subscriptions(id),
+                    payment_ref TEXT NOT NULL,
+                    paid_amount INTEGER NOT NULL CHECK (paid_amount >= 0),
+                    period_start INTEGER NOT NULL,
+                    period_end INTEGER NOT NULL,
+                    recorded_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE UNIQUE INDEX subscription_payment_ref ON subscription_payments(program_id, payment_ref);
+                """)
+        }
         return migrator
     }
 }

@@ -279,7 +279,8 @@ extension SQLiteStore {
                    MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
                               manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
                               version: row["tier_version"])
-               })
+               },
+               planCode: row["plan"], planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)))
     }
 }
 

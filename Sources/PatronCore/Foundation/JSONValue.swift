@@ -38,6 +38,15 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// The number, integer or not, or nil when the value is not a number.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value): return value
+        default: return nil
+        }
+    }
+
     /// The boolean, or nil when the value is not a boolean.
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }

@@ -30,11 +30,15 @@ public struct Member: Sendable, Hashable {
     /// change (they are then at the base level since enrolment). Not part of the profile: tier
     /// changes neither need nor change `revision`.
     public var tier: MemberTier?
+    /// The member's active paid plan whose period ends last, as recorded with their subscriptions,
+    /// and the end of the period paid for; nil when they have none.
+    public var planCode: String?
+    public var planUntil: Date?
 
     public init(id: String, programID: String, externalID: String?, status: MemberStatus, kind: MemberKind = .person,
                 organisationID: String? = nil, profile: MemberProfile, channel: EnrolmentChannel,
                 attributes: [String: JSONValue], consents: [String: Consent], enrolledAt: Date, updatedAt: Date,
-                erasedAt: Date?, revision: Int, tier: MemberTier? = nil) {
+                erasedAt: Date?, revision: Int, tier: MemberTier? = nil, planCode: String? = nil, planUntil: Date? = nil) {
         self.id = id
         self.programID = programID
         self.externalID = externalID
@@ -50,6 +54,8 @@ public struct Member: Sendable, Hashable {
         self.erasedAt = erasedAt
         self.revision = revision
         self.tier = tier
+        self.planCode = planCode
+        self.planUntil = planUntil
     }
 }
 

@@ -11,6 +11,7 @@ public struct ProgramRuntime: Sendable {
     /// The tier model; nil when the program has none.
     public let tiers: TierPolicy?
     public let benefits: BenefitCatalogue
+    public let plans: PlanCatalogue
 
     init(program: Program, config: ConfigVersion) {
         self.program = program
@@ -19,6 +20,7 @@ public struct ProgramRuntime: Sendable {
         self.rules = EarningRules(configuration: config.document)
         self.tiers = TierPolicy(configuration: config.document)
         self.benefits = BenefitCatalogue(configuration: config.document)
+        self.plans = PlanCatalogue(configuration: config.document)
     }
 }
 

@@ -25,6 +25,8 @@ public struct Entitlements: Sendable, Hashable {
     public var asOf: Date
     /// The member's level when the program has tiers.
     public var level: String?
+    /// The paid plans active now.
+    public var plans: [String]
     public var items: [Entitlement]
 }
 
@@ -43,8 +45,8 @@ extension Engine {
         let member = try await heldMember(program: program, id: memberID)
         let runtime = try await runtime(program)
         let now = now()
-        let level = runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code }
-        let benefits = runtime.benefits.entitled(level: level, plans: [])
+        let (level, plans) = try await benefitSources(member: member, runtime: runtime, at: now)
+        let benefits = runtime.benefits.entitled(level: level, plans: plans)
         let calendar = runtime.policy.calendar
         var periods: [String: Date] = [:]
         for benefit in benefits {
@@ -52,10 +54,12 @@ extension Engine {
         }
         let usage = try await store.benefitUsage(memberID: member.id, periods: periods)
         let items = benefits.map { benefit in
-            Entitlement(benefit: benefit, viaLevel: level.flatMap { benefit.levels.contains($0) ? $0 : nil }, viaPlans: [],
+            Entitlement(benefit: benefit, viaLevel: level.flatMap { benefit.levels.contains($0) ? $0 : nil },
+                        viaPlans: benefit.plans.filter(plans.contains),
                         quota: benefit.quota.map { Self.quota($0, used: usage[benefit.code] ?? 0, at: now, calendar: calendar) })
         }
-        return Entitlements(asOf: now, level: level, items: items)
+        return Entitlements(asOf: now, level: runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code },
+                            plans: plans.sorted(), items: items)
     }
 
     /// Uses `quantity` of a benefit's quota for the member, all or nothing, once per `reference`: a
@@ -77,8 +81,8 @@ extension Engine {
         guard let benefit = runtime.benefits.benefit(benefitCode) else {
             throw EngineError.notFound(resource: "benefit", id: benefitCode)
         }
-        let level = runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code }
-        guard runtime.benefits.entitled(level: level, plans: []).contains(benefit) else {
+        let (level, plans) = try await benefitSources(member: member, runtime: runtime, at: now())
+        guard runtime.benefits.entitled(level: level, plans: plans).contains(benefit) else {
             throw EngineError.conflict(code: "not_entitled",
                                        detail: "The member does not have '\(benefitCode)' at their level or by a plan.")
         }
@@ -111,6 +115,22 @@ extension Engine {
             throw EngineError.quotaExceeded(benefit: benefit.code, remaining: max(0, quota.quantity - used),
                                             requested: quantity)
         }
+    }
+
+    /// Where a member's benefits come from at `instant`: their level (nil when the program has no
+    /// tiers, or while a plan that does not stack with the tier is active) and their active plans.
+    func benefitSources(member: Member, runtime: ProgramRuntime, at instant: Date) async throws
+        -> (level: String?, plans: Set<String>) {
+        var level = runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code }
+        var plans: Set<String> = []
+        // The member row names the plan ending last; only then are all subscriptions read.
+        if let until = member.planUntil, until > instant {
+            for subscription in try await store.subscriptions(memberID: member.id) where subscription.isActive(at: instant) {
+                plans.insert(subscription.plan)
+                if runtime.plans.plan(subscription.plan)?.stacksWithTier == false { level = nil }
+            }
+        }
+        return (level, plans)
     }
 
     private static func quota(_ quota: BenefitQuota, used: Int64, at instant: Date, calendar: Calendar) -> Entitlement.Quota {

@@ -496,7 +496,8 @@ struct EventPlanner {
             "tier": runtime.tiers.map { .string($0.levels[$0.level(of: member.tier)].code) } ?? .null,
             "enrolled_at": .timestamp(CELTimestamp(member.enrolledAt)),
             "birthday": member.profile.birthday.map { .string(String($0.suffix(5))) } ?? .null,
-            "plan": .null,
+            "plan": member.planCode.flatMap { code in member.planUntil.map { $0 > event.occurredAt } == true ? .string(code) : nil }
+                ?? .null,
             "tags": .list([]),
             "attributes": CELValue(json: .object(member.attributes)),
             "purchases": .int(purchases),

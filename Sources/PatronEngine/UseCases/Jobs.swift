@@ -42,6 +42,8 @@ public struct JobReport: Sendable, Hashable {
     public var points: Int64
     /// For `tier-review`: what the reviews did.
     public var tierReview: TierReviewReport?
+    /// For `expire-subscriptions`: how many ended.
+    public var subscriptionsEnded: Int?
 }
 
 extension Engine {
@@ -55,13 +57,19 @@ extension Engine {
         try require(.runJobs, principal)
         let program = try await program(code: programCode, by: principal)
         let job = LedgerJob(rawValue: name)
-        guard job != nil || name == tierReviewJob else { throw EngineError.notFound(resource: "job", id: name) }
+        guard job != nil || name == tierReviewJob || name == expireSubscriptionsJob else {
+            throw EngineError.notFound(resource: "job", id: name)
+        }
         let now = now()
         if let requested, requested > now {
             throw EngineError.invalid(ValidationError(pointer: "/as_of", code: "in_future",
                                                       message: "A job cannot run ahead of time."))
         }
         let asOf = requested.map(Timestamp.truncated) ?? now
+        if name == expireSubscriptionsJob {
+            let ended = try await expireSubscriptions(program: program, asOf: asOf)
+            return JobReport(job: name, asOf: asOf, members: ended, transfers: 0, points: 0, subscriptionsEnded: ended)
+        }
         guard let job else {
             _ = try await tierPolicy(program)
             let review = try await runTierReview(program: program, asOf: asOf)

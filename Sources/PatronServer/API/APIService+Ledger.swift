@@ -171,6 +171,38 @@ extension APIService {
         return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
     }
 
+    // MARK: Plans
+
+    func listMemberSubscriptions(_ input: Operations.ListMemberSubscriptions.Input) async throws
+        -> Operations.ListMemberSubscriptions.Output {
+        let items = try await engine.subscriptions(programCode: input.path.program, memberID: input.path.member,
+                                                   by: try RequestState.requirePrincipal())
+        let now = engine.now()
+        return .ok(.init(body: .json(.init(items: try items.map { try .init($0, now: now) }))))
+    }
+
+    func subscribeMember(_ input: Operations.SubscribeMember.Input) async throws -> Operations.SubscribeMember.Output {
+        let (subscription, created) = try await engine.subscribe(programCode: input.path.program, memberID: input.path.member,
+                                                                 body: try rawBody(), by: try RequestState.requirePrincipal())
+        let body = try Components.Schemas.Subscription(subscription, now: engine.now())
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    func renewSubscription(_ input: Operations.RenewSubscription.Input) async throws -> Operations.RenewSubscription.Output {
+        let (subscription, created) = try await engine.renewSubscription(
+            programCode: input.path.program, memberID: input.path.member, subscriptionID: input.path.subscription,
+            body: try rawBody(), by: try RequestState.requirePrincipal())
+        let body = try Components.Schemas.Subscription(subscription, now: engine.now())
+        return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    func cancelSubscription(_ input: Operations.CancelSubscription.Input) async throws -> Operations.CancelSubscription.Output {
+        let subscription = try await engine.cancelSubscription(
+            programCode: input.path.program, memberID: input.path.member, subscriptionID: input.path.subscription,
+            body: try rawBody(), by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(try .init(subscription, now: engine.now()))))
+    }
+
     // MARK: Jobs
 
     func runJob(_ input: Operations.RunJob.Input) async throws -> Operations.RunJob.Output {

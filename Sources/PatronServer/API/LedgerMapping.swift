@@ -77,7 +77,8 @@ extension Components.Schemas.JobReport {
     init(_ report: JobReport) throws {
         self.init(job: try .init(known: report.job), asOf: report.asOf, members: report.members,
                   transfers: report.transfers, points: report.points, reviews: report.tierReview?.reviews,
-                  downgraded: report.tierReview?.downgraded, assignmentsEnded: report.tierReview?.assignmentsEnded)
+                  downgraded: report.tierReview?.downgraded, assignmentsEnded: report.tierReview?.assignmentsEnded,
+                  subscriptionsEnded: report.subscriptionsEnded)
     }
 }
 
@@ -146,7 +147,8 @@ extension Components.Schemas.QuotaState {
 
 extension Components.Schemas.Entitlements {
     init(_ entitlements: Entitlements) throws {
-        self.init(asOf: entitlements.asOf, level: entitlements.level, items: try entitlements.items.map { item in
+        self.init(asOf: entitlements.asOf, level: entitlements.level, plans: entitlements.plans,
+                  items: try entitlements.items.map { item in
             let benefit = item.benefit
             return Components.Schemas.Entitlement(
                 benefit: benefit.code, name: benefit.name, label: benefit.label, description: benefit.description,
@@ -162,5 +164,16 @@ extension Components.Schemas.BenefitUse {
         let use = receipt.use
         self.init(id: use.id, member: use.memberID, benefit: use.benefit, quantity: use.quantity, reference: use.reference,
                   actor: use.actor, usedAt: use.usedAt, quota: try .init(receipt.quota))
+    }
+}
+
+extension Components.Schemas.Subscription {
+    init(_ subscription: PatronEngine.Subscription, now: Date) throws {
+        let s = subscription
+        self.init(id: s.id, member: s.memberID, plan: s.plan, status: try .init(known: s.status.rawValue),
+                  inTrial: s.status == .active && (s.trialEndsAt.map { now < $0 } ?? false), startedAt: s.startedAt,
+                  trialEndsAt: s.trialEndsAt, periodStart: s.periodStart, periodEnd: s.periodEnd, paidAmount: s.paidAmount,
+                  autoRenew: s.autoRenew, cancelAtPeriodEnd: s.cancelAtPeriodEnd, cancelledAt: s.cancelledAt,
+                  endedAt: s.endedAt, refundAmount: s.refundAmount, createdAt: s.createdAt)
     }
 }

@@ -4,8 +4,8 @@ import PatronCore
 import PatronEngine
 import ServiceLifecycle
 
-/// Runs the time-driven jobs (activate pending points, expire points, lapse holds, and the tier
-/// reviews with the ends of manual assignments) for every program, every `interval`. Spending never
+/// Runs the time-driven jobs (activate pending points, expire points, lapse holds, end lapsed
+/// subscriptions, and the tier reviews with the ends of manual assignments) for every program, every `interval`. Spending never
 /// depends on it: a lot past its expiry or a hold past its deadline is treated as such whether or
 /// not the job has run. Several nodes may run it at once; the work is idempotent, each member is
 /// settled under its lock, and a tier change is recorded only on the version it was decided on.
@@ -37,6 +37,10 @@ struct LedgerJobService: Service {
                                 "job": "\(job.rawValue)", "program": "\(program.code)", "transfers": "\(report.transfers)",
                             ])
                         }
+                    }
+                    let ended = try await engine.expireSubscriptions(program: program, asOf: engine.now())
+                    if ended > 0 {
+                        logger.debug("subscriptions ended", metadata: ["program": "\(program.code)", "count": "\(ended)"])
                     }
                     let review = try await engine.runTierReview(program: program, asOf: engine.now())
                     if !review.reviews.isEmpty || review.assignmentsEnded > 0 {

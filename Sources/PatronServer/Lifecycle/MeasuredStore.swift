@@ -175,4 +175,29 @@ struct MeasuredStore: PatronStore {
     func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {
         try await measure("benefit_use") { try await base.useBenefit(use, limit: limit) }
     }
+    func insertSubscription(_ subscription: Subscription, payment: SubscriptionPayment) async throws {
+        try await measure("subscription_insert") { try await base.insertSubscription(subscription, payment: payment) }
+    }
+    func updateSubscription(_ subscription: Subscription, payment: SubscriptionPayment?) async throws {
+        try await measure("subscription_update") { try await base.updateSubscription(subscription, payment: payment) }
+    }
+    func subscription(programID: String, id: String) async throws -> Subscription? {
+        try await measure("subscription_by_id") { try await base.subscription(programID: programID, id: id) }
+    }
+    func subscriptions(memberID: String) async throws -> [Subscription] {
+        try await measure("subscription_list") { try await base.subscriptions(memberID: memberID) }
+    }
+    func subscriptionPayments(subscriptionID: String) async throws -> [SubscriptionPayment] {
+        try await measure("subscription_payments") { try await base.subscriptionPayments(subscriptionID: subscriptionID) }
+    }
+    func subscriptionPayment(programID: String, paymentRef: String) async throws -> (SubscriptionPayment, Subscription)? {
+        try await measure("subscription_payment") {
+            try await base.subscriptionPayment(programID: programID, paymentRef: paymentRef)
+        }
+    }
+    func subscriptionsEnded(programID: String, asOf: Date, after cursor: String?, limit: Int) async throws -> [Subscription] {
+        try await measure("subscriptions_ended") {
+            try await base.subscriptionsEnded(programID: programID, asOf: asOf, after: cursor, limit: limit)
+        }
+    }
 }
