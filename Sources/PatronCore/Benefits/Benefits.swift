@@ -25,7 +25,7 @@ public struct BenefitQuota: Sendable, Hashable {
         case .month: component = .month
         case .year: component = .year
         }
-        let interval = calendar.dateInterval(of: component, for: instant)!
+        let interval = ZoneArithmetic.of(calendar.timeZone).interval(of: component, containing: instant, calendar: calendar)
         return (interval.start, interval.end)
     }
 }

@@ -99,11 +99,15 @@ public struct EarningRules: Sendable {
             rules.append(rule)
         }
         self.rules = rules
+        self.byType = Dictionary(grouping: rules.filter(\.isActive), by: \.on)
     }
+
+    /// The active rules by event type, worked out once.
+    private let byType: [String: [EarningRule]]
 
     /// The active rules for events of `type`.
     public func applicable(to type: String) -> [EarningRule] {
-        rules.filter { $0.isActive && $0.on == type }
+        byType[type] ?? []
     }
 
     /// Applies the rules for the event's type. A rule whose condition is false gives nothing and is

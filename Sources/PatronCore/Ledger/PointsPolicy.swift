@@ -49,11 +49,14 @@ public struct PointsPolicy: Sendable, Hashable {
     public var executorPercent: Int64 = 0
     /// The program's calendar: Gregorian in its time zone, for days and the ends of months and years.
     public let calendar: Calendar
+    /// The same by integer arithmetic, where the zone's offset is fixed.
+    public let arithmetic: ZoneArithmetic?
 
     public init(timeZone: TimeZone) {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         self.calendar = calendar
+        self.arithmetic = ZoneArithmetic.of(timeZone)
     }
 
     /// The program's zone.
@@ -106,16 +109,16 @@ public struct PointsPolicy: Sendable, Hashable {
         case .daysAfterEarn(let days):
             return earnedAt.addingTimeInterval(TimeInterval(days) * 86_400)
         case .endOfMonthAfterEarn(let months):
-            let month = calendar.dateInterval(of: .month, for: earnedAt)!.start
-            return calendar.date(byAdding: .month, value: months + 1, to: month)
+            let month = arithmetic.interval(of: .month, containing: earnedAt, calendar: calendar).start
+            return arithmetic.adding(months: months + 1, to: month, calendar: calendar)
         case .endOfYearAfterEarn(let years):
-            let year = calendar.dateInterval(of: .year, for: earnedAt)!.start
-            return calendar.date(byAdding: .year, value: years + 1, to: year)
+            let year = arithmetic.interval(of: .year, containing: earnedAt, calendar: calendar).start
+            return arithmetic.adding(months: 12 * (years + 1), to: year, calendar: calendar)
         }
     }
 
     /// The program-time day that holds `instant`, as the half-open interval of its instants.
     public func day(of instant: Date) -> DateInterval {
-        calendar.dateInterval(of: .day, for: instant)!
+        arithmetic.interval(of: .day, containing: instant, calendar: calendar)
     }
 }

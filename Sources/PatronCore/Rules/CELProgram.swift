@@ -35,6 +35,15 @@ public struct CELEnvironment: Sendable {
         }
         return CELBindings(values: slotValues)
     }
+
+    /// The same from a literal's pairs, without building a dictionary.
+    public func bindings(_ values: KeyValuePairs<String, CELValue>) -> CELBindings {
+        var slotValues = [CELValue?](repeating: nil, count: variables.count)
+        for (name, value) in values {
+            if let slot = slots[name] { slotValues[slot] = value }
+        }
+        return CELBindings(values: slotValues)
+    }
 }
 
 /// Values for an environment's variables, built once and shared by every rule evaluated on them.

@@ -374,7 +374,7 @@ public struct CELDuration: Sendable, Hashable, Comparable {
 // MARK: - Civil calendar (proleptic Gregorian), after Howard Hinnant's chrono algorithms
 
 /// Days from 1970-01-01 to the given date.
-private func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
     let year = month <= 2 ? year - 1 : year
     let era = floorDivide(year, 400)
     let yearOfEra = year - era * 400
@@ -396,7 +396,7 @@ func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
     return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
 }
 
-private func daysInMonth(year: Int64, month: Int64) -> Int64 {
+func daysInMonth(year: Int64, month: Int64) -> Int64 {
     switch month {
     case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
     case 4, 6, 9, 11: 30

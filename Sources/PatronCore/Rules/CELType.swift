@@ -105,8 +105,9 @@ public final class CELObjectType: Sendable, Hashable, CustomStringConvertible {
         hasher.combine(ObjectIdentifier(self))
     }
 
-    /// Builds a value of this type from field values by name; absent fields are null.
-    public func make(_ values: [String: CELValue]) -> CELObject {
+    /// Builds a value of this type from field values by name; absent fields are null. The pairs
+    /// are a literal's, not a dictionary: no hashing table is built for a value read once.
+    public func make(_ values: KeyValuePairs<String, CELValue>) -> CELObject {
         var slotValues = [CELValue](repeating: .null, count: fields.count)
         for (name, value) in values {
             guard let slot = slots[name] else {

@@ -69,12 +69,15 @@ public struct TierPolicy: Sendable, Hashable {
     public var levels: [TierLevel]
     /// The program's calendar: Gregorian in its time zone.
     public let calendar: Calendar
+    /// The same by integer arithmetic, where the zone's offset is fixed.
+    let arithmetic: ZoneArithmetic?
 
     public init(levels: [TierLevel], timeZone: TimeZone) {
         precondition(!levels.isEmpty, "a tier model has at least one level")
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         self.calendar = calendar
+        self.arithmetic = ZoneArithmetic.of(timeZone)
         self.levels = levels
     }
 
@@ -133,13 +136,13 @@ public struct TierPolicy: Sendable, Hashable {
         case .lifetime:
             return (nil, through)
         case .rollingMonths(let months):
-            let start = calendar.date(byAdding: .month, value: -months, to: through)!
+            let start = arithmetic.adding(months: -months, to: through, calendar: calendar)
             return (Timestamp.date(milliseconds: Timestamp.milliseconds(start) + 1), through)
         case .calendarYear:
             // The year in which the instant just before `instant` lies: a review at the very start of
             // a year looks at the year that has just ended.
             let justBefore = Timestamp.date(milliseconds: Timestamp.milliseconds(through) - 1)
-            return (calendar.dateInterval(of: .year, for: justBefore)!.start, through)
+            return (arithmetic.interval(of: .year, containing: justBefore, calendar: calendar).start, through)
         }
     }
 
@@ -215,9 +218,9 @@ public struct TierPolicy: Sendable, Hashable {
     /// next one after it.
     public func reviewPeriod(containing instant: Date) -> (start: Date, end: Date) {
         let end = nextReview(after: instant)!
-        let start: Date = switch review {
-        case .monthly: calendar.date(byAdding: .month, value: -1, to: end)!
-        case .yearly: calendar.date(byAdding: .year, value: -1, to: end)!
+        let start = switch review {
+        case .monthly: arithmetic.adding(months: -1, to: end, calendar: calendar)
+        case .yearly: arithmetic.adding(months: -12, to: end, calendar: calendar)
         }
         return (start, end)
     }
@@ -226,9 +229,18 @@ public struct TierPolicy: Sendable, Hashable {
     public func nextReview(after instant: Date) -> Date? {
         switch review {
         case .monthly:
-            let month = calendar.dateInterval(of: .month, for: instant)!.start
-            return calendar.date(byAdding: .month, value: 1, to: month)
+            return arithmetic.interval(of: .month, containing: instant, calendar: calendar).end
         case .yearly(let month, let day):
+            let milliseconds = Timestamp.milliseconds(instant)
+            if let arithmetic, milliseconds >= arithmetic.since {
+                let year = arithmetic.year(of: milliseconds)
+                for candidateYear in year...(year + 1) {
+                    if let candidate = arithmetic.midnight(year: candidateYear, month: Int64(month), day: Int64(day)),
+                       candidate > milliseconds {
+                        return Timestamp.date(milliseconds: candidate)
+                    }
+                }
+            }
             let year = calendar.component(.year, from: instant)
             for candidateYear in year...(year + 1) {
                 let components = DateComponents(year: candidateYear, month: month, day: day)

@@ -491,17 +491,10 @@ struct EventPlanner {
 
     /// The member as the rules see them: as they were before this event.
     private func memberValue(purchases: Int64) -> CELValue {
-        .object(RuleEnvironment.member.make([
-            "id": .string(member.id),
-            "tier": runtime.tiers.map { .string($0.levels[$0.level(of: member.tier)].code) } ?? .null,
-            "enrolled_at": .timestamp(CELTimestamp(member.enrolledAt)),
-            "birthday": member.profile.birthday.map { .string(String($0.suffix(5))) } ?? .null,
-            "plan": member.planCode.flatMap { code in member.planUntil.map { $0 > event.occurredAt } == true ? .string(code) : nil }
-                ?? .null,
-            "tags": .list([]),
-            "attributes": CELValue(json: .object(member.attributes)),
-            "purchases": .int(purchases),
-            "kind": .string(member.kind.rawValue),
-        ]))
+        let plan = member.planCode.flatMap { code in member.planUntil.map { $0 > event.occurredAt } == true ? code : nil }
+        return RuleEnvironment.memberValue(
+            id: member.id, tier: runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code },
+            enrolledAt: member.enrolledAt, birthday: member.profile.birthday.map { String($0.suffix(5)) }, plan: plan,
+            attributes: member.attributes, purchases: purchases, kind: member.kind.rawValue)
     }
 }

@@ -1,0 +1,329 @@
+import Foundation
+
+/// A history of events to replay, read from CSV (docs/SIMULATION.md) and held in columns, so that
+/// ten million events take a few hundred megabytes: members, types and channels as indexes into
+/// interned tables, times in milliseconds, amounts as integers, order ids as 64-bit hashes.
+public struct SimulationHistory: Sendable {
+    /// Member ids, in order of first appearance.
+    public var members: [String] = []
+    /// Event types and channels, interned.
+    public var types: [String] = []
+    public var channels: [String] = []
+    /// Per event, in the file's order.
+    public var member: [Int32] = []
+    /// Milliseconds since the epoch.
+    public var at: [Int64] = []
+    public var type: [UInt16] = []
+    public var amount: [Int64] = []
+    /// FNV-1a of the order id; 0 when there is none.
+    public var order: [UInt64] = []
+    /// 1 + the index into `channels`; 0 when there is none.
+    public var channel: [UInt16] = []
+
+    public init() {}
+
+    public var count: Int { at.count }
+
+    /// A fault in the CSV, with its line number (the header is line 1).
+    public struct Fault: Error, Sendable, Hashable, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "line \(line): \(message)" }
+    }
+
+    /// The columns the header must name.
+    public static let requiredColumns = ["member", "occurred_at", "type", "amount", "order_id"]
+
+    /// Reads RFC 4180 CSV: a header row naming at least `requiredColumns` (`channel` is read too;
+    /// other columns are ignored), then one event per row. Fields may be quoted, with `""` for a
+    /// quote inside; lines end with LF or CRLF; blank lines are skipped. `occurred_at` is RFC 3339
+    /// with an offset; `amount` an integer ≥ 0 in minor units (empty: 0); `order_id` may be empty.
+    public init(csv data: Data) throws(Fault) {
+        var result = SimulationHistory()
+        var failure: Fault?
+        data.withUnsafeBytes { raw in
+            do throws(Fault) {
+                try result.read(raw.bindMemory(to: UInt8.self))
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        self = result
+    }
+
+    private mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) throws(Fault) {
+        var scanner = CSVScanner(bytes: bytes)
+        var fields: [CSVScanner.Field] = []
+        guard try scanner.next(into: &fields) else { throw Fault(line: 1, message: "the file is empty: a header row is needed") }
+        var columns: [String: Int] = [:]
+        for (position, field) in fields.enumerated() {
+            columns[scanner.string(field).trimmingCharacters(in: .whitespaces).lowercased()] = position
+        }
+        let missing = Self.requiredColumns.filter { columns[$0] == nil }
+        guard missing.isEmpty else {
+            throw Fault(line: 1, message: "the header has no \(missing.map { "'\($0)'" }.joined(separator: ", ")) column")
+        }
+        let memberColumn = columns["member"]!, atColumn = columns["occurred_at"]!, typeColumn = columns["type"]!
+        let amountColumn = columns["amount"]!, orderColumn = columns["order_id"]!
+        let channelColumn = columns["channel"]
+        let width = fields.count
+        var memberIndex: [String: Int32] = [:]
+        var typeIndex: [String: UInt16] = [:]
+        var channelIndex: [String: UInt16] = [:]
+        let estimate = bytes.count / 60
+        member.reserveCapacity(estimate); at.reserveCapacity(estimate); type.reserveCapacity(estimate)
+        amount.reserveCapacity(estimate); order.reserveCapacity(estimate); channel.reserveCapacity(estimate)
+        while true {
+            let line = scanner.line + 1
+            guard try scanner.next(into: &fields) else { return }
+            if fields.count == 1, scanner.isEmpty(fields[0]) { continue }
+            guard fields.count == width else {
+                throw Fault(line: line, message: "\(fields.count) fields where the header has \(width)")
+            }
+            let id = scanner.string(fields[memberColumn])
+            guard !id.isEmpty else { throw Fault(line: line, message: "'member' is empty") }
+            let memberNumber: Int32
+            if let known = memberIndex[id] {
+                memberNumber = known
+            } else {
+                memberNumber = Int32(members.count)
+                memberIndex[id] = memberNumber
+                members.append(id)
+            }
+            guard let instant = scanner.timestamp(fields[atColumn]) else {
+                throw Fault(line: line, message: "'occurred_at' is not an RFC 3339 time with an offset")
+            }
+            let typeName = scanner.string(fields[typeColumn])
+            guard !typeName.isEmpty else { throw Fault(line: line, message: "'type' is empty") }
+            let typeNumber: UInt16
+            if let known = typeIndex[typeName] {
+                typeNumber = known
+            } else {
+                guard types.count < Int(UInt16.max) else { throw Fault(line: line, message: "too many event types") }
+                typeNumber = UInt16(types.count)
+                typeIndex[typeName] = typeNumber
+                types.append(typeName)
+            }
+            let value: Int64
+            if scanner.isEmpty(fields[amountColumn]) {
+                value = 0
+            } else {
+                guard let parsed = scanner.integer(fields[amountColumn]), parsed >= 0 else {
+                    throw Fault(line: line, message: "'amount' is not an integer ≥ 0")
+                }
+                value = parsed
+            }
+            var channelNumber: UInt16 = 0
+            if let channelColumn, !scanner.isEmpty(fields[channelColumn]) {
+                let name = scanner.string(fields[channelColumn])
+                if let known = channelIndex[name] {
+                    channelNumber = known
+                } else {
+                    guard channels.count < Int(UInt16.max) - 1 else { throw Fault(line: line, message: "too many channels") }
+                    channels.append(name)
+                    channelNumber = UInt16(channels.count)
+                    channelIndex[name] = channelNumber
+                }
+            }
+            member.append(memberNumber)
+            at.append(instant)
+            type.append(typeNumber)
+            amount.append(value)
+            order.append(scanner.hash(fields[orderColumn]))
+            channel.append(channelNumber)
+        }
+    }
+}
+
+/// Splits CSV bytes into records, with the few parsers the history needs working on the bytes.
+struct CSVScanner {
+    enum Field {
+        /// Bytes `start..<end` of the input.
+        case raw(Int, Int)
+        /// A quoted field, unescaped.
+        case owned([UInt8])
+    }
+
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+    /// Lines read so far.
+    var line = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    private static let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), newline = UInt8(ascii: "\n"),
+                       carriageReturn = UInt8(ascii: "\r")
+
+    /// Reads the next record into `fields`; false at the end of the input.
+    mutating func next(into fields: inout [Field]) throws(SimulationHistory.Fault) -> Bool {
+        fields.removeAll(keepingCapacity: true)
+        guard index < bytes.count else { return false }
+        line += 1
+        let first = line
+        while true {
+            if index < bytes.count, bytes[index] == Self.quote {
+                index += 1
+                var value: [UInt8] = []
+                while true {
+                    guard index < bytes.count else {
+                        throw SimulationHistory.Fault(line: first, message: "a quoted field is not closed")
+                    }
+                    let byte = bytes[index]
+                    index += 1
+                    if byte == Self.quote {
+                        guard index < bytes.count, bytes[index] == Self.quote else { break }
+                        index += 1
+                    } else if byte == Self.newline {
+                        line += 1
+                    }
+                    value.append(byte)
+                }
+                fields.append(.owned(value))
+                if index < bytes.count, bytes[index] == Self.carriageReturn { index += 1 }
+                guard index < bytes.count else { return true }
+                if bytes[index] == Self.comma { index += 1; continue }
+                guard bytes[index] == Self.newline else {
+                    throw SimulationHistory.Fault(line: first, message: "text after a closing quote")
+                }
+                index += 1
+                return true
+            }
+            let start = index
+            while index < bytes.count, bytes[index] != Self.comma, bytes[index] != Self.newline { index += 1 }
+            var stop = index
+            if stop > start, bytes[stop - 1] == Self.carriageReturn, index == bytes.count || bytes[index] == Self.newline {
+                stop -= 1
+            }
+            fields.append(.raw(start, stop))
+            guard index < bytes.count else { return true }
+            let separator = bytes[index]
+            index += 1
+            if separator == Self.newline { return true }
+        }
+    }
+
+    func isEmpty(_ field: Field) -> Bool {
+        switch field {
+        case .raw(let start, let end): start == end
+        case .owned(let value): value.isEmpty
+        }
+    }
+
+    func withBytes<T>(_ field: Field, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        switch field {
+        case .raw(let start, let end): body(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+        case .owned(let value): value.withUnsafeBufferPointer(body)
+        }
+    }
+
+    func string(_ field: Field) -> String {
+        withBytes(field) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// FNV-1a, 64 bits; 0 for an empty field (and never 0 otherwise).
+    func hash(_ field: Field) -> UInt64 {
+        withBytes(field) { bytes in
+            guard !bytes.isEmpty else { return 0 }
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+            return hash == 0 ? 1 : hash
+        }
+    }
+
+    func integer(_ field: Field) -> Int64? {
+        withBytes(field) { bytes in
+            var position = 0
+            var negative = false
+            if position < bytes.count, bytes[position] == UInt8(ascii: "-") { negative = true; position += 1 }
+            guard position < bytes.count else { return nil }
+            var value: Int64 = 0
+            while position < bytes.count {
+                let digit = Int64(bytes[position]) - 48
+                guard (0...9).contains(digit) else { return nil }
+                let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times.addingReportingOverflow(digit)
+                guard !overflow, !overflow2 else { return nil }
+                value = sum
+                position += 1
+            }
+            return negative ? -value : value
+        }
+    }
+
+    /// RFC 3339 (`2026-03-01T10:00:00Z`, `…T10:00:00.123+08:00`), as milliseconds since the epoch.
+    func timestamp(_ field: Field) -> Int64? {
+        withBytes(field) { bytes -> Int64? in
+            func number(_ from: Int, _ count: Int) -> Int64? {
+                guard from + count <= bytes.count else { return nil }
+                var value: Int64 = 0
+                for position in from..<(from + count) {
+                    let digit = Int64(bytes[position]) - 48
+                    guard (0...9).contains(digit) else { return nil }
+                    value = value * 10 + digit
+                }
+                return value
+            }
+            func at(_ position: Int, _ character: Unicode.Scalar) -> Bool {
+                position < bytes.count && bytes[position] == UInt8(ascii: character)
+            }
+            guard let year = number(0, 4), at(4, "-"), let month = number(5, 2), at(7, "-"), let day = number(8, 2),
+                  at(10, "T") || at(10, "t") || at(10, " "), let hour = number(11, 2), at(13, ":"),
+                  let minute = number(14, 2), at(16, ":"), let second = number(17, 2),
+                  (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year), hour < 24, minute < 60,
+                  second < 61 else { return nil }
+            var position = 19
+            var millisecond: Int64 = 0
+            if at(position, ".") {
+                position += 1
+                var digits = 0
+                while position < bytes.count, (48...57).contains(bytes[position]) {
+                    if digits < 3 { millisecond = millisecond * 10 + Int64(bytes[position]) - 48 }
+                    digits += 1
+                    position += 1
+                }
+                guard digits > 0 else { return nil }
+                if digits < 3 { for _ in digits..<3 { millisecond *= 10 } }
+            }
+            var offset: Int64 = 0
+            if at(position, "Z") || at(position, "z") {
+                position += 1
+            } else if at(position, "+") || at(position, "-") {
+                let sign: Int64 = at(position, "-") ? -1 : 1
+                guard let hours = number(position + 1, 2), at(position + 3, ":"), let minutes = number(position + 4, 2),
+                      hours < 24, minutes < 60 else { return nil }
+                offset = sign * (hours * 60 + minutes) * 60
+                position += 6
+            } else {
+                return nil
+            }
+            guard position == bytes.count else { return nil }
+            let days = Self.daysFromCivil(year: year, month: month, day: day)
+            let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offset
+            return seconds * 1000 + millisecond
+        }
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+}

@@ -1,0 +1,468 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// What a back-test found (docs/SIMULATION.md).
+public struct SimulationReport: Sendable, Hashable {
+    public struct Points: Sendable, Hashable {
+        /// Points the rules and upgrade rewards gave in `[from, to)`.
+        public var issued: Int64 = 0
+        /// Points refunds took back in `[from, to)`.
+        public var clawedBack: Int64 = 0
+        /// Points that expired in `(from, to]`.
+        public var expired: Int64 = 0
+        /// Points members hold at `to`: earned, not taken back, not expired (nothing is spent in a
+        /// replay, so this is the most the program can owe).
+        public var outstanding: Int64 = 0
+        /// `outstanding` × `points.value_minor_per_point`, in minor units.
+        public var liabilityMinor: Int64 = 0
+    }
+
+    public var from: Date
+    public var to: Date
+    /// The levels, lowest first.
+    public var levels: [String]
+    /// Members with at least one event before `to`.
+    public var members: Int
+    /// Events before `to` that were replayed, and those of them before `from` (the warm-up).
+    public var events: Int
+    public var warmupEvents: Int
+    /// Level code → members at `to`.
+    public var membersPerLevel: [String: Int]
+    /// Level changes at instants from `from` to `to`.
+    public var upgrades: Int
+    public var downgrades: Int
+    /// Level at `from` → level at `to` → members.
+    public var migration: [String: [String: Int]]
+    public var points: Points
+    /// Benefit code → its estimated cost in minor units over `[from, to)`.
+    public var benefitCost: [String: Int64]
+    /// Rule evaluations that failed (an award that is not an int, a missing attribute).
+    public var ruleFailures: Int
+    /// With a baseline: its members per level at `to`, and baseline level → candidate level → members.
+    public var baselineMembersPerLevel: [String: Int]?
+    public var baselineMigration: [String: [String: Int]]?
+}
+
+/// Replays a history of events under a configuration with the live server's own rules: the earning
+/// rules (`EarningRules`), the points policy (`PointsPolicy`: expiry, refunds), the tier model
+/// (`TierPolicy`: windows, upgrades after every event, reviews at their instants) and the benefit
+/// catalogue. Members are independent of each other, so they are replayed in parallel, each in
+/// time order.
+public struct Simulator: Sendable {
+    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        case noTiers
+        case emptyPeriod
+
+        public var description: String {
+            switch self {
+            case .noTiers: "the configuration has no 'tiers' to simulate"
+            case .emptyPeriod: "'from' must be before 'to'"
+            }
+        }
+    }
+
+    let programCode: String
+    let rules: EarningRules
+    /// The rules with a cap, whose use is tracked per member.
+    let cappedRules: Set<String>
+    /// What rules see as `program`.
+    let programValue: CELValue
+    let policy: PointsPolicy
+    let tiers: TierPolicy
+    let benefits: BenefitCatalogue
+
+    public init(configuration document: JSONValue, programCode: String = "simulation") throws(Failure) {
+        guard let tiers = TierPolicy(configuration: document) else { throw .noTiers }
+        self.programCode = programCode
+        self.rules = EarningRules(configuration: document)
+        self.cappedRules = Set(rules.rules.filter { !$0.cap.isEmpty }.map(\.code))
+        self.policy = PointsPolicy(configuration: document)
+        self.programValue = .object(RuleEnvironment.program.make([
+            "code": .string(programCode), "time_zone": .string(policy.timeZone.identifier),
+        ]))
+        self.tiers = tiers
+        self.benefits = BenefitCatalogue(configuration: document)
+    }
+
+    /// The code of a level in `run`'s `levelAtEnd`; nil for a member with no event before `to`.
+    public func levelCode(_ level: Int8) -> String? {
+        level >= 0 ? tiers.levels[Int(level)].code : nil
+    }
+
+    /// Each member's level at `to`, and the report.
+    public func run(_ history: SimulationHistory, from: Date, to: Date,
+                    workers: Int = ProcessInfo.processInfo.activeProcessorCount) throws(Failure)
+        -> (report: SimulationReport, levelAtEnd: [Int8]) {
+        guard from < to else { throw .emptyPeriod }
+        let fromMs = Timestamp.milliseconds(from), toMs = Timestamp.milliseconds(to)
+        let order = Self.memberOrder(history)
+        let firstAt = history.at.min() ?? toMs
+        let reviews = tiers.reviewInstants(after: Timestamp.date(milliseconds: firstAt - 1), through: to)
+            .map(Timestamp.milliseconds)
+        let memberCount = history.members.count
+        let chunks = max(1, min(workers, memberCount / 1000 + 1))
+        let context = Context(history: history, order: order, reviews: reviews, fromMs: fromMs, toMs: toMs)
+        let results = Mutex<[(first: Int, tally: Tally, levels: [Int8])]>([])
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let first = memberCount * chunk / chunks, last = memberCount * (chunk + 1) / chunks
+            var tally = Tally(levels: tiers.levels.count)
+            var levels = [Int8](repeating: -1, count: last - first)
+            for member in first..<last {
+                if let level = replay(member: member, context, &tally) { levels[member - first] = Int8(level) }
+            }
+            results.withLock { $0.append((first, tally, levels)) }
+        }
+        var levelAtEnd = [Int8](repeating: -1, count: memberCount)
+        var partials: [Tally] = []
+        for result in results.withLock({ $0 }) {
+            levelAtEnd.replaceSubrange(result.first..<(result.first + result.levels.count), with: result.levels)
+            partials.append(result.tally)
+        }
+        var total = Tally(levels: tiers.levels.count)
+        for partial in partials { total.add(partial) }
+        let codes = tiers.levels.map(\.code)
+        var migration: [String: [String: Int]] = [:]
+        for (start, row) in total.migration.enumerated() {
+            for (end, count) in row.enumerated() where count > 0 { migration[codes[start], default: [:]][codes[end]] = count }
+        }
+        var points = total.points
+        points.liabilityMinor = points.outstanding * policy.valueMinorPerPoint
+        let report = SimulationReport(
+            from: Timestamp.date(milliseconds: fromMs), to: Timestamp.date(milliseconds: toMs), levels: codes,
+            members: total.members, events: total.events, warmupEvents: total.warmupEvents,
+            membersPerLevel: Dictionary(uniqueKeysWithValues: zip(codes, total.perLevel)), upgrades: total.upgrades,
+            downgrades: total.downgrades, migration: migration, points: points, benefitCost: total.benefitCost,
+            ruleFailures: total.ruleFailures)
+        return (report, levelAtEnd)
+    }
+
+    /// Runs `candidate` and `baseline` over the same history and adds the comparison to the
+    /// candidate's report.
+    public static func compare(candidate: Simulator, baseline: Simulator, history: SimulationHistory, from: Date, to: Date)
+        throws(Failure) -> SimulationReport {
+        var (report, candidateLevels) = try candidate.run(history, from: from, to: to)
+        let (baselineReport, baselineLevels) = try baseline.run(history, from: from, to: to)
+        var matrix: [String: [String: Int]] = [:]
+        for member in candidateLevels.indices where candidateLevels[member] >= 0 && baselineLevels[member] >= 0 {
+            let before = baseline.tiers.levels[Int(baselineLevels[member])].code
+            let after = candidate.tiers.levels[Int(candidateLevels[member])].code
+            matrix[before, default: [:]][after, default: 0] += 1
+        }
+        report.baselineMembersPerLevel = baselineReport.membersPerLevel
+        report.baselineMigration = matrix
+        return report
+    }
+
+    // MARK: The replay of one member
+
+    struct Context {
+        let history: SimulationHistory
+        /// Event indexes grouped by member, each member's in time order: `order[start[m]..<start[m + 1]]`.
+        let order: (indexes: [Int32], start: [Int])
+        let reviews: [Int64]
+        let fromMs: Int64
+        let toMs: Int64
+    }
+
+    /// What the replay of some members adds up to.
+    struct Tally {
+        var members = 0, events = 0, warmupEvents = 0, upgrades = 0, downgrades = 0, ruleFailures = 0
+        var perLevel: [Int]
+        var migration: [[Int]]
+        var points = SimulationReport.Points()
+        var benefitCost: [String: Int64] = [:]
+
+        init(levels: Int) {
+            perLevel = Array(repeating: 0, count: levels)
+            migration = Array(repeating: Array(repeating: 0, count: levels), count: levels)
+        }
+
+        mutating func add(_ other: Tally) {
+            members += other.members; events += other.events; warmupEvents += other.warmupEvents
+            upgrades += other.upgrades; downgrades += other.downgrades; ruleFailures += other.ruleFailures
+            for index in perLevel.indices { perLevel[index] += other.perLevel[index] }
+            for row in migration.indices { for column in migration.indices { migration[row][column] += other.migration[row][column] } }
+            points.issued += other.points.issued; points.clawedBack += other.points.clawedBack
+            points.expired += other.points.expired; points.outstanding += other.points.outstanding
+            benefitCost.merge(other.benefitCost, uniquingKeysWith: +)
+        }
+    }
+
+    struct Lot {
+        var order: UInt64
+        var earnedAt: Int64
+        var availableAt: Int64
+        var expiresAt: Int64?
+        var remaining: Int64
+    }
+
+    struct Order {
+        var amount: Int64
+        var points: Int64
+        var growth: Int64
+        var refunded: Int64
+        var at: Int64
+    }
+
+    /// Replays one member; returns their level at `to`, or nil when they had no event before it.
+    func replay(member: Int, _ context: Context, _ tally: inout Tally) -> Int? {
+        let history = context.history
+        let slice = context.order.indexes[context.order.start[member]..<context.order.start[member + 1]]
+        guard let firstIndex = slice.first, history.at[Int(firstIndex)] < context.toMs else { return nil }
+        let memberID = history.members[member]
+        let enrolledAt = history.at[Int(firstIndex)]
+        var level = 0
+        var levelAtFrom: Int?
+        var growth: [(at: Int64, value: Int64)] = []
+        var pointsEarned: [(at: Int64, value: Int64)] = []
+        var spend: [(at: Int64, value: Int64)] = []
+        var purchases: [(at: Int64, order: UInt64, amount: Int64, fullyRefundedAt: Int64?)] = []
+        var orders: [UInt64: Order] = [:]
+        var lots: [Lot] = []
+        var debt: Int64 = 0
+        var capUsage: [String: (day: Int64, used: Int64, lifetime: Int64)] = [:]
+        var rewarded: Set<String> = []
+        var quotaUse: [String: Int64] = [:]
+        var reviewCursor = context.reviews.firstIndex { $0 >= enrolledAt } ?? context.reviews.count
+        let fromMs = context.fromMs, toMs = context.toMs
+
+        func value(at instant: Int64) -> Int64 {
+            let window = tiers.window(at: Timestamp.date(milliseconds: instant))
+            let lower = window.from.map(Timestamp.milliseconds) ?? Int64.min
+            func sum(_ entries: [(at: Int64, value: Int64)]) -> Int64 {
+                entries.reduce(0) { $0 + ($1.at >= lower && $1.at <= instant ? $1.value : 0) }
+            }
+            switch tiers.metric {
+            case .growth: return sum(growth)
+            case .pointsEarned: return sum(pointsEarned)
+            case .spend: return sum(spend)
+            case .orders:
+                return Int64(purchases.filter { purchase in
+                    purchase.at >= lower && purchase.at <= instant
+                        && (purchase.fullyRefundedAt.map { $0 > instant } ?? true)
+                }.count)
+            }
+        }
+        func noteFrom(before instant: Int64) {
+            if levelAtFrom == nil, instant >= fromMs { levelAtFrom = level }
+        }
+        func expire(through instant: Int64) {
+            // Lots whose expiry has come are gone; those that expired in (from, to] are counted.
+            for index in lots.indices where lots[index].remaining > 0 {
+                if let expiresAt = lots[index].expiresAt, expiresAt <= instant {
+                    if expiresAt > fromMs { tally.points.expired += lots[index].remaining }
+                    lots[index].remaining = 0
+                }
+            }
+        }
+        func earnPoints(_ amount: Int64, at instant: Int64, order: UInt64) {
+            // Debt left by refunds is repaid first, as the live ledger does.
+            var amount = amount
+            let repaid = min(debt, amount)
+            debt -= repaid
+            amount -= repaid
+            guard amount > 0 else { return }
+            let earnedAt = Timestamp.date(milliseconds: instant)
+            lots.append(Lot(order: order, earnedAt: instant,
+                            availableAt: Timestamp.milliseconds(policy.availableAt(earnedAt: earnedAt)),
+                            expiresAt: policy.expiresAt(earnedAt: earnedAt).map(Timestamp.milliseconds), remaining: amount))
+        }
+        func runReviews(through instant: Int64, inclusive: Bool) {
+            while reviewCursor < context.reviews.count,
+                  inclusive ? context.reviews[reviewCursor] <= instant : context.reviews[reviewCursor] < instant {
+                let review = context.reviews[reviewCursor]
+                reviewCursor += 1
+                noteFrom(before: review)
+                if let lower = tiers.review(from: level, value: value(at: review)) {
+                    level = lower
+                    if review >= fromMs { tally.downgrades += 1 }
+                }
+            }
+        }
+
+        for position in slice {
+            let index = Int(position)
+            let instant = history.at[index]
+            guard instant < toMs else { break }
+            runReviews(through: instant, inclusive: true)
+            noteFrom(before: instant)
+            expire(through: instant)
+            tally.events += 1
+            if instant < fromMs { tally.warmupEvents += 1 }
+            let counted = instant >= fromMs
+            let type = history.types[Int(history.type[index])]
+            let amount = history.amount[index]
+            let orderKey = history.order[index]
+            let date = Timestamp.date(milliseconds: instant)
+            if type == LedgerEvent.purchase, counted {
+                tally.benefitCost.merge(benefitCost(level: level, amount: amount, at: date, used: &quotaUse),
+                                        uniquingKeysWith: +)
+            }
+            let event = LedgerEvent(
+                clientID: "", type: type, memberID: memberID, externalID: nil, occurredAt: date, amount: amount,
+                orderID: nil, items: [], channel: history.channel[index] == 0 ? nil : history.channels[Int(history.channel[index]) - 1],
+                store: nil, attributes: [:])
+            let bindings = RuleEnvironment.earning.bindings([
+                "event": event.ruleValue,
+                "member": RuleEnvironment.memberValue(
+                    id: memberID, tier: tiers.levels[level].code, enrolledAt: Timestamp.date(milliseconds: enrolledAt),
+                    birthday: nil, plan: nil, attributes: [:], purchases: Int64(purchases.count), kind: "person"),
+                "program": programValue,
+            ])
+            let day = policy.day(of: date)
+            let dayStart = Timestamp.milliseconds(day.start)
+            let outcome = rules.evaluate(type: type, bindings: bindings) { rule in
+                guard let used = capUsage[rule.code] else { return CapUsage() }
+                return CapUsage(day: used.day == dayStart ? used.used : 0, lifetime: used.lifetime)
+            }
+            tally.ruleFailures += outcome.failures.count
+            for award in outcome.awards where cappedRules.contains(award.rule) {
+                var used = capUsage[award.rule] ?? (dayStart, 0, 0)
+                if used.day != dayStart { used = (dayStart, 0, used.lifetime) }
+                used.used += award.amount
+                used.lifetime += award.amount
+                capUsage[award.rule] = used
+            }
+            let earnedPoints = outcome.total(.points), earnedGrowth = outcome.total(.growth)
+            if earnedPoints > 0 {
+                earnPoints(earnedPoints, at: instant, order: orderKey)
+                pointsEarned.append((instant, earnedPoints))
+                if counted { tally.points.issued += earnedPoints }
+            }
+            if earnedGrowth > 0 { growth.append((instant, earnedGrowth)) }
+            if type == LedgerEvent.purchase {
+                purchases.append((instant, orderKey, amount, nil))
+                spend.append((instant, amount))
+                if orderKey != 0, orders[orderKey] == nil {
+                    orders[orderKey] = Order(amount: amount, points: earnedPoints, growth: earnedGrowth, refunded: 0, at: instant)
+                }
+            } else if type == LedgerEvent.refund, orderKey != 0, var order = orders[orderKey] {
+                let refunded = min(amount, order.amount - order.refunded)
+                spend.append((instant, -refunded))
+                let after = order.refunded + refunded
+                let pointsBack = Self.share(order.points, after, of: order.amount) - Self.share(order.points, order.refunded, of: order.amount)
+                let growthBack = Self.share(order.growth, after, of: order.amount) - Self.share(order.growth, order.refunded, of: order.amount)
+                order.refunded = after
+                orders[orderKey] = order
+                if order.refunded >= order.amount, order.amount > 0,
+                   let purchase = purchases.lastIndex(where: { $0.order == orderKey }) {
+                    purchases[purchase].fullyRefundedAt = instant
+                }
+                if growthBack > 0 { growth.append((instant, -growthBack)) }
+                if pointsBack > 0 {
+                    let taken = clawBack(pointsBack, order: orderKey, at: instant, lots: &lots, debt: &debt)
+                    pointsEarned.append((instant, -taken))
+                    if counted { tally.points.clawedBack += taken }
+                }
+            }
+            // The upgrade rule, after the event.
+            if let reached = tiers.upgrade(from: level, value: value(at: instant)) {
+                level = reached
+                if counted { tally.upgrades += 1 }
+                let reward = tiers.levels[reached]
+                if let points = reward.rewardPoints {
+                    let period = tiers.reviewPeriod(containing: date)
+                    if rewarded.insert("\(reward.code):\(Timestamp.milliseconds(period.start))").inserted {
+                        earnPoints(points, at: instant, order: 0)
+                        pointsEarned.append((instant, points))
+                        if counted { tally.points.issued += points }
+                    }
+                }
+            }
+        }
+        runReviews(through: toMs, inclusive: true)
+        expire(through: toMs)
+        noteFrom(before: toMs)
+        tally.members += 1
+        tally.perLevel[level] += 1
+        tally.migration[levelAtFrom ?? level][level] += 1
+        tally.points.outstanding += lots.reduce(0) { $0 + $1.remaining } - debt
+        return level
+    }
+
+    /// Takes back `points` for a refund by the program's `refund` policy: from the order's lots,
+    /// pending ones first, then (`within_balance`, `allow_negative`) from the member's other lots,
+    /// soonest-expiring first, and (`allow_negative`) into debt. Returns what was taken.
+    private func clawBack(_ points: Int64, order: UInt64, at instant: Int64, lots: inout [Lot], debt: inout Int64) -> Int64 {
+        var left = points
+        func take(where predicate: (Lot) -> Bool, sortedBy areInOrder: ((Lot, Lot) -> Bool)? = nil) {
+            var indexes = lots.indices.filter { lots[$0].remaining > 0 && predicate(lots[$0]) }
+            if let areInOrder { indexes.sort { areInOrder(lots[$0], lots[$1]) } }
+            for index in indexes where left > 0 {
+                let taken = min(left, lots[index].remaining)
+                lots[index].remaining -= taken
+                left -= taken
+            }
+        }
+        take { $0.order == order && $0.availableAt > instant }
+        if policy.refund != .pendingOnly {
+            take { $0.order == order }
+            take(where: { _ in true }) { ($0.expiresAt ?? .max, $0.earnedAt) < ($1.expiresAt ?? .max, $1.earnedAt) }
+        }
+        if policy.refund == .allowNegative, left > 0 {
+            debt += left
+            left = 0
+        }
+        return points - left
+    }
+
+    /// The estimated cost of the member's benefits for a purchase at `level`: a percent discount
+    /// takes its share of the amount, a fixed one its value (at most the amount), and a benefit
+    /// with a quota and a value is assumed used once per purchase while the quota lasts.
+    private func benefitCost(level: Int, amount: Int64, at date: Date, used: inout [String: Int64]) -> [String: Int64] {
+        var cost: [String: Int64] = [:]
+        for benefit in benefits.entitled(level: tiers.levels[level].code, plans: []) {
+            guard let value = benefit.value, value > 0 else { continue }
+            switch benefit.kind {
+            case .percentDiscount:
+                cost[benefit.code] = amount * value / 100
+            case .fixedDiscount:
+                cost[benefit.code] = min(value, amount)
+            default:
+                guard let quota = benefit.quota else { continue }
+                let period = quota.period(containing: date, calendar: policy.calendar)
+                let key = "\(benefit.code):\(Timestamp.milliseconds(period.start))"
+                guard used[key, default: 0] < quota.quantity else { continue }
+                used[key, default: 0] += 1
+                cost[benefit.code] = value
+            }
+        }
+        return cost
+    }
+
+    static func share(_ earned: Int64, _ refunded: Int64, of amount: Int64) -> Int64 {
+        amount > 0 ? Int64((Int128(earned) * Int128(min(refunded, amount))) / Int128(amount)) : 0
+    }
+
+    /// Event indexes grouped by member (a counting sort), each member's sorted by time, then by
+    /// position in the file.
+    static func memberOrder(_ history: SimulationHistory) -> (indexes: [Int32], start: [Int]) {
+        let members = history.members.count
+        var start = [Int](repeating: 0, count: members + 1)
+        for member in history.member { start[Int(member) + 1] += 1 }
+        for index in 0..<members { start[index + 1] += start[index] }
+        var next = start
+        var indexes = [Int32](repeating: 0, count: history.count)
+        for (position, member) in history.member.enumerated() {
+            indexes[next[Int(member)]] = Int32(position)
+            next[Int(member)] += 1
+        }
+        let at = history.at
+        for member in 0..<members {
+            let range = start[member]..<start[member + 1]
+            // Positions within a member are already ascending, so a stable sort by time keeps ties in
+            // file order; most members' events are in time order already.
+            var sorted = true
+            for position in range.dropFirst() where at[Int(indexes[position - 1])] > at[Int(indexes[position])] {
+                sorted = false
+                break
+            }
+            if !sorted {
+                let slice = indexes[range].sorted { (at[Int($0)], $0) < (at[Int($1)], $1) }
+                indexes.replaceSubrange(range, with: slice)
+            }
+        }
+        return (indexes, start)
+    }
+}
