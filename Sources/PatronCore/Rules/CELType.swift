@@ -109,10 +109,10 @@ public final class CELObjectType: Sendable, Hashable, CustomStringConvertible {
     /// are a literal's, not a dictionary: no hashing table is built for a value read once.
     public func make(_ values: KeyValuePairs<String, CELValue>) -> CELObject {
         var slotValues = [CELValue](repeating: .null, count: fields.count)
-        for (name, value) in values {
-            guard let slot = slots[name] else {
-                preconditionFailure("\(self.name) has no field \(name)")
-            }
+        for (position, (name, value)) in values.enumerated() {
+            // Pairs written in the declaration's order find their slot without hashing the name.
+            let slot = position < fields.count && fields[position].name == name ? position : slots[name]
+            guard let slot else { preconditionFailure("\(self.name) has no field \(name)") }
             slotValues[slot] = value
         }
         return CELObject(type: self, values: slotValues)

@@ -9,11 +9,18 @@ extension CELValue {
         case .double(let double): self = .double(double)
         case .string(let string): self = .string(string)
         case .array(let elements): self = .list(elements.map(CELValue.init(json:)))
+        case .object(let members) where members.isEmpty:
+            self = Self.emptyMap
         case .object(let members):
             // String keys are unique, so building the map cannot fail.
             self = .map(try! CELMap(members.sorted { $0.key < $1.key }.map { (.string($0.key), CELValue(json: $0.value)) }))
         }
     }
+}
+
+extension CELValue {
+    /// `{}`, built once: most events and members have no attributes.
+    static let emptyMap: CELValue = .map(try! CELMap([]))
 }
 
 extension CELValue {
