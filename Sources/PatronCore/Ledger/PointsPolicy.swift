@@ -95,6 +95,18 @@ public struct PointsPolicy: Sendable, Hashable {
         Int64(Int128(amount) * Int128(executorPercent) / 100)
     }
 
+    /// What a refund of `refunding` takes back of the `earned` units of an order of `orderAmount`
+    /// of which `refundedBefore` was already refunded: proportional and cumulative, each share
+    /// rounded down (in the member's favour), so that refunds adding up to the whole order take
+    /// back exactly what it earned. The server and the back-test both take back this much.
+    public static func refundTakesBack(_ earned: Int64, orderAmount: Int64, refundedBefore: Int64, refunding: Int64) -> Int64 {
+        guard orderAmount > 0 else { return 0 }
+        func share(_ refunded: Int64) -> Int64 {
+            Int64((Int128(earned) * Int128(min(refunded, orderAmount))) / Int128(orderAmount))
+        }
+        return share(refundedBefore + refunding) - share(refundedBefore)
+    }
+
     /// When points earned at `earnedAt` can be spent: after the return window.
     public func availableAt(earnedAt: Date) -> Date {
         earnedAt.addingTimeInterval(TimeInterval(pendingDays) * 86_400)

@@ -275,7 +275,7 @@ struct CSVScanner {
             guard let year = number(0, 4), at(4, "-"), let month = number(5, 2), at(7, "-"), let day = number(8, 2),
                   at(10, "T") || at(10, "t") || at(10, " "), let hour = number(11, 2), at(13, ":"),
                   let minute = number(14, 2), at(16, ":"), let second = number(17, 2),
-                  (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year), hour < 24, minute < 60,
+                  (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month), hour < 24, minute < 60,
                   second < 61 else { return nil }
             var position = 19
             var millisecond: Int64 = 0
@@ -303,27 +303,9 @@ struct CSVScanner {
                 return nil
             }
             guard position == bytes.count else { return nil }
-            let days = Self.daysFromCivil(year: year, month: month, day: day)
+            let days = daysFromCivil(year: year, month: month, day: day)
             let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offset
             return seconds * 1000 + millisecond
         }
-    }
-
-    static func daysIn(month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
     }
 }

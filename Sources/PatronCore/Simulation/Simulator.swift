@@ -340,10 +340,11 @@ public struct Simulator: Sendable {
             } else if type == LedgerEvent.refund, orderKey != 0, var order = orders[orderKey] {
                 let refunded = min(amount, order.amount - order.refunded)
                 spend.append((instant, -refunded))
-                let after = order.refunded + refunded
-                let pointsBack = Self.share(order.points, after, of: order.amount) - Self.share(order.points, order.refunded, of: order.amount)
-                let growthBack = Self.share(order.growth, after, of: order.amount) - Self.share(order.growth, order.refunded, of: order.amount)
-                order.refunded = after
+                let pointsBack = PointsPolicy.refundTakesBack(order.points, orderAmount: order.amount,
+                                                              refundedBefore: order.refunded, refunding: refunded)
+                let growthBack = PointsPolicy.refundTakesBack(order.growth, orderAmount: order.amount,
+                                                              refundedBefore: order.refunded, refunding: refunded)
+                order.refunded += refunded
                 orders[orderKey] = order
                 if order.refunded >= order.amount, order.amount > 0,
                    let purchase = purchases.lastIndex(where: { $0.order == orderKey }) {
@@ -429,10 +430,6 @@ public struct Simulator: Sendable {
             }
         }
         return cost
-    }
-
-    static func share(_ earned: Int64, _ refunded: Int64, of amount: Int64) -> Int64 {
-        amount > 0 ? Int64((Int128(earned) * Int128(min(refunded, amount))) / Int128(amount)) : 0
     }
 
     /// Event indexes grouped by member (a counting sort), each member's sorted by time, then by

@@ -125,6 +125,11 @@ public struct TierPolicy: Sendable, Hashable {
         tier.flatMap { index(of: $0.level) } ?? 0
     }
 
+    /// The code of a member's level, as `level(of:)` finds it.
+    public func levelCode(of tier: MemberTier?) -> String {
+        levels[level(of: tier)].code
+    }
+
     // MARK: The qualifying window
 
     /// The contributions that count at `instant`: those whose time lies in `from...through`, both

@@ -37,7 +37,7 @@ public struct BenefitUseReceipt: Sendable, Hashable {
 }
 
 extension Engine {
-    /// The benefits the member enjoys now (by their level; paid plans come with subscriptions), with
+    /// The benefits the member enjoys now (by their level and their running paid plans), with
     /// the remaining quotas.
     public func entitlements(programCode: String, memberID: String, by principal: Principal) async throws -> Entitlements {
         try require(.readMembers, principal)
@@ -58,7 +58,7 @@ extension Engine {
                         viaPlans: benefit.plans.filter(plans.contains),
                         quota: benefit.quota.map { Self.quota($0, used: usage[benefit.code] ?? 0, at: now, calendar: calendar) })
         }
-        return Entitlements(asOf: now, level: runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code },
+        return Entitlements(asOf: now, level: runtime.tiers?.levelCode(of: member.tier),
                             plans: plans.sorted(), items: items)
     }
 
@@ -121,7 +121,7 @@ extension Engine {
     /// tiers, or while a plan that does not stack with the tier is active) and their active plans.
     func benefitSources(member: Member, runtime: ProgramRuntime, at instant: Date) async throws
         -> (level: String?, plans: Set<String>) {
-        var level = runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code }
+        var level = runtime.tiers?.levelCode(of: member.tier)
         var plans: Set<String> = []
         // The member row names the plan ending last; only then are all subscriptions read.
         if let until = member.planUntil, until > instant {

@@ -138,13 +138,13 @@ extension Engine {
     /// result. The client's event id makes it idempotent: the same id and body answer as the first time.
     public func recordEvent(programCode: String, body: JSONValue, by principal: Principal) async throws -> EventResult {
         try require(.postEvents, principal)
-        let (read, plan) = try await prepareEvent(programCode: programCode, body: body, principal: principal, preview: false)
+        let (read, plan, runtime) = try await prepareEvent(programCode: programCode, body: body, principal: principal,
+                                                           preview: false)
         do {
             let planned = try await ledgerWriter.submit(LedgerWork(read: read, plan: plan))
             let result = planned.outcome as! EventResult
             // A retry applies the upgrade rule again: it does nothing when the first time did.
-            let program = try await program(code: programCode, by: principal)
-            await applyUpgrades(after: result.receipt, program: program, runtime: try await runtime(program))
+            await applyUpgrades(after: result.receipt, program: runtime.program, runtime: runtime)
             return result
         } catch StoreError.duplicate {
             // The same event id (or order) was posted concurrently by another request: answer as a
@@ -162,7 +162,7 @@ extension Engine {
     /// Answers what posting the event would do, and posts nothing.
     public func previewEvent(programCode: String, body: JSONValue, by principal: Principal) async throws -> EventReceipt {
         try require(.postEvents, principal)
-        let (read, plan) = try await prepareEvent(programCode: programCode, body: body, principal: principal, preview: true)
+        let (read, plan, _) = try await prepareEvent(programCode: programCode, body: body, principal: principal, preview: true)
         do {
             return (try plan(try await store.ledgerSnapshot(read)).outcome as! EventResult).receipt
         } catch let fault as LedgerFault {
@@ -171,7 +171,7 @@ extension Engine {
     }
 
     private func prepareEvent(programCode: String, body: JSONValue, principal: Principal, preview: Bool) async throws
-        -> (LedgerRead, @Sendable (LedgerSnapshot) throws -> LedgerPlan) {
+        -> (LedgerRead, @Sendable (LedgerSnapshot) throws -> LedgerPlan, ProgramRuntime) {
         let program = try await program(code: programCode, by: principal)
         let event: LedgerEvent
         do throws(ValidationError) { event = try LedgerEvent(parsing: body) } catch { throw EngineError.invalid(error) }
@@ -190,7 +190,7 @@ extension Engine {
             try EventPlanner(event: event, parties: parties, runtime: runtime, fingerprint: fingerprint, actor: actor,
                              now: now, preview: preview, body: canonical).plan(snapshot)
         }
-        return (read, plan)
+        return (read, plan, runtime)
     }
 
     /// Who an event is recorded under and who earns from it. A B2B event names the organisation
@@ -418,11 +418,9 @@ struct EventPlanner {
                 for unit in LedgerUnit.allCases {
                     let earned = order.earnedBy[earner]?[unit] ?? 0
                     guard earned > 0, order.amount > 0 else { continue }
-                    // Proportional and cumulative, rounded in the member's favour: after refunds that add up
-                    // to the whole order, exactly what it earned has been asked back.
-                    let before = Self.share(earned, order.refunded, of: order.amount)
-                    let after = Self.share(earned, order.refunded + event.amount, of: order.amount)
-                    let taken = ledgers[earner]!.clawBack(unit, after - before, orderID: event.orderID!,
+                    let due = PointsPolicy.refundTakesBack(earned, orderAmount: order.amount,
+                                                           refundedBefore: order.refunded, refunding: event.amount)
+                    let taken = ledgers[earner]!.clawBack(unit, due, orderID: event.orderID!,
                                                           policy: policy.refund, eventID: eventID,
                                                           occurredAt: event.occurredAt, asOf: now)
                     clawbacks.append(EventReceipt.Clawback(member: earner, unit: unit, requested: taken.requested,
@@ -449,11 +447,6 @@ struct EventPlanner {
                           counterpartChanges: counterpartID.flatMap { ledgers[$0]?.changes },
                           resolvedEvent: releasing == nil ? nil : stored,
                           outcome: EventResult(receipt: receipt, created: true))
-    }
-
-    /// `earned × refunded / amount`, rounded down, without overflow.
-    static func share(_ earned: Int64, _ refunded: Int64, of amount: Int64) -> Int64 {
-        Int64((Int128(earned) * Int128(min(refunded, amount))) / Int128(amount))
     }
 
     private func refundedOrder(_ snapshot: LedgerSnapshot) throws -> OrderFacts {
@@ -493,7 +486,7 @@ struct EventPlanner {
     private func memberValue(purchases: Int64) -> CELValue {
         let plan = member.planCode.flatMap { code in member.planUntil.map { $0 > event.occurredAt } == true ? code : nil }
         return RuleEnvironment.memberValue(
-            id: member.id, tier: runtime.tiers.map { $0.levels[$0.level(of: member.tier)].code },
+            id: member.id, tier: runtime.tiers?.levelCode(of: member.tier),
             enrolledAt: member.enrolledAt, birthday: member.profile.birthday.map { String($0.suffix(5)) }, plan: plan,
             attributes: member.attributes, purchases: purchases, kind: member.kind.rawValue)
     }

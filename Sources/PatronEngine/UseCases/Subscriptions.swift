@@ -95,7 +95,7 @@ extension Engine {
 
     private func renew(program: Program, memberID: String, subscriptionID: String, paymentRef: String, paid: Int64)
         async throws -> (subscription: Subscription, created: Bool) {
-        try await changeSubscription(program: program, memberID: memberID, id: subscriptionID) { subscription, runtime, now in
+        (try await changeSubscription(program: program, memberID: memberID, id: subscriptionID) { subscription, runtime, now in
             guard subscription.status != .cancelled else {
                 throw EngineError.conflict(code: "subscription_cancelled", detail: "A cancelled subscription cannot be renewed.")
             }
@@ -116,7 +116,7 @@ extension Engine {
                                               paidAmount: paid, periodStart: start, periodEnd: renewed.periodEnd,
                                               recordedAt: now)
             return (renewed, payment)
-        }
+        }, true)
     }
 
     /// Cancels a subscription: `at: "now"` ends it at once with the unused share of the current
@@ -190,10 +190,12 @@ extension Engine {
         }
     }
 
+    /// Applies `change` to the member's subscription (with the renewal's payment, if any), guarded by
+    /// its version: a concurrent change is read again and `change` decides anew.
     private func changeSubscription(
         program: Program, memberID: String, id: String,
         _ change: (Subscription, ProgramRuntime, Date) throws -> (Subscription, SubscriptionPayment?)
-    ) async throws -> (Subscription, Bool) {
+    ) async throws -> Subscription {
         let member = try await heldMember(program: program, id: memberID)
         let runtime = try await runtime(program)
         for attempt in 1... {
@@ -205,21 +207,12 @@ extension Engine {
             changed.version = current.version + 1
             do {
                 try await store.updateSubscription(changed, payment: payment)
-                return (changed, true)
+                return changed
             } catch StoreError.concurrentUpdate where attempt < 5 {
                 continue
             }
         }
         fatalError("unreachable")
-    }
-
-    private func changeSubscription(
-        program: Program, memberID: String, id: String,
-        _ change: (Subscription, ProgramRuntime, Date) throws -> (Subscription, SubscriptionPayment?)
-    ) async throws -> Subscription {
-        let (subscription, _): (Subscription, Bool) = try await changeSubscription(program: program, memberID: memberID,
-                                                                                   id: id, change)
-        return subscription
     }
 
     private func replay(_ earlier: Subscription, memberID: String, paymentRef: String) throws -> Subscription {
