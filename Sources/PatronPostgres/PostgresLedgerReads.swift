@@ -306,7 +306,8 @@ extension PostgresStore {
                     memberID: try row["member_id"].decode(String.self), clientID: try row["client_id"].decode(String.self),
                     type: try row["type"].decode(String.self), occurredAt: try row["occurred_at"].decode(Date.self),
                     recordedAt: try row["recorded_at"].decode(Date.self), amount: try row["amount"].decode(Int64.self),
-                    orderID: try row["order_id"].decode(String?.self), fingerprint: try row["fingerprint"].decode(String.self),
+                    orderID: try row["order_id"].decode(String?.self),
+                    channel: try row["channel"].decode(String?.self), fingerprint: try row["fingerprint"].decode(String.self),
                     status: try row["status"].decode(String.self), receipt: Data(try row["receipt"].decode(String.self).utf8),
                     body: try row["body"].decode(String?.self).map { Data($0.utf8) })
     }

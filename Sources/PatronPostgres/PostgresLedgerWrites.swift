@@ -123,8 +123,8 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
                 RETURNING m.member_id
             ), events AS (
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
-                    order_id, fingerprint, status, receipt, body)
-                SELECT * FROM unnest(\(next(13)))
+                    order_id, channel, fingerprint, status, receipt, body)
+                SELECT * FROM unnest(\(next(14)))
             ), resolved AS (
                 UPDATE ledger_events e SET status = u.status, receipt = u.receipt
                 FROM unnest(\(next(3))) AS u(id, status, receipt)
@@ -181,6 +181,7 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
         bindings.append(events.map(\.recordedAt))
         bindings.append(events.map(\.amount))
         bindings.append(PostgresNullableArray(events.map(\.orderID)))
+        bindings.append(PostgresNullableArray(events.map(\.channel)))
         bindings.append(events.map(\.fingerprint))
         bindings.append(events.map(\.status))
         bindings.append(events.map { String(decoding: $0.receipt, as: UTF8.self) })

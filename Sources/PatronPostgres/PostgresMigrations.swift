@@ -362,5 +362,10 @@ enum PostgresMigrations {
             """,
             "CREATE UNIQUE INDEX subscription_payment_ref ON subscription_payments (program_id, payment_ref)",
         ]),
+        // As SQLite's migration of the same name: events keep their channel.
+        ("2026-11-29-event-channel", [
+            "ALTER TABLE ledger_events ADD COLUMN channel text",
+            "UPDATE ledger_events SET channel = body::jsonb ->> 'channel' WHERE body IS NOT NULL",
+        ]),
     ]
 }

@@ -92,6 +92,26 @@ extension PostgresStore {
         try await rows("SELECT MAX(instant) FROM tier_reviews WHERE program_id = \(programID)").first?[0].decode(Date?.self)
     }
 
+    public func eventHistory(programID: String, before: Date) async throws -> SimulationHistory {
+        var builder = SimulationHistory.Builder()
+        let rows = try await client.query("""
+            SELECT member_id, occurred_at, type, amount, order_id,
+                   channel
+            FROM ledger_events
+            WHERE program_id = \(programID) AND status = 'posted' AND occurred_at < \(before)
+            ORDER BY occurred_at, id
+            """, logger: logger)
+        for try await (member, occurredAt, type, amount, orderID, channel)
+            in rows.decode((String, Date, String, Int64, String?, String?).self) {
+            if let overflow = builder.append(member: member, at: Timestamp.milliseconds(occurredAt), type: type,
+                                             amount: amount, order: SimulationHistory.orderHash(orderID),
+                                             channel: channel) {
+                throw SimulationHistory.Overflow(overflow)
+            }
+        }
+        return builder.history
+    }
+
     public func recordTierReview(_ review: TierReviewRecord) async throws {
         _ = try await translatingConstraints {
             try await client.query("""

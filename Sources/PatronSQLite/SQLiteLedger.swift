@@ -251,7 +251,7 @@ extension SQLiteStore {
         StoredEvent(id: row["id"], programID: row["program_id"], memberID: row["member_id"], clientID: row["client_id"],
                     type: row["type"], occurredAt: Timestamp.date(milliseconds: row["occurred_at"]),
                     recordedAt: Timestamp.date(milliseconds: row["recorded_at"]), amount: row["amount"],
-                    orderID: row["order_id"], fingerprint: row["fingerprint"], status: row["status"],
+                    orderID: row["order_id"], channel: row["channel"], fingerprint: row["fingerprint"], status: row["status"],
                     receipt: Data((row["receipt"] as String).utf8), body: (row["body"] as String?).map { Data($0.utf8) })
     }
 
@@ -295,11 +295,11 @@ extension SQLiteStore {
         if let event = plan.event {
             try db.run("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
-                    order_id, fingerprint, status, receipt, body)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    order_id, channel, fingerprint, status, receipt, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [event.id, event.programID, event.memberID, event.clientID, event.type,
                       Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
-                      event.amount, event.orderID, event.fingerprint, event.status,
+                      event.amount, event.orderID, event.channel, event.fingerprint, event.status,
                       String(decoding: event.receipt, as: UTF8.self), event.body.map { String(decoding: $0, as: UTF8.self) }])
         }
         if let resolved = plan.resolvedEvent { try resolveEvent(resolved, db) }

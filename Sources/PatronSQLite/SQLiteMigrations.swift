@@ -361,6 +361,14 @@ enum SQLiteMigrations {
                 CREATE UNIQUE INDEX subscription_payment_ref ON subscription_payments(program_id, payment_ref);
                 """)
         }
+        // Events keep their channel, which back-tests replay. Held events had it in their body; it
+        // is not known for events posted before this.
+        migrator.registerMigration("2026-11-29-event-channel") { db in
+            try db.execute(sql: """
+                ALTER TABLE ledger_events ADD COLUMN channel TEXT;
+                UPDATE ledger_events SET channel = json_extract(body, '$.channel') WHERE body IS NOT NULL;
+                """)
+        }
         return migrator
     }
 }

@@ -47,6 +47,28 @@ extension SQLiteStore {
         }
     }
 
+    public func eventHistory(programID: String, before: Date) async throws -> SimulationHistory {
+        try await pool.read { db in
+            var builder = SimulationHistory.Builder()
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT member_id, occurred_at, type, amount, order_id,
+                       channel
+                FROM ledger_events
+                WHERE program_id = ? AND status = 'posted' AND occurred_at < ?
+                ORDER BY occurred_at, id
+                """, arguments: [programID, Timestamp.milliseconds(before)])
+            while let row = try rows.next() {
+                let channel: String? = row[5]
+                if let overflow = builder.append(member: row[0], at: row[1], type: row[2], amount: row[3],
+                                                 order: SimulationHistory.orderHash(row[4] as String?),
+                                                 channel: channel) {
+                    throw SimulationHistory.Overflow(overflow)
+                }
+            }
+            return builder.history
+        }
+    }
+
     public func recordTierChange(_ change: TierChange, tier: MemberTier) async throws {
         try await pool.write { db in
             try db.run("""

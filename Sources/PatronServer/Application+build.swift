@@ -18,6 +18,9 @@ public struct ServerOptions: Sendable {
     /// Create the demo program on first start.
     public var demo = false
     public var maxBodyBytes = 1 << 20
+    /// The limit for a back-test's uploaded history (`POST …/simulations`); larger histories are
+    /// for `patron simulate`.
+    public var maxUploadBytes = 64 << 20
     public var logLevel: Logger.Level = .info
 
     public init() {}
@@ -71,7 +74,7 @@ func buildRouter(engine: Engine, options: ServerOptions, logger: Logger) throws 
     let routes = RouteTable()
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: ProblemMiddleware(logger: logger, routes: routes))
-    router.add(middleware: RequestBodyMiddleware(maxBodyBytes: options.maxBodyBytes))
+    router.add(middleware: RequestBodyMiddleware(maxBodyBytes: options.maxBodyBytes, maxUploadBytes: options.maxUploadBytes))
     router.add(middleware: AuthenticationMiddleware(engine: engine))
     router.add(middleware: IdempotencyMiddleware(engine: engine, logger: logger))
     let spec = try APISpecification.yaml()

@@ -82,16 +82,9 @@ struct Simulate: ParsableCommand {
 
     /// `YYYY-MM-DD` as 00:00 in the zone, or an RFC 3339 time.
     static func instant(_ text: String, timeZone: TimeZone, option: String) throws -> Date {
-        let parts = text.split(separator: "-")
-        if parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]) {
-            var calendar = Calendar(identifier: .gregorian)
-            calendar.timeZone = timeZone
-            if let date = calendar.date(from: DateComponents(year: year, month: month, day: day)),
-               calendar.component(.day, from: date) == day {
-                return date
-            }
+        guard let date = Simulator.instant(text, timeZone: timeZone) else {
+            throw ValidationError("\(option) '\(text)' is not a date (YYYY-MM-DD) or an RFC 3339 time.")
         }
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        throw ValidationError("\(option) '\(text)' is not a date (YYYY-MM-DD) or an RFC 3339 time.")
+        return date
     }
 }

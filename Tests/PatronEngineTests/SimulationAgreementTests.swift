@@ -94,6 +94,16 @@ struct SimulationAgreementTests {
                 outstanding += balance.available + balance.pending
             }
             #expect(outstanding == report.points.outstanding)
+
+            // And a back-test of the program's stored history reports what the CSV's did
+            let stored = try await engine.simulate(programCode: "shop", body: try T.json("""
+                {"from":"2025-07-01","to":"2026-01-01"}
+                """), by: T.owner)
+            #expect(stored == report)
+            let uploaded = try await engine.simulate(programCode: "shop", body: .object([
+                "from": .string("2025-07-01"), "to": .string("2026-01-01"), "history": .string(csv),
+            ]), by: T.owner)
+            #expect(uploaded == report)
         }
     }
 }

@@ -43,6 +43,13 @@ public struct FaultCollector: Sendable {
         faults.append(ValidationFault(pointer: pointer.description, code: code, message: message))
     }
 
+    /// Records the faults of a document validated on its own, which sits at `pointer` here.
+    public mutating func add(_ error: ValidationError, under pointer: JSONPointer) {
+        for fault in error.faults {
+            faults.append(ValidationFault(pointer: pointer.description + fault.pointer, code: fault.code, message: fault.message))
+        }
+    }
+
     /// Throws a `ValidationError` when any fault was recorded.
     public func check() throws(ValidationError) {
         if !faults.isEmpty { throw ValidationError(faults) }

@@ -31,6 +31,13 @@ public struct SimulationHistory: Sendable {
         public var description: String { "line \(line): \(message)" }
     }
 
+    /// A history too large for its tables (`Builder.append`'s answer, thrown by a reader that has
+    /// no line to report it at).
+    public struct Overflow: Error, Sendable, Hashable {
+        public var message: String
+        public init(_ message: String) { self.message = message }
+    }
+
     /// The columns the header must name.
     public static let requiredColumns = ["member", "occurred_at", "type", "amount", "order_id"]
 
@@ -68,43 +75,24 @@ public struct SimulationHistory: Sendable {
         let amountColumn = columns["amount"]!, orderColumn = columns["order_id"]!
         let channelColumn = columns["channel"]
         let width = fields.count
-        var memberIndex: [String: Int32] = [:]
-        var typeIndex: [String: UInt16] = [:]
-        var channelIndex: [String: UInt16] = [:]
-        let estimate = bytes.count / 60
-        member.reserveCapacity(estimate); at.reserveCapacity(estimate); type.reserveCapacity(estimate)
-        amount.reserveCapacity(estimate); order.reserveCapacity(estimate); channel.reserveCapacity(estimate)
+        var builder = Builder(reservingCapacity: bytes.count / 60)
         while true {
             let line = scanner.line + 1
-            guard try scanner.next(into: &fields) else { return }
+            guard try scanner.next(into: &fields) else {
+                self = builder.history
+                return
+            }
             if fields.count == 1, scanner.isEmpty(fields[0]) { continue }
             guard fields.count == width else {
                 throw Fault(line: line, message: "\(fields.count) fields where the header has \(width)")
             }
             let id = scanner.string(fields[memberColumn])
             guard !id.isEmpty else { throw Fault(line: line, message: "'member' is empty") }
-            let memberNumber: Int32
-            if let known = memberIndex[id] {
-                memberNumber = known
-            } else {
-                memberNumber = Int32(members.count)
-                memberIndex[id] = memberNumber
-                members.append(id)
-            }
             guard let instant = scanner.timestamp(fields[atColumn]) else {
                 throw Fault(line: line, message: "'occurred_at' is not an RFC 3339 time with an offset")
             }
             let typeName = scanner.string(fields[typeColumn])
             guard !typeName.isEmpty else { throw Fault(line: line, message: "'type' is empty") }
-            let typeNumber: UInt16
-            if let known = typeIndex[typeName] {
-                typeNumber = known
-            } else {
-                guard types.count < Int(UInt16.max) else { throw Fault(line: line, message: "too many event types") }
-                typeNumber = UInt16(types.count)
-                typeIndex[typeName] = typeNumber
-                types.append(typeName)
-            }
             let value: Int64
             if scanner.isEmpty(fields[amountColumn]) {
                 value = 0
@@ -114,24 +102,86 @@ public struct SimulationHistory: Sendable {
                 }
                 value = parsed
             }
+            var channelName: String?
+            if let channelColumn, !scanner.isEmpty(fields[channelColumn]) { channelName = scanner.string(fields[channelColumn]) }
+            if let overflow = builder.append(member: id, at: instant, type: typeName, amount: value,
+                                             order: scanner.withBytes(fields[orderColumn], Self.orderHash),
+                                             channel: channelName) {
+                throw Fault(line: line, message: overflow)
+            }
+        }
+    }
+
+    /// FNV-1a of an order id's UTF-8 bytes, 64 bits; 0 for an empty id (and never 0 otherwise).
+    public static func orderHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        guard !bytes.isEmpty else { return 0 }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return hash == 0 ? 1 : hash
+    }
+
+    public static func orderHash(_ id: String?) -> UInt64 {
+        guard var id else { return 0 }
+        return id.withUTF8(orderHash)
+    }
+
+    /// Builds a history one event at a time, interning members, types and channels. The CSV reader
+    /// and the store's history of posted events both use it.
+    public struct Builder {
+        public private(set) var history = SimulationHistory()
+        private var memberIndex: [String: Int32] = [:]
+        private var typeIndex: [String: UInt16] = [:]
+        private var channelIndex: [String: UInt16] = [:]
+
+        public init(reservingCapacity capacity: Int = 0) {
+            history.member.reserveCapacity(capacity); history.at.reserveCapacity(capacity)
+            history.type.reserveCapacity(capacity); history.amount.reserveCapacity(capacity)
+            history.order.reserveCapacity(capacity); history.channel.reserveCapacity(capacity)
+        }
+
+        /// Adds an event (`at` in milliseconds since the epoch, `order` from `orderHash`). Answers
+        /// why it could not when a table is full (65,535 types or channels, 2³¹ members), else nil.
+        public mutating func append(member id: String, at instant: Int64, type typeName: String, amount: Int64,
+                                    order: UInt64, channel channelName: String?) -> String? {
+            let memberNumber: Int32
+            if let known = memberIndex[id] {
+                memberNumber = known
+            } else {
+                guard history.members.count < Int(Int32.max) else { return "too many members" }
+                memberNumber = Int32(history.members.count)
+                memberIndex[id] = memberNumber
+                history.members.append(id)
+            }
+            let typeNumber: UInt16
+            if let known = typeIndex[typeName] {
+                typeNumber = known
+            } else {
+                guard history.types.count < Int(UInt16.max) else { return "too many event types" }
+                typeNumber = UInt16(history.types.count)
+                typeIndex[typeName] = typeNumber
+                history.types.append(typeName)
+            }
             var channelNumber: UInt16 = 0
-            if let channelColumn, !scanner.isEmpty(fields[channelColumn]) {
-                let name = scanner.string(fields[channelColumn])
-                if let known = channelIndex[name] {
+            if let channelName {
+                if let known = channelIndex[channelName] {
                     channelNumber = known
                 } else {
-                    guard channels.count < Int(UInt16.max) - 1 else { throw Fault(line: line, message: "too many channels") }
-                    channels.append(name)
-                    channelNumber = UInt16(channels.count)
-                    channelIndex[name] = channelNumber
+                    guard history.channels.count < Int(UInt16.max) - 1 else { return "too many channels" }
+                    history.channels.append(channelName)
+                    channelNumber = UInt16(history.channels.count)
+                    channelIndex[channelName] = channelNumber
                 }
             }
-            member.append(memberNumber)
-            at.append(instant)
-            type.append(typeNumber)
-            amount.append(value)
-            order.append(scanner.hash(fields[orderColumn]))
-            channel.append(channelNumber)
+            history.member.append(memberNumber)
+            history.at.append(instant)
+            history.type.append(typeNumber)
+            history.amount.append(amount)
+            history.order.append(order)
+            history.channel.append(channelNumber)
+            return nil
         }
     }
 }
@@ -221,19 +271,6 @@ struct CSVScanner {
 
     func string(_ field: Field) -> String {
         withBytes(field) { String(decoding: $0, as: UTF8.self) }
-    }
-
-    /// FNV-1a, 64 bits; 0 for an empty field (and never 0 otherwise).
-    func hash(_ field: Field) -> UInt64 {
-        withBytes(field) { bytes in
-            guard !bytes.isEmpty else { return 0 }
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in bytes {
-                hash ^= UInt64(byte)
-                hash = hash &* 0x0000_0100_0000_01b3
-            }
-            return hash == 0 ? 1 : hash
-        }
     }
 
     func integer(_ field: Field) -> Int64? {

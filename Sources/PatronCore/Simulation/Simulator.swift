@@ -463,3 +463,22 @@ public struct Simulator: Sendable {
         return (indexes, start)
     }
 }
+
+extension Simulator {
+    /// A bound of the period a back-test reports on: `YYYY-MM-DD` as 00:00 in `timeZone`, or an
+    /// RFC 3339 time as it is; nil for anything else (or a day the month does not have).
+    public static func instant(_ text: String, timeZone: TimeZone) -> Date? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        if parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+           let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]) {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = timeZone
+            guard let date = calendar.date(from: DateComponents(year: year, month: month, day: day)),
+                  calendar.component(.day, from: date) == day, calendar.component(.month, from: date) == month else {
+                return nil
+            }
+            return date
+        }
+        return try? Date(text, strategy: .iso8601)
+    }
+}

@@ -15,6 +15,8 @@ public struct StoredEvent: Sendable, Hashable {
     public var recordedAt: Date
     public var amount: Int64
     public var orderID: String?
+    /// Where the event happened (`channel` in the request), kept for back-tests to replay.
+    public var channel: String?
     /// SHA-256 of the request body: the same client id with another body is refused.
     public var fingerprint: String
     /// `posted`; `review` when a limit held it for an operator, who may release it (`posted`) or
@@ -27,8 +29,8 @@ public struct StoredEvent: Sendable, Hashable {
     public var body: Data?
 
     public init(id: String, programID: String, memberID: String, clientID: String, type: String, occurredAt: Date,
-                recordedAt: Date, amount: Int64, orderID: String?, fingerprint: String, status: String, receipt: Data,
-                body: Data? = nil) {
+                recordedAt: Date, amount: Int64, orderID: String?, channel: String? = nil, fingerprint: String, status: String,
+                receipt: Data, body: Data? = nil) {
         self.id = id
         self.programID = programID
         self.memberID = memberID
@@ -38,6 +40,7 @@ public struct StoredEvent: Sendable, Hashable {
         self.recordedAt = recordedAt
         self.amount = amount
         self.orderID = orderID
+        self.channel = channel
         self.fingerprint = fingerprint
         self.status = status
         self.receipt = receipt

@@ -41,4 +41,8 @@ public protocol TierStore: Sendable {
     func lastTierReview(programID: String) async throws -> Date?
     /// Records that the program has been through a review instant; running it again changes nothing.
     func recordTierReview(_ review: TierReviewRecord) async throws
+    /// The program's posted events that occurred before `before`, as a history to replay: member id,
+    /// time, type, amount, order id and channel. Events held for review are left out (they have had
+    /// no effect).
+    func eventHistory(programID: String, before: Date) async throws -> SimulationHistory
 }

@@ -440,7 +440,7 @@ struct EventPlanner {
             review: review ?? heldFor.map { EventReceipt.Review(heldFor: $0) })
         let stored = StoredEvent(id: eventID, programID: runtime.program.id, memberID: recordedUnder, clientID: event.clientID,
                                  type: event.type, occurredAt: event.occurredAt, recordedAt: recordedAt, amount: event.amount,
-                                 orderID: event.orderID, fingerprint: fingerprint, status: status,
+                                 orderID: event.orderID, channel: event.channel, fingerprint: fingerprint, status: status,
                                  receipt: receipt.storedText(), body: status == "review" ? body : nil)
         return LedgerPlan(changes: ledgers[member.id]!.changes, event: releasing == nil ? stored : nil,
                           purchasesAdded: event.type == LedgerEvent.purchase && status == "posted" ? 1 : 0,

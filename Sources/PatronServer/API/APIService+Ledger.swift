@@ -214,4 +214,12 @@ extension APIService {
                                              by: try RequestState.requirePrincipal())
         return .ok(.init(body: .json(try .init(report))))
     }
+
+    func runSimulation(_ input: Operations.RunSimulation.Input) async throws -> Operations.RunSimulation.Output {
+        let report = try await engine.simulate(programCode: input.path.program,
+                                               body: try JSONValue(parsing: RequestState.body ?? Data()),
+                                               by: try RequestState.requirePrincipal())
+        let json = SimulationReportJSON.value(report).canonicalData()
+        return .ok(.init(body: .json(try JSONDecoder().decode(Components.Schemas.SimulationReport.self, from: json))))
+    }
 }

@@ -32,11 +32,14 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 /// null handling). A body over the limit is refused before it is read in full.
 struct RequestBodyMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBodyBytes: Int
+    /// The limit for the one request that carries a file: a back-test's history.
+    let maxUploadBytes: Int
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.method == .post || request.method == .put || request.method == .patch else {
             return try await next(request, context)
         }
+        let maxBodyBytes = request.uri.path.hasSuffix("/simulations") ? max(maxUploadBytes, maxBodyBytes) : maxBodyBytes
         let tooLarge = Problem(.contentTooLarge, code: "body_too_large",
                                detail: "A request body is at most \(maxBodyBytes) bytes.")
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {

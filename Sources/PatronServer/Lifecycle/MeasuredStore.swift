@@ -169,6 +169,9 @@ struct MeasuredStore: PatronStore {
     func recordTierReview(_ review: TierReviewRecord) async throws {
         try await measure("tier_review_record") { try await base.recordTierReview(review) }
     }
+    func eventHistory(programID: String, before: Date) async throws -> SimulationHistory {
+        try await measure("event_history") { try await base.eventHistory(programID: programID, before: before) }
+    }
     func benefitUsage(memberID: String, periods: [String: Date]) async throws -> [String: Int64] {
         try await measure("benefit_usage") { try await base.benefitUsage(memberID: memberID, periods: periods) }
     }
