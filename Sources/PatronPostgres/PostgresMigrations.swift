@@ -367,5 +367,31 @@ enum PostgresMigrations {
             "ALTER TABLE ledger_events ADD COLUMN channel text",
             "UPDATE ledger_events SET channel = body::jsonb ->> 'channel' WHERE body IS NOT NULL",
         ]),
+        // As SQLite's migration of the same name: benefits granted to a member.
+        ("2026-11-30-benefit-grants", [
+            """
+            CREATE TABLE benefit_grants (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                benefit text NOT NULL,
+                quantity bigint NOT NULL CHECK (quantity > 0),
+                reference text NOT NULL,
+                cause text NOT NULL,
+                granted_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX benefit_grants_reference ON benefit_grants (member_id, reference)",
+            """
+            CREATE TABLE benefit_allowances (
+                member_id text NOT NULL REFERENCES members(id),
+                benefit text NOT NULL,
+                granted bigint NOT NULL CHECK (granted > 0),
+                used bigint NOT NULL CHECK (used >= 0 AND used <= granted),
+                PRIMARY KEY (member_id, benefit)
+            )
+            """,
+            "ALTER TABLE benefit_uses ADD COLUMN source text NOT NULL DEFAULT 'quota' CHECK (source IN ('quota', 'grant'))",
+        ]),
     ]
 }

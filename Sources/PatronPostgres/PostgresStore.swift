@@ -89,7 +89,8 @@ public final class PostgresStore: PatronStore, Service {
         return rows
     }
 
-    /// Runs a statement and returns the number of rows it changed.
+    /// Runs a statement and returns the number of rows it returned: a write counts the rows it
+    /// changed only with `RETURNING`.
     func execute(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int {
         var count = 0
         for try await _ in try await connection.query(query, logger: logger) { count += 1 }

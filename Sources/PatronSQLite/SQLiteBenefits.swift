@@ -7,16 +7,19 @@ import PatronEngine
 // limit, and a row per use.
 
 extension SQLiteStore {
-    public func benefitUsage(memberID: String, periods: [String: Date]) async throws -> [String: Int64] {
-        guard !periods.isEmpty else { return [:] }
-        return try await pool.read { db in
-            var usage: [String: Int64] = [:]
+    public func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage {
+        try await pool.read { db in
+            var usage = BenefitUsage()
             for (benefit, start) in periods {
                 if let used = try db.value("""
                     SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?
                     """, [memberID, benefit, Timestamp.milliseconds(start)], as: Int64.self) {
-                    usage[benefit] = used
+                    usage.used[benefit] = used
                 }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT benefit, granted, used FROM benefit_allowances WHERE member_id = ?",
+                                        arguments: [memberID]) {
+                usage.allowances[row["benefit"]] = BenefitAllowance(granted: row["granted"], used: row["used"])
             }
             return usage
         }
@@ -24,35 +27,67 @@ extension SQLiteStore {
 
     public func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {
         try await pool.write { db in
-            let start = Timestamp.milliseconds(use.periodStart)
-            func used(_ start: Int64) throws -> Int64 {
-                try db.value("SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?",
-                             [use.memberID, use.benefit, start], as: Int64.self) ?? 0
+            /// What the member has used of the quota period, or of their allowance, that `use` draws on.
+            func used(_ use: BenefitUse) throws -> Int64 {
+                switch use.source {
+                case .quota:
+                    try db.value("SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?",
+                                 [use.memberID, use.benefit, Timestamp.milliseconds(use.periodStart)], as: Int64.self) ?? 0
+                case .grant:
+                    try db.value("SELECT used FROM benefit_allowances WHERE member_id = ? AND benefit = ?",
+                                 [use.memberID, use.benefit], as: Int64.self) ?? 0
+                }
             }
             if let row = try db.row("SELECT * FROM benefit_uses WHERE member_id = ? AND benefit = ? AND reference = ?",
                                     [use.memberID, use.benefit, use.reference]) {
                 let earlier = Self.benefitUse(row)
-                return .earlier(earlier, used: try used(Timestamp.milliseconds(earlier.periodStart)))
+                return .earlier(earlier, used: try used(earlier))
             }
-            guard use.quantity <= limit else { return .exceeded(used: try used(start)) }
+            switch use.source {
+            case .quota:
+                guard use.quantity <= limit else { return .exceeded(used: try used(use)) }
+                try db.run("""
+                    INSERT INTO benefit_usage (member_id, benefit, period_start, used) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (member_id, benefit, period_start) DO UPDATE SET used = used + excluded.used
+                    WHERE used + excluded.used <= ?
+                    """, [use.memberID, use.benefit, Timestamp.milliseconds(use.periodStart), use.quantity, limit])
+            case .grant:
+                try db.run("""
+                    UPDATE benefit_allowances SET used = used + ?
+                    WHERE member_id = ? AND benefit = ? AND used + ? <= granted
+                    """, [use.quantity, use.memberID, use.benefit, use.quantity])
+            }
+            guard db.changesCount == 1 else { return .exceeded(used: try used(use)) }
             try db.run("""
-                INSERT INTO benefit_usage (member_id, benefit, period_start, used) VALUES (?, ?, ?, ?)
-                ON CONFLICT (member_id, benefit, period_start) DO UPDATE SET used = used + excluded.used
-                WHERE used + excluded.used <= ?
-                """, [use.memberID, use.benefit, start, use.quantity, limit])
-            guard db.changesCount == 1 else { return .exceeded(used: try used(start)) }
-            try db.run("""
-                INSERT INTO benefit_uses (id, program_id, member_id, benefit, period_start, quantity, reference, actor, used_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [use.id, use.programID, use.memberID, use.benefit, start, use.quantity, use.reference, use.actor,
+                INSERT INTO benefit_uses (id, program_id, member_id, benefit, source, period_start, quantity, reference, actor,
+                    used_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [use.id, use.programID, use.memberID, use.benefit, use.source.rawValue,
+                      Timestamp.milliseconds(use.periodStart), use.quantity, use.reference, use.actor,
                       Timestamp.milliseconds(use.usedAt)])
-            return .recorded(use, used: try used(start))
+            return .recorded(use, used: try used(use))
+        }
+    }
+
+    public func grantBenefit(_ grant: BenefitGrant) async throws -> Bool {
+        try await pool.write { db in
+            try db.run("""
+                INSERT INTO benefit_grants (id, program_id, member_id, benefit, quantity, reference, cause, granted_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (member_id, reference) DO NOTHING
+                """, [grant.id, grant.programID, grant.memberID, grant.benefit, grant.quantity, grant.reference, grant.cause,
+                      Timestamp.milliseconds(grant.grantedAt)])
+            guard db.changesCount == 1 else { return false }
+            try db.run("""
+                INSERT INTO benefit_allowances (member_id, benefit, granted, used) VALUES (?, ?, ?, 0)
+                ON CONFLICT (member_id, benefit) DO UPDATE SET granted = granted + excluded.granted
+                """, [grant.memberID, grant.benefit, grant.quantity])
+            return true
         }
     }
 
     static func benefitUse(_ row: Row) -> BenefitUse {
         BenefitUse(id: row["id"], programID: row["program_id"], memberID: row["member_id"], benefit: row["benefit"],
-                   periodStart: Timestamp.date(milliseconds: row["period_start"]), quantity: row["quantity"],
+                   source: BenefitUse.Source(rawValue: row["source"]) ?? .quota, periodStart: Timestamp.date(milliseconds: row["period_start"]), quantity: row["quantity"],
                    reference: row["reference"], actor: row["actor"], usedAt: Timestamp.date(milliseconds: row["used_at"]))
     }
 }

@@ -369,6 +369,33 @@ enum SQLiteMigrations {
                 UPDATE ledger_events SET channel = json_extract(body, '$.channel') WHERE body IS NOT NULL;
                 """)
         }
+        // Benefits granted to a member (upgrade rewards): each grant, and per member and benefit the
+        // allowance they add up to, used by a guarded counter as quotas are.
+        migrator.registerMigration("2026-11-30-benefit-grants") { db in
+            try db.execute(sql: """
+                CREATE TABLE benefit_grants (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    benefit TEXT NOT NULL,
+                    quantity INTEGER NOT NULL CHECK (quantity > 0),
+                    reference TEXT NOT NULL,
+                    cause TEXT NOT NULL,
+                    granted_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE UNIQUE INDEX benefit_grants_reference ON benefit_grants(member_id, reference);
+
+                CREATE TABLE benefit_allowances (
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    benefit TEXT NOT NULL,
+                    granted INTEGER NOT NULL CHECK (granted > 0),
+                    used INTEGER NOT NULL CHECK (used >= 0 AND used <= granted),
+                    PRIMARY KEY (member_id, benefit)
+                ) STRICT;
+
+                ALTER TABLE benefit_uses ADD COLUMN source TEXT NOT NULL DEFAULT 'quota' CHECK (source IN ('quota', 'grant'));
+                """)
+        }
         return migrator
     }
 }

@@ -42,13 +42,21 @@ public struct ConfigValidator: Sendable {
         let rules = root.array("earning_rules", faults: &faults)
         if let rules { validateEarningRules(rules, at: .root / "earning_rules", &faults) }
         var levelCodes: Set<String> = []
-        if let tiers = root.value("tiers") { levelCodes = validateTiers(tiers, at: .root / "tiers", &faults) }
+        var rewardBenefits: [(JSONPointer, String)] = []
+        if let tiers = root.value("tiers") {
+            levelCodes = validateTiers(tiers, at: .root / "tiers", rewardBenefits: &rewardBenefits, &faults)
+        }
         var planCodes: Set<String> = []
         if let plans = root.array("plans", faults: &faults) {
             planCodes = validatePlans(plans, at: .root / "plans", &faults)
         }
-        if let benefits = root.array("benefits", faults: &faults) {
+        let benefits = root.array("benefits", faults: &faults)
+        if let benefits {
             validateBenefits(benefits, at: .root / "benefits", levels: levelCodes, plans: planCodes, &faults)
+        }
+        let benefitCodes = Set((benefits ?? []).compactMap { $0["code"]?.stringValue })
+        for (pointer, code) in rewardBenefits where !benefitCodes.contains(code) {
+            faults.add(pointer, "unknown_benefit", "No benefit in 'benefits' has the code '\(code)'.")
         }
         if let fields = root.array("member_fields", faults: &faults) {
             _ = MemberFieldDefinition.parse(fields, at: .root / "member_fields", &faults)
@@ -142,7 +150,8 @@ public struct ConfigValidator: Sendable {
         }
     }
 
-    private func validateTiers(_ value: JSONValue, at pointer: JSONPointer, _ faults: inout FaultCollector) -> Set<String> {
+    private func validateTiers(_ value: JSONValue, at pointer: JSONPointer, rewardBenefits: inout [(JSONPointer, String)],
+                               _ faults: inout FaultCollector) -> Set<String> {
         guard let tiers = ObjectValidator(value, at: pointer, allowedKeys: [
             "metric", "window", "review", "downgrade", "levels",
         ], faults: &faults) else { return [] }
@@ -182,8 +191,26 @@ public struct ConfigValidator: Sendable {
                 "code", "name", "threshold", "retain", "invitation_only", "description", "upgrade_reward",
             ], faults: &faults) else { continue }
             if let reward = reader.value("upgrade_reward"),
-               let rewardReader = ObjectValidator(reward, at: here / "upgrade_reward", allowedKeys: ["points"], faults: &faults) {
-                _ = rewardReader.integer("points", in: 1...1_000_000_000_000, required: true, faults: &faults)
+               let rewardReader = ObjectValidator(reward, at: here / "upgrade_reward", allowedKeys: ["points", "benefits"],
+                                                  faults: &faults) {
+                let points = rewardReader.integer("points", in: 1...1_000_000_000_000, faults: &faults)
+                let grants = rewardReader.array("benefits", faults: &faults)
+                if points == nil, grants?.isEmpty ?? true, rewardReader.value("points") == nil {
+                    faults.add(here / "upgrade_reward", "empty_reward", "Give 'points', 'benefits' or both.")
+                }
+                var granted: Set<String> = []
+                for (position, grant) in (grants ?? []).enumerated() {
+                    let at = here / "upgrade_reward" / "benefits" / position
+                    guard let grantReader = ObjectValidator(grant, at: at, allowedKeys: ["benefit", "quantity"],
+                                                            faults: &faults) else { continue }
+                    _ = grantReader.integer("quantity", in: 1...1_000_000, faults: &faults)
+                    if let code = grantReader.string("benefit", required: true, maxLength: 64, faults: &faults) {
+                        rewardBenefits.append((at / "benefit", code))
+                        if !granted.insert(code).inserted {
+                            faults.add(at / "benefit", "duplicate_benefit", "'\(code)' is granted twice; give one quantity.")
+                        }
+                    }
+                }
                 if index == 0 {
                     faults.add(here / "upgrade_reward", "base_level_reward",
                                "Every member starts at the first level; nobody reaches it by an upgrade.")

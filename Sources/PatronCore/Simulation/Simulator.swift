@@ -362,12 +362,19 @@ public struct Simulator: Sendable {
                 level = reached
                 if counted { tally.upgrades += 1 }
                 let reward = tiers.levels[reached]
-                if let points = reward.rewardPoints {
-                    let period = tiers.reviewPeriod(containing: date)
-                    if rewarded.insert("\(reward.code):\(Timestamp.milliseconds(period.start))").inserted {
+                if reward.rewardPoints != nil || !reward.rewardBenefits.isEmpty,
+                   rewarded.insert("\(reward.code):\(Timestamp.milliseconds(tiers.reviewPeriod(containing: date).start))")
+                    .inserted {
+                    if let points = reward.rewardPoints {
                         earnPoints(points, at: instant, order: 0)
                         pointsEarned.append((instant, points))
                         if counted { tally.points.issued += points }
+                    }
+                    // A granted benefit with a value is counted at its value per use granted.
+                    for grant in reward.rewardBenefits where counted {
+                        if let value = benefits.benefit(grant.benefit)?.value, value > 0 {
+                            tally.benefitCost[grant.benefit, default: 0] += value * grant.quantity
+                        }
                     }
                 }
             }

@@ -12,15 +12,28 @@ public struct TierLevel: Sendable, Hashable {
     public var invitationOnly: Bool
     /// Points given to a member who reaches the level by the upgrade rule, once per review period.
     public var rewardPoints: Int64?
+    /// Uses of catalogue benefits granted with it (`upgrade_reward.benefits`): benefit code → quantity.
+    public var rewardBenefits: [RewardBenefit]
+
+    public struct RewardBenefit: Sendable, Hashable {
+        public var benefit: String
+        public var quantity: Int64
+
+        public init(benefit: String, quantity: Int64) {
+            self.benefit = benefit
+            self.quantity = quantity
+        }
+    }
 
     public init(code: String, name: String, threshold: Int64, retain: Int64? = nil, invitationOnly: Bool = false,
-                rewardPoints: Int64? = nil) {
+                rewardPoints: Int64? = nil, rewardBenefits: [RewardBenefit] = []) {
         self.code = code
         self.name = name
         self.threshold = threshold
         self.retain = retain ?? threshold
         self.invitationOnly = invitationOnly
         self.rewardPoints = rewardPoints
+        self.rewardBenefits = rewardBenefits
     }
 }
 
@@ -90,7 +103,12 @@ public struct TierPolicy: Sendable, Hashable {
             guard let code = value["code"]?.stringValue, let threshold = value["threshold"]?.intValue else { return nil }
             return TierLevel(code: code, name: value["name"]?.stringValue ?? code, threshold: threshold,
                              retain: value["retain"]?.intValue, invitationOnly: value["invitation_only"]?.boolValue ?? false,
-                             rewardPoints: value["upgrade_reward"]?["points"]?.intValue)
+                             rewardPoints: value["upgrade_reward"]?["points"]?.intValue,
+                             rewardBenefits: (value["upgrade_reward"]?["benefits"]?.arrayValue ?? []).compactMap { entry in
+                                 entry["benefit"]?.stringValue.map {
+                                     TierLevel.RewardBenefit(benefit: $0, quantity: entry["quantity"]?.intValue ?? 1)
+                                 }
+                             })
         }
         guard !levels.isEmpty else { return nil }
         self.init(levels: levels, timeZone: TimeZone(identifier: document["time_zone"]?.stringValue ?? "UTC") ?? .gmt)

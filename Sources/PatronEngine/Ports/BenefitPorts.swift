@@ -7,7 +7,9 @@ public struct BenefitUse: Sendable, Hashable {
     public var programID: String
     public var memberID: String
     public var benefit: String
-    /// The start of the quota period the use counts in.
+    /// What the use draws on: the quota the member's level or plans carry, or uses granted to them.
+    public var source: Source
+    /// The start of the quota period the use counts in (the epoch for a granted use).
     public var periodStart: Date
     public var quantity: Int64
     /// The caller's reference (an order, a checkout); one use per member, benefit and reference.
@@ -15,8 +17,13 @@ public struct BenefitUse: Sendable, Hashable {
     public var actor: String
     public var usedAt: Date
 
-    public init(id: String, programID: String, memberID: String, benefit: String, periodStart: Date, quantity: Int64,
-                reference: String, actor: String, usedAt: Date) {
+    public enum Source: String, Sendable, Hashable {
+        case quota, grant
+    }
+
+    public init(id: String, programID: String, memberID: String, benefit: String, source: Source = .quota,
+                periodStart: Date, quantity: Int64, reference: String, actor: String, usedAt: Date) {
+        self.source = source
         self.id = id
         self.programID = programID
         self.memberID = memberID
@@ -26,6 +33,58 @@ public struct BenefitUse: Sendable, Hashable {
         self.reference = reference
         self.actor = actor
         self.usedAt = usedAt
+    }
+}
+
+/// Uses of a benefit granted to one member (an upgrade reward), beside what their level and plans
+/// carry. Grants of a benefit add up to one allowance that does not renew.
+public struct BenefitGrant: Sendable, Hashable {
+    public var id: String
+    public var programID: String
+    public var memberID: String
+    public var benefit: String
+    public var quantity: Int64
+    /// Once per member: a grant with a reference already granted grants nothing.
+    public var reference: String
+    /// Why: `upgrade:<level>`.
+    public var cause: String
+    public var grantedAt: Date
+
+    public init(id: String, programID: String, memberID: String, benefit: String, quantity: Int64, reference: String,
+                cause: String, grantedAt: Date) {
+        self.id = id
+        self.programID = programID
+        self.memberID = memberID
+        self.benefit = benefit
+        self.quantity = quantity
+        self.reference = reference
+        self.cause = cause
+        self.grantedAt = grantedAt
+    }
+}
+
+/// What a member was granted of a benefit in all, and used of it.
+public struct BenefitAllowance: Sendable, Hashable {
+    public var granted: Int64
+    public var used: Int64
+    public var remaining: Int64 { granted - used }
+
+    public init(granted: Int64, used: Int64) {
+        self.granted = granted
+        self.used = used
+    }
+}
+
+/// What a member has used of their benefits' quotas in given periods, and what was granted to them.
+public struct BenefitUsage: Sendable, Hashable {
+    /// Benefit code → uses in the period asked for.
+    public var used: [String: Int64]
+    /// Benefit code → the allowance granted.
+    public var allowances: [String: BenefitAllowance]
+
+    public init(used: [String: Int64] = [:], allowances: [String: BenefitAllowance] = [:]) {
+        self.used = used
+        self.allowances = allowances
     }
 }
 
@@ -42,10 +101,15 @@ public enum BenefitUseOutcome: Sendable, Hashable {
 /// Benefit quotas: what each member used per benefit and period, with every use.
 public protocol BenefitStore: Sendable {
     /// What the member used of each benefit in the period starting at the given instant
-    /// (benefit code → period start); benefits without uses are absent.
-    func benefitUsage(memberID: String, periods: [String: Date]) async throws -> [String: Int64]
+    /// (benefit code → period start; benefits without uses are absent), and their allowances.
+    func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage
     /// Records `use` unless the member already used the benefit with its reference (`earlier`), or
     /// it would take the period's total past `limit` (`exceeded`); atomic, so concurrent uses never
-    /// together pass the limit.
+    /// together pass the limit. A `.grant` use draws on the member's allowance instead (its
+    /// `granted` is the limit; `limit` is not read), and `used` in the outcome is the allowance's.
     func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome
+    /// Adds `grant` to the member's allowance of its benefit; false, and nothing changes, when the
+    /// member already has a grant with its reference.
+    func grantBenefit(_ grant: BenefitGrant) async throws -> Bool
+
 }

@@ -18,6 +18,8 @@ public struct Entitlement: Sendable, Hashable {
     public var viaLevel: String?
     public var viaPlans: [String]
     public var quota: Quota?
+    /// Uses granted to the member (upgrade rewards), which do not renew.
+    public var granted: BenefitAllowance?
 }
 
 /// The member's effective set of benefits.
@@ -33,7 +35,10 @@ public struct Entitlements: Sendable, Hashable {
 /// What a use of a benefit did, as `POST …/entitlements/{benefit}/use` answers.
 public struct BenefitUseReceipt: Sendable, Hashable {
     public var use: BenefitUse
-    public var quota: Entitlement.Quota
+    /// The quota the use drew on, as it stands after it; nil for a use of granted uses.
+    public var quota: Entitlement.Quota?
+    /// The allowance a use of granted uses drew on, as it stands after it.
+    public var granted: BenefitAllowance?
 }
 
 extension Engine {
@@ -46,17 +51,23 @@ extension Engine {
         let runtime = try await runtime(program)
         let now = now()
         let (level, plans) = try await benefitSources(member: member, runtime: runtime, at: now)
-        let benefits = runtime.benefits.entitled(level: level, plans: plans)
+        let carried = runtime.benefits.entitled(level: level, plans: plans)
         let calendar = runtime.policy.calendar
         var periods: [String: Date] = [:]
-        for benefit in benefits {
+        for benefit in carried {
             if let quota = benefit.quota { periods[benefit.code] = quota.period(containing: now, calendar: calendar).start }
         }
         let usage = try await store.benefitUsage(memberID: member.id, periods: periods)
-        let items = benefits.map { benefit in
-            Entitlement(benefit: benefit, viaLevel: level.flatMap { benefit.levels.contains($0) ? $0 : nil },
-                        viaPlans: benefit.plans.filter(plans.contains),
-                        quota: benefit.quota.map { Self.quota($0, used: usage[benefit.code] ?? 0, at: now, calendar: calendar) })
+        // Catalogue order: what the level and plans carry, and what was granted.
+        let items = runtime.benefits.benefits.compactMap { benefit -> Entitlement? in
+            let isCarried = carried.contains(benefit), allowance = usage.allowances[benefit.code]
+            guard isCarried || allowance != nil else { return nil }
+            return Entitlement(benefit: benefit, viaLevel: isCarried ? level.flatMap { benefit.levels.contains($0) ? $0 : nil } : nil,
+                               viaPlans: isCarried ? benefit.plans.filter(plans.contains) : [],
+                               quota: isCarried ? benefit.quota.map {
+                                   Self.quota($0, used: usage.used[benefit.code] ?? 0, at: now, calendar: calendar)
+                               } : nil,
+                               granted: allowance)
         }
         return Entitlements(asOf: now, level: runtime.tiers?.levelCode(of: member.tier),
                             plans: plans.sorted(), items: items)
@@ -81,40 +92,60 @@ extension Engine {
         guard let benefit = runtime.benefits.benefit(benefitCode) else {
             throw EngineError.notFound(resource: "benefit", id: benefitCode)
         }
-        let (level, plans) = try await benefitSources(member: member, runtime: runtime, at: now())
-        guard runtime.benefits.entitled(level: level, plans: plans).contains(benefit) else {
+        let now = now()
+        let (level, plans) = try await benefitSources(member: member, runtime: runtime, at: now)
+        let carried = runtime.benefits.entitled(level: level, plans: plans).contains(benefit)
+        let calendar = runtime.policy.calendar
+        let period = benefit.quota.map { $0.period(containing: now, calendar: calendar).start }
+        let usage = try await store.benefitUsage(memberID: member.id, periods: carried && period != nil ? [benefit.code: period!] : [:])
+        let allowance = usage.allowances[benefit.code]
+        guard carried || allowance != nil else {
             throw EngineError.conflict(code: "not_entitled",
-                                       detail: "The member does not have '\(benefitCode)' at their level or by a plan.")
+                                       detail: "The member does not have '\(benefitCode)' at their level, by a plan or by a grant.")
         }
-        guard let quota = benefit.quota else {
+        let quota = carried ? benefit.quota : nil
+        guard quota != nil || allowance != nil else {
             throw EngineError.conflict(code: "no_quota", detail: "'\(benefitCode)' has no quota to use: it is always on.")
         }
-        let now = now()
-        let calendar = runtime.policy.calendar
-        let use = BenefitUse(id: newID(at: now), programID: program.id, memberID: member.id, benefit: benefit.code,
-                             periodStart: quota.period(containing: now, calendar: calendar).start, quantity: quantity,
-                             reference: reference!, actor: principal.keyID, usedAt: now)
-        let outcome: BenefitUseOutcome
-        do {
-            outcome = try await store.useBenefit(use, limit: quota.quantity)
-        } catch StoreError.duplicate {
-            // The same reference was used by a racing request: answer as a retry.
-            outcome = try await store.useBenefit(use, limit: quota.quantity)
-        }
-        switch outcome {
-        case .recorded(let recorded, let used):
-            return (BenefitUseReceipt(use: recorded, quota: Self.quota(quota, used: used, at: now, calendar: calendar)), true)
-        case .earlier(let earlier, let used):
-            guard earlier.quantity == quantity else {
-                throw EngineError.conflict(code: "reference_reused",
-                                           detail: "'\(earlier.reference)' was used for \(earlier.quantity), not \(quantity).")
+        // The quota the level or plans carry first; granted uses when it is not enough.
+        var sources: [BenefitUse.Source] = []
+        if let quota, quota.quantity - (usage.used[benefit.code] ?? 0) >= quantity || allowance == nil { sources.append(.quota) }
+        if allowance != nil { sources.append(.grant) }
+        var exceeded: [Int64] = []
+        for source in sources {
+            let use = BenefitUse(id: newID(at: now), programID: program.id, memberID: member.id, benefit: benefit.code,
+                                 source: source, periodStart: source == .quota ? period! : Date(timeIntervalSince1970: 0),
+                                 quantity: quantity, reference: reference!, actor: principal.keyID, usedAt: now)
+            let limit = source == .quota ? quota!.quantity : 0
+            let outcome: BenefitUseOutcome
+            do {
+                outcome = try await store.useBenefit(use, limit: limit)
+            } catch StoreError.duplicate {
+                // The same reference was used by a racing request: answer as a retry.
+                outcome = try await store.useBenefit(use, limit: limit)
             }
-            return (BenefitUseReceipt(use: earlier, quota: Self.quota(quota, used: used, at: earlier.usedAt, calendar: calendar)),
-                    false)
-        case .exceeded(let used):
-            throw EngineError.quotaExceeded(benefit: benefit.code, remaining: max(0, quota.quantity - used),
-                                            requested: quantity)
+            func receipt(_ use: BenefitUse, used: Int64) -> BenefitUseReceipt {
+                switch use.source {
+                case .quota:
+                    BenefitUseReceipt(use: use, quota: benefit.quota.map { Self.quota($0, used: used, at: use.usedAt, calendar: calendar) })
+                case .grant:
+                    BenefitUseReceipt(use: use, granted: BenefitAllowance(granted: max(allowance?.granted ?? used, used), used: used))
+                }
+            }
+            switch outcome {
+            case .recorded(let recorded, let used):
+                return (receipt(recorded, used: used), true)
+            case .earlier(let earlier, let used):
+                guard earlier.quantity == quantity else {
+                    throw EngineError.conflict(code: "reference_reused",
+                                               detail: "'\(earlier.reference)' was used for \(earlier.quantity), not \(quantity).")
+                }
+                return (receipt(earlier, used: used), false)
+            case .exceeded(let used):
+                exceeded.append(source == .quota ? max(0, quota!.quantity - used) : max(0, (allowance?.granted ?? 0) - used))
+            }
         }
+        throw EngineError.quotaExceeded(benefit: benefit.code, remaining: exceeded.max() ?? 0, requested: quantity)
     }
 
     /// Where a member's benefits come from at `instant`: their level (nil when the program has no

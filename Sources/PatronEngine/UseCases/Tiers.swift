@@ -198,14 +198,20 @@ extension Engine {
         return nil
     }
 
-    /// Gives the level's `upgrade_reward` points, unless the member had them for this level in this
-    /// review period already. They are earned points (reason `upgrade:<level>`), available at once
-    /// and expiring by the program's policy.
+    /// Gives the level's `upgrade_reward`, unless the member had it for this level in this review
+    /// period already: its benefits as granted uses (`upgrade:<level>`), and its points as earned
+    /// points (reason `upgrade:<level>`), available at once and expiring by the program's policy.
     private func grantUpgradeReward(memberID: String, level: TierLevel, program: Program, policy: TierPolicy, at: Date)
         async throws {
-        guard let points = level.rewardPoints else { return }
         let period = policy.reviewPeriod(containing: at)
         let key = "tier-reward:\(memberID):\(level.code):\(Timestamp.milliseconds(period.start))"
+        for reward in level.rewardBenefits {
+            _ = try await store.grantBenefit(BenefitGrant(
+                id: newID(at: now()), programID: program.id, memberID: memberID, benefit: reward.benefit,
+                quantity: reward.quantity, reference: "\(key):\(reward.benefit)", cause: "upgrade:\(level.code)",
+                grantedAt: at))
+        }
+        guard let points = level.rewardPoints else { return }
         if try await store.transfer(programID: program.id, requestKey: key) != nil { return }
         let expiresAt = try await runtime(program).policy.expiresAt(earnedAt: at)
         let read = LedgerRead(programID: program.id, memberID: memberID)

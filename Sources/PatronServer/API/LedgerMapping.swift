@@ -154,7 +154,8 @@ extension Components.Schemas.Entitlements {
                 benefit: benefit.code, name: benefit.name, label: benefit.label, description: benefit.description,
                 kind: try .init(known: benefit.kind.rawValue), value: benefit.value, partner: benefit.partner,
                 via: .init(level: item.viaLevel, plans: item.viaPlans.isEmpty ? nil : item.viaPlans),
-                quota: try item.quota.map(Components.Schemas.QuotaState.init))
+                quota: try item.quota.map(Components.Schemas.QuotaState.init),
+                granted: item.granted.map(Components.Schemas.GrantState.init))
         })
     }
 }
@@ -162,8 +163,16 @@ extension Components.Schemas.Entitlements {
 extension Components.Schemas.BenefitUse {
     init(_ receipt: BenefitUseReceipt) throws {
         let use = receipt.use
-        self.init(id: use.id, member: use.memberID, benefit: use.benefit, quantity: use.quantity, reference: use.reference,
-                  actor: use.actor, usedAt: use.usedAt, quota: try .init(receipt.quota))
+        self.init(id: use.id, member: use.memberID, benefit: use.benefit, source: try .init(known: use.source.rawValue),
+                  quantity: use.quantity, reference: use.reference, actor: use.actor, usedAt: use.usedAt,
+                  quota: try receipt.quota.map(Components.Schemas.QuotaState.init),
+                  granted: receipt.granted.map(Components.Schemas.GrantState.init))
+    }
+}
+
+extension Components.Schemas.GrantState {
+    init(_ allowance: BenefitAllowance) {
+        self.init(granted: allowance.granted, used: allowance.used, remaining: allowance.remaining)
     }
 }
 

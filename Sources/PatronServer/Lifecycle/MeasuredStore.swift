@@ -172,12 +172,16 @@ struct MeasuredStore: PatronStore {
     func eventHistory(programID: String, before: Date) async throws -> SimulationHistory {
         try await measure("event_history") { try await base.eventHistory(programID: programID, before: before) }
     }
-    func benefitUsage(memberID: String, periods: [String: Date]) async throws -> [String: Int64] {
+    func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage {
         try await measure("benefit_usage") { try await base.benefitUsage(memberID: memberID, periods: periods) }
     }
     func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {
         try await measure("benefit_use") { try await base.useBenefit(use, limit: limit) }
     }
+    func grantBenefit(_ grant: BenefitGrant) async throws -> Bool {
+        try await measure("benefit_grant") { try await base.grantBenefit(grant) }
+    }
+
     func insertSubscription(_ subscription: Subscription, payment: SubscriptionPayment) async throws {
         try await measure("subscription_insert") { try await base.insertSubscription(subscription, payment: payment) }
     }
