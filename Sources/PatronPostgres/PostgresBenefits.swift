@@ -7,7 +7,7 @@ import PostgresNIO
 // of one benefit in one period.
 
 extension PostgresStore {
-    public func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage {
+    private func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage {
         let benefits = Array(periods.keys)
         let starts = benefits.map { periods[$0]! }
         var usage = BenefitUsage()
@@ -28,6 +28,24 @@ extension PostgresStore {
             }
         }
         return usage
+    }
+
+    public func entitlementState(programID: String, memberID: String, periods: [String: Date]) async throws
+        -> EntitlementState? {
+        // The member and the usage are read apart: a member's level and plan change in their own
+        // transactions, and the usage is a snapshot of counters either way.
+        guard let row = try await rows("""
+            SELECT status, tier, tier_since, tier_until, tier_version, plan_until FROM members
+            WHERE id = \(memberID) AND program_id = \(programID)
+            """).first else { return nil }
+        return EntitlementState(
+            memberID: memberID, isActive: try row["status"].decode(String.self) == MemberStatus.active.rawValue,
+            tier: try row["tier"].decode(String?.self).map { level in
+                MemberTier(level: level, since: try row["tier_since"].decode(Date.self),
+                           manualUntil: try row["tier_until"].decode(Date?.self), version: try row["tier_version"].decode(Int.self))
+            },
+            planUntil: try row["plan_until"].decode(Date?.self),
+            usage: try await benefitUsage(memberID: memberID, periods: periods))
     }
 
     public func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {

@@ -7,22 +7,38 @@ import PatronEngine
 // limit, and a row per use.
 
 extension SQLiteStore {
-    public func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage {
+    public func entitlementState(programID: String, memberID: String, periods: [String: Date]) async throws
+        -> EntitlementState? {
         try await pool.read { db in
-            var usage = BenefitUsage()
-            for (benefit, start) in periods {
-                if let used = try db.value("""
-                    SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?
-                    """, [memberID, benefit, Timestamp.milliseconds(start)], as: Int64.self) {
-                    usage.used[benefit] = used
-                }
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT benefit, granted, used FROM benefit_allowances WHERE member_id = ?",
-                                        arguments: [memberID]) {
-                usage.allowances[row["benefit"]] = BenefitAllowance(granted: row["granted"], used: row["used"])
-            }
-            return usage
+            guard let row = try db.row("""
+                SELECT status, tier, tier_since, tier_until, tier_version, plan_until FROM members WHERE id = ? AND program_id = ?
+                """, [memberID, programID]) else { return nil }
+            return EntitlementState(
+                memberID: memberID, isActive: (row["status"] as String) == MemberStatus.active.rawValue,
+                tier: (row["tier"] as String?).map { level in
+                    MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
+                               manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
+                               version: row["tier_version"])
+                },
+                planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)),
+                usage: try Self.benefitUsage(memberID: memberID, periods: periods, db))
         }
+    }
+
+    private static func benefitUsage(memberID: String, periods: [String: Date], _ db: Database) throws -> BenefitUsage {
+        var usage = BenefitUsage()
+        for (benefit, start) in periods {
+            if let used = try db.value("""
+                SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?
+                """, [memberID, benefit, Timestamp.milliseconds(start)], as: Int64.self) {
+                usage.used[benefit] = used
+            }
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT benefit, granted, used FROM benefit_allowances WHERE member_id = ?",
+                                    arguments: [memberID]) {
+            usage.allowances[row["benefit"]] = BenefitAllowance(granted: row["granted"], used: row["used"])
+        }
+        return usage
     }
 
     public func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {

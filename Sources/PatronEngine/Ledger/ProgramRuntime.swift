@@ -12,6 +12,7 @@ public struct ProgramRuntime: Sendable {
     public let tiers: TierPolicy?
     public let benefits: BenefitCatalogue
     public let plans: PlanCatalogue
+    private let periods = QuotaPeriods()
 
     init(program: Program, config: ConfigVersion) {
         self.program = program
@@ -22,6 +23,33 @@ public struct ProgramRuntime: Sendable {
         self.benefits = BenefitCatalogue(configuration: config.document)
         self.plans = PlanCatalogue(configuration: config.document)
     }
+}
+
+extension ProgramRuntime {
+    /// The current period of every benefit quota at `instant` (code → start and end), in the
+    /// program's calendar. Every check in the same periods asks for the same answer, so it is kept
+    /// until the soonest of them ends.
+    func quotaPeriods(at instant: Date) -> [String: (start: Date, end: Date?)] {
+        if let cached = periods.value.withLock({ $0 }), cached.from <= instant, instant < cached.until {
+            return cached.periods
+        }
+        var result: [String: (start: Date, end: Date?)] = [:]
+        var from = Date.distantPast, until = Date.distantFuture
+        for benefit in benefits.benefits {
+            guard let quota = benefit.quota else { continue }
+            let period = quota.period(containing: instant, calendar: policy.calendar)
+            result[benefit.code] = period
+            from = max(from, period.start)
+            if let end = period.end { until = min(until, end) }
+        }
+        periods.value.withLock { $0 = (from, until, result) }
+        return result
+    }
+}
+
+/// The last answer of `quotaPeriods`, and the instants it holds for.
+private final class QuotaPeriods: Sendable {
+    let value = Mutex<(from: Date, until: Date, periods: [String: (start: Date, end: Date?)])?>(nil)
 }
 
 /// Compiled runtimes by program and configuration version. A new version is compiled on first use;

@@ -88,6 +88,25 @@ public struct BenefitUsage: Sendable, Hashable {
     }
 }
 
+/// What checking a member's entitlements reads of them, in one read: what decides which benefits
+/// they have, and their usage.
+public struct EntitlementState: Sendable, Hashable {
+    public var memberID: String
+    public var isActive: Bool
+    public var tier: MemberTier?
+    /// The end of the paid plan ending last (the member row's `plan_until`).
+    public var planUntil: Date?
+    public var usage: BenefitUsage
+
+    public init(memberID: String, isActive: Bool, tier: MemberTier?, planUntil: Date?, usage: BenefitUsage) {
+        self.memberID = memberID
+        self.isActive = isActive
+        self.tier = tier
+        self.planUntil = planUntil
+        self.usage = usage
+    }
+}
+
 /// What recording a use did.
 public enum BenefitUseOutcome: Sendable, Hashable {
     /// Recorded; `used` is the period's total after it.
@@ -100,9 +119,10 @@ public enum BenefitUseOutcome: Sendable, Hashable {
 
 /// Benefit quotas: what each member used per benefit and period, with every use.
 public protocol BenefitStore: Sendable {
-    /// What the member used of each benefit in the period starting at the given instant
-    /// (benefit code → period start; benefits without uses are absent), and their allowances.
-    func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage
+    /// The member's standing for benefits, what they used of each benefit in the period starting
+    /// at the given instant (benefit code → period start; benefits without uses are absent), and
+    /// their allowances, read together; nil when the program has no such member.
+    func entitlementState(programID: String, memberID: String, periods: [String: Date]) async throws -> EntitlementState?
     /// Records `use` unless the member already used the benefit with its reference (`earlier`), or
     /// it would take the period's total past `limit` (`exceeded`); atomic, so concurrent uses never
     /// together pass the limit. A `.grant` use draws on the member's allowance instead (its

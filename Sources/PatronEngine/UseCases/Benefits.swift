@@ -47,17 +47,14 @@ extension Engine {
     public func entitlements(programCode: String, memberID: String, by principal: Principal) async throws -> Entitlements {
         try require(.readMembers, principal)
         let program = try await program(code: programCode, by: principal)
-        let member = try await heldMember(program: program, id: memberID)
         let runtime = try await runtime(program)
         let now = now()
-        let (level, plans) = try await benefitSources(member: member, runtime: runtime, at: now)
+        // Every quota's current period, so that the member and their usage are read at once.
+        let periods = runtime.quotaPeriods(at: now)
+        let state = try await entitlementState(program: program, memberID: memberID, periods: periods.mapValues(\.start))
+        let usage = state.usage
+        let (level, plans) = try await benefitSources(state, runtime: runtime, at: now)
         let carried = runtime.benefits.entitled(level: level, plans: plans)
-        let calendar = runtime.policy.calendar
-        var periods: [String: Date] = [:]
-        for benefit in carried {
-            if let quota = benefit.quota { periods[benefit.code] = quota.period(containing: now, calendar: calendar).start }
-        }
-        let usage = try await store.benefitUsage(memberID: member.id, periods: periods)
         // Catalogue order: what the level and plans carry, and what was granted.
         let items = runtime.benefits.benefits.compactMap { benefit -> Entitlement? in
             let isCarried = carried.contains(benefit), allowance = usage.allowances[benefit.code]
@@ -65,11 +62,11 @@ extension Engine {
             return Entitlement(benefit: benefit, viaLevel: isCarried ? level.flatMap { benefit.levels.contains($0) ? $0 : nil } : nil,
                                viaPlans: isCarried ? benefit.plans.filter(plans.contains) : [],
                                quota: isCarried ? benefit.quota.map {
-                                   Self.quota($0, used: usage.used[benefit.code] ?? 0, at: now, calendar: calendar)
+                                   Self.quota($0, used: usage.used[benefit.code] ?? 0, period: periods[benefit.code]!)
                                } : nil,
                                granted: allowance)
         }
-        return Entitlements(asOf: now, level: runtime.tiers?.levelCode(of: member.tier),
+        return Entitlements(asOf: now, level: runtime.tiers?.levelCode(of: state.tier),
                             plans: plans.sorted(), items: items)
     }
 
@@ -87,17 +84,18 @@ extension Engine {
             faults.add(.root / "reference", "blank", "Name what the benefit is used for (an order, a checkout).")
         }
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
-        let member = try await heldMember(program: program, id: memberID)
         let runtime = try await runtime(program)
         guard let benefit = runtime.benefits.benefit(benefitCode) else {
             throw EngineError.notFound(resource: "benefit", id: benefitCode)
         }
         let now = now()
-        let (level, plans) = try await benefitSources(member: member, runtime: runtime, at: now)
-        let carried = runtime.benefits.entitled(level: level, plans: plans).contains(benefit)
         let calendar = runtime.policy.calendar
-        let period = benefit.quota.map { $0.period(containing: now, calendar: calendar).start }
-        let usage = try await store.benefitUsage(memberID: member.id, periods: carried && period != nil ? [benefit.code: period!] : [:])
+        let period = benefit.quota.map { $0.period(containing: now, calendar: calendar) }
+        let state = try await entitlementState(program: program, memberID: memberID,
+                                               periods: period.map { [benefit.code: $0.start] } ?? [:])
+        let usage = state.usage
+        let (level, plans) = try await benefitSources(state, runtime: runtime, at: now)
+        let carried = runtime.benefits.entitled(level: level, plans: plans).contains(benefit)
         let allowance = usage.allowances[benefit.code]
         guard carried || allowance != nil else {
             throw EngineError.conflict(code: "not_entitled",
@@ -113,8 +111,8 @@ extension Engine {
         if allowance != nil { sources.append(.grant) }
         var exceeded: [Int64] = []
         for source in sources {
-            let use = BenefitUse(id: newID(at: now), programID: program.id, memberID: member.id, benefit: benefit.code,
-                                 source: source, periodStart: source == .quota ? period! : Date(timeIntervalSince1970: 0),
+            let use = BenefitUse(id: newID(at: now), programID: program.id, memberID: state.memberID, benefit: benefit.code,
+                                 source: source, periodStart: source == .quota ? period!.start : Date(timeIntervalSince1970: 0),
                                  quantity: quantity, reference: reference!, actor: principal.keyID, usedAt: now)
             let limit = source == .quota ? quota!.quantity : 0
             let outcome: BenefitUseOutcome
@@ -127,7 +125,9 @@ extension Engine {
             func receipt(_ use: BenefitUse, used: Int64) -> BenefitUseReceipt {
                 switch use.source {
                 case .quota:
-                    BenefitUseReceipt(use: use, quota: benefit.quota.map { Self.quota($0, used: used, at: use.usedAt, calendar: calendar) })
+                    BenefitUseReceipt(use: use, quota: benefit.quota.map {
+                        Self.quota($0, used: used, period: $0.period(containing: use.usedAt, calendar: calendar))
+                    })
                 case .grant:
                     BenefitUseReceipt(use: use, granted: BenefitAllowance(granted: max(allowance?.granted ?? used, used), used: used))
                 }
@@ -150,13 +150,13 @@ extension Engine {
 
     /// Where a member's benefits come from at `instant`: their level (nil when the program has no
     /// tiers, or while a plan that does not stack with the tier is active) and their active plans.
-    func benefitSources(member: Member, runtime: ProgramRuntime, at instant: Date) async throws
+    func benefitSources(_ state: EntitlementState, runtime: ProgramRuntime, at instant: Date) async throws
         -> (level: String?, plans: Set<String>) {
-        var level = runtime.tiers?.levelCode(of: member.tier)
+        var level = runtime.tiers?.levelCode(of: state.tier)
         var plans: Set<String> = []
         // The member row names the plan ending last; only then are all subscriptions read.
-        if let until = member.planUntil, until > instant {
-            for subscription in try await store.subscriptions(memberID: member.id) where subscription.isActive(at: instant) {
+        if let until = state.planUntil, until > instant {
+            for subscription in try await store.subscriptions(memberID: state.memberID) where subscription.isActive(at: instant) {
                 plans.insert(subscription.plan)
                 if runtime.plans.plan(subscription.plan)?.stacksWithTier == false { level = nil }
             }
@@ -164,9 +164,20 @@ extension Engine {
         return (level, plans)
     }
 
-    private static func quota(_ quota: BenefitQuota, used: Int64, at instant: Date, calendar: Calendar) -> Entitlement.Quota {
-        let period = quota.period(containing: instant, calendar: calendar)
-        return Entitlement.Quota(quantity: quota.quantity, per: quota.per, used: used,
+    /// The member's standing for benefits and their usage in `periods`: 404 for no such member,
+    /// 410 for an erased one.
+    private func entitlementState(program: Program, memberID: String, periods: [String: Date]) async throws
+        -> EntitlementState {
+        guard Identifier.isWellFormed(memberID),
+              let state = try await store.entitlementState(programID: program.id, memberID: memberID, periods: periods) else {
+            throw EngineError.notFound(resource: "member", id: memberID)
+        }
+        guard state.isActive else { throw Self.erased(memberID) }
+        return state
+    }
+
+    private static func quota(_ quota: BenefitQuota, used: Int64, period: (start: Date, end: Date?)) -> Entitlement.Quota {
+        Entitlement.Quota(quantity: quota.quantity, per: quota.per, used: used,
                                  remaining: max(0, quota.quantity - used), periodStart: period.start, resetsAt: period.end)
     }
 }

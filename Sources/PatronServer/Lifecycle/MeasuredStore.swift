@@ -172,11 +172,13 @@ struct MeasuredStore: PatronStore {
     func eventHistory(programID: String, before: Date) async throws -> SimulationHistory {
         try await measure("event_history") { try await base.eventHistory(programID: programID, before: before) }
     }
-    func benefitUsage(memberID: String, periods: [String: Date]) async throws -> BenefitUsage {
-        try await measure("benefit_usage") { try await base.benefitUsage(memberID: memberID, periods: periods) }
-    }
     func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {
         try await measure("benefit_use") { try await base.useBenefit(use, limit: limit) }
+    }
+    func entitlementState(programID: String, memberID: String, periods: [String: Date]) async throws -> EntitlementState? {
+        try await measure("entitlement_state") {
+            try await base.entitlementState(programID: programID, memberID: memberID, periods: periods)
+        }
     }
     func grantBenefit(_ grant: BenefitGrant) async throws -> Bool {
         try await measure("benefit_grant") { try await base.grantBenefit(grant) }
