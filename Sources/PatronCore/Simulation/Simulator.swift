@@ -71,6 +71,8 @@ public struct Simulator: Sendable {
     let policy: PointsPolicy
     let tiers: TierPolicy
     let benefits: BenefitCatalogue
+    /// Per level, the catalogue positions of the benefits it carries that have a value to cost.
+    let costedBenefits: [[Int]]
 
     public init(configuration document: JSONValue, programCode: String = "simulation") throws(Failure) {
         guard let tiers = TierPolicy(configuration: document) else { throw .noTiers }
@@ -82,7 +84,14 @@ public struct Simulator: Sendable {
             "code": .string(programCode), "time_zone": .string(policy.timeZone.identifier),
         ]))
         self.tiers = tiers
-        self.benefits = BenefitCatalogue(configuration: document)
+        let benefits = BenefitCatalogue(configuration: document)
+        self.benefits = benefits
+        self.costedBenefits = tiers.levels.map { level in
+            benefits.benefits.indices.filter { index in
+                let benefit = benefits.benefits[index]
+                return benefit.levels.contains(level.code) && (benefit.value ?? 0) > 0
+            }
+        }
     }
 
     /// The code of a level in `run`'s `levelAtEnd`; nil for a member with no event before `to`.
@@ -189,6 +198,30 @@ public struct Simulator: Sendable {
         }
     }
 
+    /// Values with their times, appended in time order and summed over windows whose start only
+    /// moves forward (the replay asks at instants in time order, never before what it appended):
+    /// what fell out of the window is dropped once, so each sum is O(1) amortised.
+    struct WindowSum {
+        private var entries: [(at: Int64, value: Int64)] = []
+        private var total: Int64 = 0
+        private var dropped = 0
+        private var droppedValue: Int64 = 0
+
+        mutating func append(_ entry: (at: Int64, value: Int64)) {
+            entries.append(entry)
+            total += entry.value
+        }
+
+        /// The sum of the values at or after `lower`.
+        mutating func sum(from lower: Int64) -> Int64 {
+            while dropped < entries.count, entries[dropped].at < lower {
+                droppedValue += entries[dropped].value
+                dropped += 1
+            }
+            return total - droppedValue
+        }
+    }
+
     struct Lot {
         var order: UInt64
         var earnedAt: Int64
@@ -214,29 +247,29 @@ public struct Simulator: Sendable {
         let enrolledAt = history.at[Int(firstIndex)]
         var level = 0
         var levelAtFrom: Int?
-        var growth: [(at: Int64, value: Int64)] = []
-        var pointsEarned: [(at: Int64, value: Int64)] = []
-        var spend: [(at: Int64, value: Int64)] = []
+        var growth = WindowSum(), pointsEarned = WindowSum(), spend = WindowSum()
         var purchases: [(at: Int64, order: UInt64, amount: Int64, fullyRefundedAt: Int64?)] = []
         var orders: [UInt64: Order] = [:]
         var lots: [Lot] = []
         var debt: Int64 = 0
         var capUsage: [String: (day: Int64, used: Int64, lifetime: Int64)] = [:]
         var rewarded: Set<String> = []
-        var quotaUse: [String: Int64] = [:]
+        // Per catalogue position: the cost so far (nil: none counted), and a quota's current period and uses in it.
+        var cost = [Int64?](repeating: nil, count: benefits.benefits.count)
+        var quotaPeriod = [Int64](repeating: .min, count: benefits.benefits.count)
+        var quotaUsed = [Int64](repeating: 0, count: benefits.benefits.count)
+        // The soonest expiry among lots with points left: nothing expires before it.
+        var nextExpiry = Int64.max
         var reviewCursor = context.reviews.firstIndex { $0 >= enrolledAt } ?? context.reviews.count
         let fromMs = context.fromMs, toMs = context.toMs
 
         func value(at instant: Int64) -> Int64 {
             let window = tiers.window(at: Timestamp.date(milliseconds: instant))
             let lower = window.from.map(Timestamp.milliseconds) ?? Int64.min
-            func sum(_ entries: [(at: Int64, value: Int64)]) -> Int64 {
-                entries.reduce(0) { $0 + ($1.at >= lower && $1.at <= instant ? $1.value : 0) }
-            }
             switch tiers.metric {
-            case .growth: return sum(growth)
-            case .pointsEarned: return sum(pointsEarned)
-            case .spend: return sum(spend)
+            case .growth: return growth.sum(from: lower)
+            case .pointsEarned: return pointsEarned.sum(from: lower)
+            case .spend: return spend.sum(from: lower)
             case .orders:
                 return Int64(purchases.filter { purchase in
                     purchase.at >= lower && purchase.at <= instant
@@ -248,11 +281,16 @@ public struct Simulator: Sendable {
             if levelAtFrom == nil, instant >= fromMs { levelAtFrom = level }
         }
         func expire(through instant: Int64) {
+            guard instant >= nextExpiry else { return }
             // Lots whose expiry has come are gone; those that expired in (from, to] are counted.
+            nextExpiry = .max
             for index in lots.indices where lots[index].remaining > 0 {
-                if let expiresAt = lots[index].expiresAt, expiresAt <= instant {
+                guard let expiresAt = lots[index].expiresAt else { continue }
+                if expiresAt <= instant {
                     if expiresAt > fromMs { tally.points.expired += lots[index].remaining }
                     lots[index].remaining = 0
+                } else {
+                    nextExpiry = min(nextExpiry, expiresAt)
                 }
             }
         }
@@ -264,9 +302,11 @@ public struct Simulator: Sendable {
             amount -= repaid
             guard amount > 0 else { return }
             let earnedAt = Timestamp.date(milliseconds: instant)
+            let expiresAt = policy.expiresAt(earnedAt: earnedAt).map(Timestamp.milliseconds)
             lots.append(Lot(order: order, earnedAt: instant,
                             availableAt: Timestamp.milliseconds(policy.availableAt(earnedAt: earnedAt)),
-                            expiresAt: policy.expiresAt(earnedAt: earnedAt).map(Timestamp.milliseconds), remaining: amount))
+                            expiresAt: expiresAt, remaining: amount))
+            if let expiresAt { nextExpiry = min(nextExpiry, expiresAt) }
         }
         func runReviews(through instant: Int64, inclusive: Bool) {
             while reviewCursor < context.reviews.count,
@@ -296,8 +336,8 @@ public struct Simulator: Sendable {
             let orderKey = history.order[index]
             let date = Timestamp.date(milliseconds: instant)
             if type == LedgerEvent.purchase, counted {
-                tally.benefitCost.merge(benefitCost(level: level, amount: amount, at: date, used: &quotaUse),
-                                        uniquingKeysWith: +)
+                addBenefitCost(level: level, amount: amount, at: date, cost: &cost, quotaPeriod: &quotaPeriod,
+                               quotaUsed: &quotaUsed)
             }
             let event = LedgerEvent(
                 clientID: "", type: type, memberID: memberID, externalID: nil, occurredAt: date, amount: amount,
@@ -382,6 +422,9 @@ public struct Simulator: Sendable {
         runReviews(through: toMs, inclusive: true)
         expire(through: toMs)
         noteFrom(before: toMs)
+        for (index, value) in cost.enumerated() {
+            if let value { tally.benefitCost[benefits.benefits[index].code, default: 0] += value }
+        }
         tally.members += 1
         tally.perLevel[level] += 1
         tally.migration[levelAtFrom ?? level][level] += 1
@@ -415,28 +458,32 @@ public struct Simulator: Sendable {
         return points - left
     }
 
-    /// The estimated cost of the member's benefits for a purchase at `level`: a percent discount
-    /// takes its share of the amount, a fixed one its value (at most the amount), and a benefit
-    /// with a quota and a value is assumed used once per purchase while the quota lasts.
-    private func benefitCost(level: Int, amount: Int64, at date: Date, used: inout [String: Int64]) -> [String: Int64] {
-        var cost: [String: Int64] = [:]
-        for benefit in benefits.entitled(level: tiers.levels[level].code, plans: []) {
-            guard let value = benefit.value, value > 0 else { continue }
+    /// Adds the estimated cost of the member's benefits for a purchase at `level`: a percent
+    /// discount takes its share of the amount, a fixed one its value (at most the amount), and a
+    /// benefit with a quota and a value is assumed used once per purchase while the quota lasts.
+    private func addBenefitCost(level: Int, amount: Int64, at date: Date, cost: inout [Int64?], quotaPeriod: inout [Int64],
+                                quotaUsed: inout [Int64]) {
+        for index in costedBenefits[level] {
+            let benefit = benefits.benefits[index]
+            let value = benefit.value!
             switch benefit.kind {
             case .percentDiscount:
-                cost[benefit.code] = amount * value / 100
+                cost[index] = (cost[index] ?? 0) + amount * value / 100
             case .fixedDiscount:
-                cost[benefit.code] = min(value, amount)
+                cost[index] = (cost[index] ?? 0) + min(value, amount)
             default:
                 guard let quota = benefit.quota else { continue }
-                let period = quota.period(containing: date, calendar: policy.calendar)
-                let key = "\(benefit.code):\(Timestamp.milliseconds(period.start))"
-                guard used[key, default: 0] < quota.quantity else { continue }
-                used[key, default: 0] += 1
-                cost[benefit.code] = value
+                // Purchases come in time order, so only the current period's uses matter.
+                let start = Timestamp.milliseconds(quota.period(containing: date, calendar: policy.calendar).start)
+                if start != quotaPeriod[index] {
+                    quotaPeriod[index] = start
+                    quotaUsed[index] = 0
+                }
+                guard quotaUsed[index] < quota.quantity else { continue }
+                quotaUsed[index] += 1
+                cost[index] = (cost[index] ?? 0) + value
             }
         }
-        return cost
     }
 
     /// Event indexes grouped by member (a counting sort), each member's sorted by time, then by

@@ -49,7 +49,7 @@ extension Engine {
         if to == nil { faults.add(.root / "to", "invalid", "Expected a date (YYYY-MM-DD) or an RFC 3339 time.") }
         if let from, let to, from >= to { faults.add(.root / "to", "not_after_from", "'to' must be after 'from'.") }
         let simulators = (try? Simulator(configuration: candidateDocument, programCode: program.code),
-                          try baseline.map { try? Simulator(configuration: $0, programCode: program.code) })
+                          baseline.map { try? Simulator(configuration: $0, programCode: program.code) })
         if simulators.0 == nil {
             faults.add(.root / "config", "no_tiers", candidate == nil
                        ? "The configuration in force has no 'tiers'; give a candidate 'config' with them."
