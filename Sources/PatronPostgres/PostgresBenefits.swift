@@ -40,10 +40,7 @@ extension PostgresStore {
             """).first else { return nil }
         return EntitlementState(
             memberID: memberID, isActive: try row["status"].decode(String.self) == MemberStatus.active.rawValue,
-            tier: try row["tier"].decode(String?.self).map { level in
-                MemberTier(level: level, since: try row["tier_since"].decode(Date.self),
-                           manualUntil: try row["tier_until"].decode(Date?.self), version: try row["tier_version"].decode(Int.self))
-            },
+            tier: try Self.memberTier(row),
             planUntil: try row["plan_until"].decode(Date?.self),
             usage: try await benefitUsage(memberID: memberID, periods: periods))
     }

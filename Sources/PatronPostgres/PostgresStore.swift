@@ -293,6 +293,14 @@ extension PostgresStore {
         }
     }
 
+    /// The member's recorded level, from a row with the `tier…` columns.
+    static func memberTier(_ row: PostgresRandomAccessRow) throws -> MemberTier? {
+        try row["tier"].decode(String?.self).map { level in
+            MemberTier(level: level, since: try row["tier_since"].decode(Date.self),
+                       manualUntil: try row["tier_until"].decode(Date?.self), version: try row["tier_version"].decode(Int.self))
+        }
+    }
+
     static func member(_ row: PostgresRandomAccessRow) throws -> Member {
         Member(id: try row["id"].decode(String.self), programID: try row["program_id"].decode(String.self),
                externalID: try row["external_id"].decode(String?.self), status: try decode(MemberStatus.self, row["status"]),
@@ -307,11 +315,7 @@ extension PostgresStore {
                consents: try StoredForms.decodeConsents(try row["consents"].decode(String.self)),
                enrolledAt: try row["enrolled_at"].decode(Date.self), updatedAt: try row["updated_at"].decode(Date.self),
                erasedAt: try row["erased_at"].decode(Date?.self), revision: try row["revision"].decode(Int.self),
-               tier: try row["tier"].decode(String?.self).map { level in
-                   MemberTier(level: level, since: try row["tier_since"].decode(Date.self),
-                              manualUntil: try row["tier_until"].decode(Date?.self),
-                              version: try row["tier_version"].decode(Int.self))
-               },
+               tier: try memberTier(row),
                planCode: try row["plan"].decode(String?.self), planUntil: try row["plan_until"].decode(Date?.self))
     }
 }

@@ -15,11 +15,7 @@ extension SQLiteStore {
                 """, [memberID, programID]) else { return nil }
             return EntitlementState(
                 memberID: memberID, isActive: (row["status"] as String) == MemberStatus.active.rawValue,
-                tier: (row["tier"] as String?).map { level in
-                    MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
-                               manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-                               version: row["tier_version"])
-                },
+                tier: Self.memberTier(row),
                 planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)),
                 usage: try Self.benefitUsage(memberID: memberID, periods: periods, db))
         }

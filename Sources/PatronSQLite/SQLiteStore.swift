@@ -262,6 +262,15 @@ extension SQLiteStore {
         }
     }
 
+    /// The member's recorded level, from a row with the `tier…` columns.
+    static func memberTier(_ row: Row) -> MemberTier? {
+        (row["tier"] as String?).map { level in
+            MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
+                       manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
+                       version: row["tier_version"])
+        }
+    }
+
     static func member(_ row: Row) throws -> Member {
         Member(id: row["id"], programID: row["program_id"], externalID: row["external_id"],
                status: try decode(MemberStatus.self, row["status"]), kind: try decode(MemberKind.self, row["kind"]),
@@ -275,12 +284,7 @@ extension SQLiteStore {
                enrolledAt: Timestamp.date(milliseconds: row["enrolled_at"]),
                updatedAt: Timestamp.date(milliseconds: row["updated_at"]),
                erasedAt: (row["erased_at"] as Int64?).map(Timestamp.date(milliseconds:)), revision: row["revision"],
-               tier: (row["tier"] as String?).map { level in
-                   MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
-                              manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-                              version: row["tier_version"])
-               },
-               planCode: row["plan"], planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)))
+               tier: memberTier(row), planCode: row["plan"], planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)))
     }
 }
 
