@@ -18,6 +18,9 @@ public enum EngineError: Error, Sendable, Hashable {
     case unauthenticated(detail: String)
     /// The member cannot spend that many points; nothing was spent.
     case insufficientPoints(available: Int64, requested: Int64)
+    /// The member has less of a unit other than points (cash-back) than was asked for; nothing was
+    /// spent.
+    case insufficientBalance(unit: LedgerUnit, available: Int64, requested: Int64)
     /// A benefit's quota for the period has less left than was asked for; nothing was used.
     case quotaExceeded(benefit: String, remaining: Int64, requested: Int64)
     /// A risk limit of the program refused the request (`limit_exceeded`).

@@ -393,5 +393,22 @@ enum PostgresMigrations {
             """,
             "ALTER TABLE benefit_uses ADD COLUMN source text NOT NULL DEFAULT 'quota' CHECK (source IN ('quota', 'grant'))",
         ]),
+        // As SQLite's migration of the same name: cash-back joins the ledger's units, and a
+        // renewal's payment keeps the reward it gave.
+        ("2026-12-01-cashback", [
+            "ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_unit_check",
+            "ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_unit_check CHECK (unit IN ('points', 'growth', 'cashback'))",
+            "ALTER TABLE ledger_transfers DROP CONSTRAINT ledger_transfers_unit_check",
+            "ALTER TABLE ledger_transfers ADD CONSTRAINT ledger_transfers_unit_check CHECK (unit IN ('points', 'growth', 'cashback'))",
+            """
+            ALTER TABLE subscription_payments
+                ADD COLUMN reward_from timestamptz,
+                ADD COLUMN reward_to timestamptz,
+                ADD COLUMN reward_spend bigint CHECK (reward_spend >= 0),
+                ADD COLUMN reward_computed bigint CHECK (reward_computed >= 0),
+                ADD COLUMN reward_amount bigint CHECK (reward_amount >= 0 AND reward_amount <= reward_computed),
+                ADD COLUMN reward_year bigint CHECK (reward_year >= 0)
+            """,
+        ]),
     ]
 }

@@ -65,12 +65,34 @@ extension PostgresStore {
     }
 
     private static func payment(_ row: PostgresRandomAccessRow) throws -> SubscriptionPayment {
-        SubscriptionPayment(id: try row["id"].decode(String.self), subscriptionID: try row["subscription_id"].decode(String.self),
-                            paymentRef: try row["payment_ref"].decode(String.self),
-                            paidAmount: try row["paid_amount"].decode(Int64.self),
-                            periodStart: try row["period_start"].decode(Date.self),
-                            periodEnd: try row["period_end"].decode(Date.self),
-                            recordedAt: try row["recorded_at"].decode(Date.self))
+        var reward: PlanReward?
+        if let from = try row["reward_from"].decode(Date?.self), let to = try row["reward_to"].decode(Date?.self) {
+            reward = PlanReward(from: from, to: to, spend: try row["reward_spend"].decode(Int64.self),
+                                computed: try row["reward_computed"].decode(Int64.self),
+                                amount: try row["reward_amount"].decode(Int64.self),
+                                planYear: try row["reward_year"].decode(Int.self))
+        }
+        return SubscriptionPayment(id: try row["id"].decode(String.self),
+                                   subscriptionID: try row["subscription_id"].decode(String.self),
+                                   paymentRef: try row["payment_ref"].decode(String.self),
+                                   paidAmount: try row["paid_amount"].decode(Int64.self),
+                                   periodStart: try row["period_start"].decode(Date.self),
+                                   periodEnd: try row["period_end"].decode(Date.self),
+                                   recordedAt: try row["recorded_at"].decode(Date.self), reward: reward)
+    }
+
+    public func qualifyingSpend(memberID: String, in spans: [DateInterval]) async throws -> Int64 {
+        var total: Int64 = 0
+        for span in spans {
+            let row = try await rows("""
+                SELECT COALESCE(SUM(CASE type WHEN 'purchase' THEN amount ELSE -amount END), 0)::bigint AS spend
+                FROM ledger_events
+                WHERE member_id = \(memberID) AND occurred_at >= \(span.start) AND occurred_at < \(span.end)
+                    AND status = 'posted' AND type IN ('purchase', 'refund')
+                """).first
+            total += try row?["spend"].decode(Int64.self) ?? 0
+        }
+        return total
     }
 
     public func subscriptionsEnded(programID: String, asOf: Date, after cursor: String?, limit: Int) async throws
@@ -83,11 +105,13 @@ extension PostgresStore {
     }
 
     private func insert(_ payment: SubscriptionPayment, programID: String, on connection: PostgresConnection) async throws {
+        let reward = payment.reward
         _ = try await execute("""
             INSERT INTO subscription_payments (id, program_id, subscription_id, payment_ref, paid_amount, period_start,
-                period_end, recorded_at)
+                period_end, recorded_at, reward_from, reward_to, reward_spend, reward_computed, reward_amount, reward_year)
             VALUES (\(payment.id), \(programID), \(payment.subscriptionID), \(payment.paymentRef), \(payment.paidAmount),
-                    \(payment.periodStart), \(payment.periodEnd), \(payment.recordedAt))
+                    \(payment.periodStart), \(payment.periodEnd), \(payment.recordedAt), \(reward?.from), \(reward?.to),
+                    \(reward?.spend), \(reward?.computed), \(reward?.amount), \(reward.map { Int64($0.planYear) }))
             """, on: connection)
     }
 

@@ -396,6 +396,72 @@ enum SQLiteMigrations {
                 ALTER TABLE benefit_uses ADD COLUMN source TEXT NOT NULL DEFAULT 'quota' CHECK (source IN ('quota', 'grant'));
                 """)
         }
+        // Cash-back (a third ledger unit, from paid plans' rewards): SQLite cannot change a CHECK
+        // constraint, so the accounts and transfers tables are rebuilt with `cashback` among the
+        // units, and their indexes made again. A renewal's payment keeps the reward it gave.
+        migrator.registerMigration("2026-12-01-cashback") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger_accounts_new (
+                    member_id TEXT NOT NULL REFERENCES ledger_members(member_id),
+                    unit TEXT NOT NULL CHECK (unit IN ('points', 'growth', 'cashback')),
+                    pending INTEGER NOT NULL CHECK (pending >= 0),
+                    available INTEGER NOT NULL CHECK (available >= 0),
+                    held INTEGER NOT NULL CHECK (held >= 0),
+                    debt INTEGER NOT NULL CHECK (debt >= 0),
+                    earned INTEGER NOT NULL CHECK (earned >= 0),
+                    redeemed INTEGER NOT NULL CHECK (redeemed >= 0),
+                    expired INTEGER NOT NULL CHECK (expired >= 0),
+                    PRIMARY KEY (member_id, unit)
+                ) STRICT;
+                INSERT INTO ledger_accounts_new SELECT member_id, unit, pending, available, held, debt, earned, redeemed,
+                    expired FROM ledger_accounts;
+                DROP TABLE ledger_accounts;
+                ALTER TABLE ledger_accounts_new RENAME TO ledger_accounts;
+
+                CREATE TABLE ledger_transfers_new (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    unit TEXT NOT NULL CHECK (unit IN ('points', 'growth', 'cashback')),
+                    debit TEXT NOT NULL,
+                    credit TEXT NOT NULL,
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    kind TEXT NOT NULL CHECK (kind IN ('earn', 'activate', 'expire', 'redeem', 'hold', 'capture', 'release',
+                        'clawback', 'adjust', 'reversal', 'transfer')),
+                    reason TEXT NOT NULL,
+                    reference TEXT,
+                    event_id TEXT REFERENCES ledger_events(id),
+                    lot_id TEXT REFERENCES ledger_lots(id),
+                    hold_id TEXT REFERENCES ledger_holds(id),
+                    reverses TEXT REFERENCES ledger_transfers(id),
+                    actor TEXT NOT NULL,
+                    occurred_at INTEGER NOT NULL,
+                    posted_at INTEGER NOT NULL,
+                    request_key TEXT,
+                    CHECK (debit <> credit)
+                ) STRICT;
+                INSERT INTO ledger_transfers_new SELECT id, program_id, member_id, unit, debit, credit, amount, kind, reason,
+                    reference, event_id, lot_id, hold_id, reverses, actor, occurred_at, posted_at, request_key
+                    FROM ledger_transfers;
+                DROP TABLE ledger_transfers;
+                ALTER TABLE ledger_transfers_new RENAME TO ledger_transfers;
+                CREATE INDEX ledger_transfers_member ON ledger_transfers(member_id, id);
+                CREATE INDEX ledger_transfers_earned ON ledger_transfers(member_id, reason, occurred_at) WHERE kind = 'earn';
+                CREATE INDEX ledger_transfers_event ON ledger_transfers(event_id) WHERE event_id IS NOT NULL;
+                CREATE INDEX ledger_transfers_hold ON ledger_transfers(hold_id) WHERE hold_id IS NOT NULL;
+                CREATE UNIQUE INDEX ledger_transfers_request ON ledger_transfers(program_id, request_key)
+                    WHERE request_key IS NOT NULL;
+                CREATE UNIQUE INDEX ledger_transfers_reverses ON ledger_transfers(reverses) WHERE reverses IS NOT NULL;
+
+                ALTER TABLE subscription_payments ADD COLUMN reward_from INTEGER;
+                ALTER TABLE subscription_payments ADD COLUMN reward_to INTEGER;
+                ALTER TABLE subscription_payments ADD COLUMN reward_spend INTEGER CHECK (reward_spend >= 0);
+                ALTER TABLE subscription_payments ADD COLUMN reward_computed INTEGER CHECK (reward_computed >= 0);
+                ALTER TABLE subscription_payments ADD COLUMN reward_amount INTEGER
+                    CHECK (reward_amount >= 0 AND reward_amount <= reward_computed);
+                ALTER TABLE subscription_payments ADD COLUMN reward_year INTEGER CHECK (reward_year >= 0);
+                """)
+        }
         return migrator
     }
 }

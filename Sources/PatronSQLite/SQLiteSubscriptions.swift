@@ -72,10 +72,28 @@ extension SQLiteStore {
     }
 
     private static func payment(_ row: Row) -> SubscriptionPayment {
-        SubscriptionPayment(id: row["id"], subscriptionID: row["subscription_id"], paymentRef: row["payment_ref"],
-                            paidAmount: row["paid_amount"], periodStart: Timestamp.date(milliseconds: row["period_start"]),
-                            periodEnd: Timestamp.date(milliseconds: row["period_end"]),
-                            recordedAt: Timestamp.date(milliseconds: row["recorded_at"]))
+        var reward: PlanReward?
+        if let from = row["reward_from"] as Int64?, let to = row["reward_to"] as Int64? {
+            reward = PlanReward(from: Timestamp.date(milliseconds: from), to: Timestamp.date(milliseconds: to),
+                                spend: row["reward_spend"], computed: row["reward_computed"], amount: row["reward_amount"],
+                                planYear: row["reward_year"])
+        }
+        return SubscriptionPayment(id: row["id"], subscriptionID: row["subscription_id"], paymentRef: row["payment_ref"],
+                                   paidAmount: row["paid_amount"], periodStart: Timestamp.date(milliseconds: row["period_start"]),
+                                   periodEnd: Timestamp.date(milliseconds: row["period_end"]),
+                                   recordedAt: Timestamp.date(milliseconds: row["recorded_at"]), reward: reward)
+    }
+
+    public func qualifyingSpend(memberID: String, in spans: [DateInterval]) async throws -> Int64 {
+        try await pool.read { db in
+            try spans.reduce(Int64(0)) { total, span in
+                total + (try Int64.fetchOne(db, sql: """
+                    SELECT COALESCE(SUM(CASE type WHEN 'purchase' THEN amount ELSE -amount END), 0) FROM ledger_events
+                    WHERE member_id = ? AND occurred_at >= ? AND occurred_at < ? AND status = 'posted'
+                        AND type IN ('purchase', 'refund')
+                    """, arguments: [memberID, Timestamp.milliseconds(span.start), Timestamp.milliseconds(span.end)]) ?? 0)
+            }
+        }
     }
 
     public func subscriptionsEnded(programID: String, asOf: Date, after cursor: String?, limit: Int) async throws
@@ -90,13 +108,16 @@ extension SQLiteStore {
     }
 
     private static func insert(_ payment: SubscriptionPayment, programID: String, _ db: Database) throws {
+        let reward = payment.reward
         try db.run("""
             INSERT INTO subscription_payments (id, program_id, subscription_id, payment_ref, paid_amount, period_start,
-                period_end, recorded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                period_end, recorded_at, reward_from, reward_to, reward_spend, reward_computed, reward_amount, reward_year)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [payment.id, programID, payment.subscriptionID, payment.paymentRef, payment.paidAmount,
                   Timestamp.milliseconds(payment.periodStart), Timestamp.milliseconds(payment.periodEnd),
-                  Timestamp.milliseconds(payment.recordedAt)])
+                  Timestamp.milliseconds(payment.recordedAt), reward.map { Timestamp.milliseconds($0.from) },
+                  reward.map { Timestamp.milliseconds($0.to) }, reward?.spend, reward?.computed, reward?.amount,
+                  reward?.planYear])
     }
 
     /// The member's active subscription whose period ends last, on their row.

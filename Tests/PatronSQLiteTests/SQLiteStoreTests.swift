@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PatronEngine
+import PatronCore
 @testable import PatronSQLite
 import PatronTestSupport
 import Testing
@@ -17,55 +18,131 @@ struct SQLiteStoreTests {
         try await TestStoreKind.sqlite.withStore { store in try await contractCase.run(store) }
     }
 
-    @Test("the event-review migration rebuilds the events table and keeps every event and what refers to it")
-    func eventReviewMigration() async throws {
+    /// Runs `body` on a store in a fresh file, migrated up to (and including) `migration`.
+    static func withStore(migratedUpTo migration: String, _ body: (SQLiteStore) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("patron-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try SQLiteStore(path: directory.appendingPathComponent("patron.sqlite").path)
+        try SQLiteMigrations.migrator.migrate(store.pool, upTo: migration)
+        try await body(store)
+    }
 
-        // Given a database at the ledger's first schema, with a posted event, one held for review,
-        // and a lot and a transfer that refer to the posted one
-        try SQLiteMigrations.migrator.migrate(store.pool, upTo: "2026-11-23-ledger")
-        try await store.pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO programs VALUES ('p1', 'shop', 'Shop', 'CNY', 'Asia/Shanghai', 1, 0);
-                INSERT INTO members (id, program_id, external_id, status, channel, attributes, consents, enrolled_at,
-                    updated_at, revision) VALUES ('m1', 'p1', 'C-1', 'active', 'app', '{}', '{}', 0, 0, 0);
-                INSERT INTO ledger_members VALUES ('m1', 'p1', 1);
-                INSERT INTO ledger_events VALUES ('e1', 'p1', 'm1', 'evt-1', 'purchase', 5, 6, 1000, 'o-1', 'f1', 'posted', '{}');
-                INSERT INTO ledger_events VALUES ('e2', 'p1', 'm1', 'evt-2', 'purchase', 7, 8, 2000, 'o-2', 'f2', 'review', '{}');
-                INSERT INTO ledger_lots VALUES ('l1', 'p1', 'm1', 'e1', 'o-1', 'base', 10, 10, 'available', 5, 5, NULL);
-                INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, event_id,
-                    lot_id, actor, occurred_at, posted_at)
-                    VALUES ('t1', 'p1', 'm1', 'points', 'system:issued', 'member:available', 10, 'earn', 'base', 'e1', 'l1',
-                        'k', 5, 6);
-                """)
-        }
-
-        // When the rest of the migrations run (foreign keys are checked after each)
-        try await store.migrate()
-
-        // Then the events are all there, held bodies are empty, and `rejected` is a status
-        let rows = try store.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, status, body FROM ledger_events ORDER BY id")
-        }
-        #expect(rows.map { $0["id"] as String } == ["e1", "e2"])
-        #expect(rows.map { $0["status"] as String } == ["posted", "review"])
-        #expect(rows.allSatisfy { ($0["body"] as String?) == nil })
-        try await store.pool.write { db in
-            try db.execute(sql: "UPDATE ledger_events SET status = 'rejected' WHERE id = 'e2'")
-            #expect(throws: DatabaseError.self) {
-                try db.execute(sql: "UPDATE ledger_events SET status = 'lost' WHERE id = 'e2'")
+    @Test("the event-review migration rebuilds the events table and keeps every event and what refers to it")
+    func eventReviewMigration() async throws {
+        try await Self.withStore(migratedUpTo: "2026-11-23-ledger") { store in
+            // Given a database at the ledger's first schema, with a posted event, one held for review,
+            // and a lot and a transfer that refer to the posted one
+            try await store.pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO programs VALUES ('p1', 'shop', 'Shop', 'CNY', 'Asia/Shanghai', 1, 0);
+                    INSERT INTO members (id, program_id, external_id, status, channel, attributes, consents, enrolled_at,
+                        updated_at, revision) VALUES ('m1', 'p1', 'C-1', 'active', 'app', '{}', '{}', 0, 0, 0);
+                    INSERT INTO ledger_members VALUES ('m1', 'p1', 1);
+                    INSERT INTO ledger_events VALUES ('e1', 'p1', 'm1', 'evt-1', 'purchase', 5, 6, 1000, 'o-1', 'f1', 'posted', '{}');
+                    INSERT INTO ledger_events VALUES ('e2', 'p1', 'm1', 'evt-2', 'purchase', 7, 8, 2000, 'o-2', 'f2', 'review', '{}');
+                    INSERT INTO ledger_lots VALUES ('l1', 'p1', 'm1', 'e1', 'o-1', 'base', 10, 10, 'available', 5, 5, NULL);
+                    INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, event_id,
+                        lot_id, actor, occurred_at, posted_at)
+                        VALUES ('t1', 'p1', 'm1', 'points', 'system:issued', 'member:available', 10, 'earn', 'base', 'e1', 'l1',
+                            'k', 5, 6);
+                    """)
             }
-            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
-            #expect(throws: DatabaseError.self) {
-                try db.execute(sql: "DELETE FROM ledger_events WHERE id = 'e1'")
+
+            // When the rest of the migrations run (foreign keys are checked after each)
+            try await store.migrate()
+
+            // Then the events are all there, held bodies are empty, and `rejected` is a status
+            let rows = try store.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT id, status, body FROM ledger_events ORDER BY id")
             }
+            #expect(rows.map { $0["id"] as String } == ["e1", "e2"])
+            #expect(rows.map { $0["status"] as String } == ["posted", "review"])
+            #expect(rows.allSatisfy { ($0["body"] as String?) == nil })
+            try await store.pool.write { db in
+                try db.execute(sql: "UPDATE ledger_events SET status = 'rejected' WHERE id = 'e2'")
+                #expect(throws: DatabaseError.self) {
+                    try db.execute(sql: "UPDATE ledger_events SET status = 'lost' WHERE id = 'e2'")
+                }
+                #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+                #expect(throws: DatabaseError.self) {
+                    try db.execute(sql: "DELETE FROM ledger_events WHERE id = 'e1'")
+                }
+            }
+            let event = try await store.event(programID: "p1", clientID: "evt-1")
+            #expect(event?.id == "e1")
+            #expect(event?.orderID == "o-1")
         }
-        let event = try await store.event(programID: "p1", clientID: "evt-1")
-        #expect(event?.id == "e1")
-        #expect(event?.orderID == "o-1")
+    }
+
+    @Test("the cash-back migration rebuilds the accounts and transfers tables and keeps every row, index and reference")
+    func cashbackMigration() async throws {
+        try await Self.withStore(migratedUpTo: "2026-11-30-benefit-grants") { store in
+            // Given a database before it, with balances, an earning, a redemption allocated to its lot,
+            // and a reversal of the redemption
+            try await store.pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO programs VALUES ('p1', 'shop', 'Shop', 'CNY', 'Asia/Shanghai', 1, 0);
+                    INSERT INTO members (id, program_id, external_id, status, channel, attributes, consents, enrolled_at,
+                        updated_at, revision) VALUES ('m1', 'p1', 'C-1', 'active', 'app', '{}', '{}', 0, 0, 0);
+                    INSERT INTO ledger_members VALUES ('m1', 'p1', 1);
+                    INSERT INTO ledger_accounts VALUES ('m1', 'points', 0, 10, 0, 0, 10, 4, 0);
+                    INSERT INTO ledger_accounts VALUES ('m1', 'growth', 0, 7, 0, 0, 7, 0, 0);
+                    INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
+                        order_id, fingerprint, status, receipt) VALUES ('e1', 'p1', 'm1', 'evt-1', 'purchase', 5, 6, 1000, 'o-1',
+                        'f1', 'posted', '{}');
+                    INSERT INTO ledger_lots VALUES ('l1', 'p1', 'm1', 'e1', 'o-1', 'base', 10, 10, 'available', 5, 5, NULL);
+                    INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, event_id,
+                        lot_id, actor, occurred_at, posted_at)
+                        VALUES ('t1', 'p1', 'm1', 'points', 'system:issued', 'member:available', 10, 'earn', 'base', 'e1', 'l1',
+                            'k', 5, 6);
+                    INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, actor,
+                        occurred_at, posted_at, request_key)
+                        VALUES ('t2', 'p1', 'm1', 'points', 'member:available', 'system:redeemed', 4, 'redeem', 'gift', 'k', 7, 7,
+                            'key-1');
+                    INSERT INTO ledger_allocations VALUES ('t2', 0, 'l1', 4);
+                    INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, reverses,
+                        actor, occurred_at, posted_at)
+                        VALUES ('t3', 'p1', 'm1', 'points', 'system:redeemed', 'member:available', 4, 'reversal', 'oops', 't2',
+                            'k', 8, 8);
+                    """)
+            }
+
+            // When the rest of the migrations run (foreign keys are checked after each)
+            try await store.migrate()
+
+            // Then every row is there, the references hold, the unique indexes still refuse, and
+            // cash-back is a unit
+            try await store.pool.write { db in
+                #expect(try String.fetchAll(db, sql: "SELECT unit FROM ledger_accounts ORDER BY unit") == ["growth", "points"])
+                #expect(try String.fetchAll(db, sql: "SELECT id FROM ledger_transfers ORDER BY id") == ["t1", "t2", "t3"])
+                #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+                #expect(throws: DatabaseError.self) {
+                    try db.execute(sql: "DELETE FROM ledger_transfers WHERE id = 't2'")
+                }
+                #expect(throws: DatabaseError.self) {
+                    try db.execute(sql: """
+                        INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, actor,
+                            occurred_at, posted_at, request_key)
+                            VALUES ('t4', 'p1', 'm1', 'points', 'member:available', 'system:redeemed', 1, 'redeem', 'gift', 'k', 9, 9,
+                                'key-1')
+                        """)
+                }
+                try db.execute(sql: "INSERT INTO ledger_accounts VALUES ('m1', 'cashback', 0, 300, 0, 0, 300, 0, 0)")
+                #expect(throws: DatabaseError.self) {
+                    try db.execute(sql: "INSERT INTO ledger_accounts VALUES ('m1', 'miles', 0, 1, 0, 0, 1, 0, 0)")
+                }
+                let indexes = try String.fetchAll(db, sql: """
+                    SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger_transfers' AND name NOT LIKE 'sqlite_%'
+                    ORDER BY name
+                    """)
+                #expect(indexes == ["ledger_transfers_earned", "ledger_transfers_event", "ledger_transfers_hold",
+                                    "ledger_transfers_member", "ledger_transfers_request", "ledger_transfers_reverses"])
+            }
+            let history = try await store.ledgerHistory(programID: "p1", memberID: "m1")
+            #expect(history.transfers.first { $0.id == "t2" }?.allocations == [LotAllocation(lotID: "l1", amount: 4)])
+            #expect(history.accounts[.cashback]?.available == 300)
+        }
     }
 
     @Test("opens the file in WAL mode with synchronous=FULL and foreign keys on")

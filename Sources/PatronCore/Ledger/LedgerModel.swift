@@ -1,10 +1,13 @@
 import Foundation
 
 /// What a ledger account counts. Points are the program's currency; growth value qualifies for
-/// tiers and is never spent.
+/// tiers and is never spent; cash-back is money (minor units of the program's currency) that paid
+/// plans return at renewal and that the member spends at checkout. Only points are kept in lots:
+/// growth and cash-back neither wait nor expire.
 public enum LedgerUnit: String, Sendable, Hashable, CaseIterable, Codable {
     case points
     case growth
+    case cashback
 }
 
 /// The three accounts a member holds per unit: points waiting out the return window, points that
@@ -17,11 +20,11 @@ public enum MemberBucket: String, Sendable, Hashable, CaseIterable {
 
 /// The program's own accounts: the other side of every movement of a member's points.
 public enum SystemAccount: String, Sendable, Hashable, CaseIterable {
-    /// Points and growth the earning rules gave.
+    /// Points and growth the earning rules gave, and cash-back paid plans gave.
     case issued
     /// Operator adjustments, both ways.
     case adjusted
-    /// Points spent by redemptions and captured holds.
+    /// Points (and cash-back) spent by redemptions and captured holds.
     case redeemed
     /// Points that reached their expiry unspent.
     case expired
@@ -111,8 +114,9 @@ public struct Transfer: Sendable, Hashable {
     /// A reason code: the earning rule, the operator's reason, `refund`, `expiry`…
     public var reason: String
     /// What caused it: `event:<id>`, `order:<id>` (a redemption's order), `hold:<id>`,
-    /// `operator:<key id>` (an adjustment), or `transfer:<id>` (the transfer a reversal undoes, or the
-    /// other member's side of a member-to-member transfer).
+    /// `operator:<key id>` (an adjustment), `transfer:<id>` (the transfer a reversal undoes, or the
+    /// other member's side of a member-to-member transfer), or `subscription:<id>` (a paid plan's
+    /// cash-back).
     public var reference: String?
     public var eventID: String?
     public var lotID: String?

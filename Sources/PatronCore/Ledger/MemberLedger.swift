@@ -14,6 +14,8 @@ public enum LedgerFault: Error, Sendable, Hashable {
     case notReversible(TransferKind)
     /// The points a reversal would take back were spent, expired or taken back already.
     case alreadySpent(available: Int64, requested: Int64)
+    /// The member has less of `unit` (not points, which have `insufficientPoints`) than asked for.
+    case insufficientBalance(unit: LedgerUnit, available: Int64, requested: Int64)
 }
 
 /// One member's part of the ledger as a write sees it: their balances, the lots and holds the write
@@ -139,13 +141,15 @@ public struct MemberLedger: Sendable {
     // MARK: Earning
 
     /// Gives `amount` of `unit`. Points become a lot, pending until `availableAt` and gone at
-    /// `expiresAt`; growth goes straight to the available account. Returns the lot (points only).
+    /// `expiresAt`; growth and cash-back go straight to the available account. Returns the lot
+    /// (points only). The reference is the event's, else `reference`, else the actor's.
     @discardableResult
     public mutating func earn(_ unit: LedgerUnit, _ amount: Int64, source: String, from account: SystemAccount = .issued,
                               kind: TransferKind = .earn, eventID: String?, orderID: String?, earnedAt: Date,
-                              availableAt: Date, expiresAt: Date?, requestKey: String? = nil, asOf: Date) -> Lot? {
+                              availableAt: Date, expiresAt: Date?, reference: String? = nil, requestKey: String? = nil,
+                              asOf: Date) -> Lot? {
         precondition(amount > 0)
-        let reference = eventID.map { "event:\($0)" } ?? "operator:\(actor)"
+        let reference = eventID.map { "event:\($0)" } ?? reference ?? "operator:\(actor)"
         if kind == .earn { accounts[unit, default: MemberAccount()].earned += amount }
         guard unit == .points else {
             post(unit, from: .system(account), to: .member(.available), amount, kind: kind, reason: source,
@@ -208,6 +212,20 @@ public struct MemberLedger: Sendable {
         accounts[.points, default: MemberAccount()].redeemed += points
         return post(.points, from: .member(.available), to: .system(.redeemed), points, kind: .redeem, reason: reason,
                     reference: reference, occurredAt: asOf, requestKey: requestKey, allocations: allocations)
+    }
+
+    /// Spends `amount` of a unit kept without lots (cash-back): all of it or none.
+    @discardableResult
+    public mutating func redeem(_ unit: LedgerUnit, _ amount: Int64, reason: String, reference: String?,
+                                requestKey: String?, asOf: Date) throws(LedgerFault) -> Transfer {
+        precondition(unit != .points, "points are spent from lots")
+        let available = account(unit).available
+        guard amount <= available else {
+            throw .insufficientBalance(unit: unit, available: max(0, available), requested: amount)
+        }
+        accounts[unit, default: MemberAccount()].redeemed += amount
+        return post(unit, from: .member(.available), to: .system(.redeemed), amount, kind: .redeem, reason: reason,
+                    reference: reference, occurredAt: asOf, requestKey: requestKey)
     }
 
     /// Reserves points until `expiresAt`: all of them or none.
@@ -354,22 +372,23 @@ public struct MemberLedger: Sendable {
     // MARK: Reversals
 
     /// Undoes `original` with its mirror image: points an earning or a positive adjustment gave are
-    /// taken back from their lot (all of them, or the reversal is refused), growth from the balance;
-    /// points a redemption or a negative adjustment took go back to the lots they came from (and
-    /// expire at once if those lots have expired since). Other kinds are not reversible: among them
-    /// member-to-member transfers, whose points the recipient may have spent already.
+    /// taken back from their lot (all of them, or the reversal is refused), growth and cash-back
+    /// from the balance; points a redemption or a negative adjustment took go back to the lots they
+    /// came from (and expire at once if those lots have expired since), cash-back to the balance.
+    /// Other kinds are not reversible: among them member-to-member transfers, whose points the
+    /// recipient may have spent already.
     public mutating func reverse(_ original: Transfer, reason: String, requestKey: String?,
                                  asOf: Date) throws(LedgerFault) -> Transfer {
         settle(asOf: asOf)
         let reference = "transfer:\(original.id)"
         switch (original.kind, original.debit, original.credit) {
         case (.earn, .system, .member), (.adjust, .system, .member):
-            if original.unit == .growth {
-                let available = account(.growth).available
+            if original.unit != .points {
+                let available = account(original.unit).available
                 guard available >= original.amount else {
                     throw .alreadySpent(available: available, requested: original.amount)
                 }
-                return post(.growth, from: .member(.available), to: original.debit, original.amount, kind: .reversal,
+                return post(original.unit, from: .member(.available), to: original.debit, original.amount, kind: .reversal,
                             reason: reason, reference: reference, reverses: original.id, occurredAt: asOf,
                             requestKey: requestKey)
             }
@@ -386,7 +405,7 @@ public struct MemberLedger: Sendable {
             for allocation in original.allocations {
                 lots[allocation.lotID]!.remaining += allocation.amount
             }
-            let transfer = post(.points, from: original.credit, to: .member(.available), original.amount, kind: .reversal,
+            let transfer = post(original.unit, from: original.credit, to: .member(.available), original.amount, kind: .reversal,
                                 reason: reason, reference: reference, reverses: original.id, occurredAt: asOf,
                                 requestKey: requestKey, allocations: original.allocations)
             settle(asOf: asOf)

@@ -69,6 +69,77 @@ public struct PaidPlan: Sendable, Hashable {
     }
 }
 
+/// Cash-back a plan gave at a renewal (a Costco-style reward): `reward_percent` of the member's
+/// qualifying spend while subscribed, from the previous renewal (or the start of the period being
+/// closed) to this one, rounded down, and cut so that what a plan year gives stays within
+/// `reward_cap`. Kept with the renewal's payment; the cash-back itself is a ledger transfer.
+public struct PlanReward: Sendable, Hashable {
+    /// The span whose purchases it rewards: `[from, to)`, counting only instants a paid period (or
+    /// the trial) covered.
+    public var from: Date
+    public var to: Date
+    /// Purchases less refunds in the span, in minor units (never below zero).
+    public var spend: Int64
+    /// What the percentage gave before the cap cut it.
+    public var computed: Int64
+    /// What was given, in minor units.
+    public var amount: Int64
+    /// The plan year it counts against: 0 for the year from the subscription's start, 1 for the
+    /// next, in the program's calendar. It is the year in which the period being closed began.
+    public var planYear: Int
+
+    public init(from: Date, to: Date, spend: Int64, computed: Int64, amount: Int64, planYear: Int) {
+        self.from = from
+        self.to = to
+        self.spend = spend
+        self.computed = computed
+        self.amount = amount
+        self.planYear = planYear
+    }
+}
+
+extension PaidPlan {
+    /// Whether the plan returns cash-back at renewals.
+    public var givesReward: Bool { (rewardPercent ?? 0) > 0 }
+
+    /// `reward_percent` of `spend`, rounded down, computed in decimal so that a percent such as
+    /// 1.1 gives exactly 11 of 1,000.
+    public func reward(onSpend spend: Int64) -> Int64 {
+        guard let percent = rewardPercent, percent > 0, spend > 0,
+              let exact = Decimal(string: String(describing: percent), locale: Locale(identifier: "en_US_POSIX"))
+        else { return 0 }
+        var share = Decimal(spend) * exact / 100
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &share, 0, .down)
+        return NSDecimalNumber(decimal: rounded).int64Value
+    }
+
+    /// The plan year (0 the first) that `instant` falls in, for a subscription started at `start`.
+    public static func planYear(of instant: Date, startedAt start: Date, calendar: Calendar) -> Int {
+        var year = 0
+        while let next = calendar.date(byAdding: .year, value: year + 1, to: start), next <= instant { year += 1 }
+        return year
+    }
+
+    /// The reward of a renewal for `spend` over the span, counted against `planYear`, of which
+    /// earlier renewals already gave `givenInYear`.
+    public func reward(from: Date, to: Date, spend: Int64, planYear: Int, givenInYear: Int64) -> PlanReward {
+        let spend = max(0, spend)
+        let computed = reward(onSpend: spend)
+        let room = rewardCap.map { max(0, $0 - givenInYear) } ?? computed
+        return PlanReward(from: from, to: to, spend: spend, computed: computed, amount: min(computed, room),
+                          planYear: planYear)
+    }
+
+    /// The parts of `[from, to)` that the paid `periods` cover: where purchases count for a reward.
+    public static func rewardSpans(from: Date, to: Date, periods: [DateInterval]) -> [DateInterval] {
+        periods.compactMap { period in
+            let start = max(from, period.start), end = min(to, period.end)
+            return start < end ? DateInterval(start: start, end: end) : nil
+        }
+    }
+}
+
 /// The program's paid plans, read from a validated configuration.
 public struct PlanCatalogue: Sendable, Hashable {
     public var plans: [PaidPlan]

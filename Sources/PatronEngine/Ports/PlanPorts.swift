@@ -78,9 +78,12 @@ public struct SubscriptionPayment: Sendable, Hashable {
     public var periodStart: Date
     public var periodEnd: Date
     public var recordedAt: Date
+    /// For a renewal of a plan with `reward_percent`: the cash-back it gave for the spend since the
+    /// previous renewal. The ledger transfer that pays it has the request key `rewardKey`.
+    public var reward: PlanReward?
 
     public init(id: String, subscriptionID: String, paymentRef: String, paidAmount: Int64, periodStart: Date,
-                periodEnd: Date, recordedAt: Date) {
+                periodEnd: Date, recordedAt: Date, reward: PlanReward? = nil) {
         self.id = id
         self.subscriptionID = subscriptionID
         self.paymentRef = paymentRef
@@ -88,7 +91,11 @@ public struct SubscriptionPayment: Sendable, Hashable {
         self.periodStart = periodStart
         self.periodEnd = periodEnd
         self.recordedAt = recordedAt
+        self.reward = reward
     }
+
+    /// The request key of the cash-back transfer of this payment's reward.
+    public var rewardKey: String { "plan-reward:\(id)" }
 }
 
 /// Subscriptions and their payments. Every write also sets the member's `plan` (the active plan
@@ -106,6 +113,9 @@ public protocol PlanStore: Sendable {
     func subscriptionPayments(subscriptionID: String) async throws -> [SubscriptionPayment]
     /// The payment with this provider reference, and its subscription.
     func subscriptionPayment(programID: String, paymentRef: String) async throws -> (SubscriptionPayment, Subscription)?
+    /// The member's qualifying spend in `spans`: posted purchases less posted refunds that occurred
+    /// in them (a span's end excluded), in minor units.
+    func qualifyingSpend(memberID: String, in spans: [DateInterval]) async throws -> Int64
     /// Active subscriptions whose period ended by `asOf`, in id order after `cursor`, at most `limit`.
     func subscriptionsEnded(programID: String, asOf: Date, after cursor: String?, limit: Int) async throws -> [Subscription]
 }

@@ -279,6 +279,8 @@ extension Engine {
         case .alreadySpent(let available, let requested):
             return .conflict(code: "already_spent",
                              detail: "Only \(available) of the \(requested) points are still there to take back; adjust instead.")
+        case .insufficientBalance(let unit, let available, let requested):
+            return .insufficientBalance(unit: unit, available: available, requested: requested)
         case .captureExceedsHold(let held, let requested):
             return .invalid(ValidationError(pointer: "/points", code: "exceeds_hold",
                                             message: "The hold reserved \(held) points; \(requested) cannot be captured."))

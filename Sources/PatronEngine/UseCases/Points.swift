@@ -21,6 +21,8 @@ public struct PointsBalance: Sendable, Hashable {
     public var redeemed: Int64
     public var expired: Int64
     public var growth: Int64
+    /// Cash-back from paid plans, in minor units.
+    public var cashback: MemberAccount
 }
 
 /// Points moved from one member to another: the sender's side and the recipient's, each naming
@@ -56,7 +58,7 @@ extension Engine {
             onHold: points.held,
             expiring: Self.dated(lots.filter { $0.state == .available }.compactMap { lot in lot.expiresAt.map { ($0, lot.remaining) } }),
             lifetimeEarned: points.earned, redeemed: points.redeemed, expired: points.expired,
-            growth: ledger.account(.growth).available)
+            growth: ledger.account(.growth).available, cashback: ledger.account(.cashback))
     }
 
     private static func dated(_ entries: [(Date, Int64)]) -> [PointsBalance.Dated] {
@@ -78,22 +80,33 @@ extension Engine {
         return page(fetched, limit: limit, key: \.id)
     }
 
-    /// Spends points, all or none, soonest-expiring first.
+    /// Spends points (soonest-expiring first) or cash-back (minor units): all or none.
     public func redeem(programCode: String, memberID: String, body: JSONValue, requestKey: String?,
                        by principal: Principal) async throws -> (transfer: Transfer, created: Bool) {
         try require(.postEvents, principal)
         let program = try await program(code: programCode, by: principal)
         var faults = FaultCollector()
-        let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "reason", "order_id"], faults: &faults)
-        let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, required: true, faults: &faults)
+        let reader = ObjectValidator(body, at: .root, allowedKeys: ["points", "cashback", "reason", "order_id"],
+                                     faults: &faults)
+        let points = reader?.integer("points", in: 1...Self.maxPointsPerRequest, faults: &faults)
+        let cashback = reader?.integer("cashback", in: 1...Self.maxPointsPerRequest, faults: &faults)
         let reason = reader?.string("reason", maxLength: 200, faults: &faults)
         let orderID = reader?.string("order_id", maxLength: 128, faults: &faults)
+        if reader != nil, (body["points"] ?? .null) == .null, (body["cashback"] ?? .null) == .null {
+            faults.add(.root / "points", "missing", "Say how many points (or, as `cashback`, how much cash-back) to spend.")
+        } else if points != nil, cashback != nil {
+            faults.add(.root / "cashback", "both_units", "A redemption spends points or cash-back, not both.")
+        }
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
+        let reference = orderID.map { "order:\($0)" }
         return try await spendOnce(program: program, memberID: memberID, operation: "redeem", body: body,
                                    requestKey: requestKey, principal: principal,
                                    existing: { try await store.transfer(programID: $0, requestKey: $1) }) { ledger, now, key, _ in
-            try ledger.redeem(points!, reason: reason ?? "redemption", reference: orderID.map { "order:\($0)" },
-                              requestKey: key, asOf: now)
+            if let cashback {
+                return try ledger.redeem(.cashback, cashback, reason: reason ?? "redemption", reference: reference,
+                                         requestKey: key, asOf: now)
+            }
+            return try ledger.redeem(points!, reason: reason ?? "redemption", reference: reference, requestKey: key, asOf: now)
         }
     }
 

@@ -64,8 +64,11 @@ extension Engine {
 
     /// Extends a running (or just lapsed, not cancelled) subscription by one period from the end of
     /// the current one, for a payment the provider reports; the same payment again changes nothing.
+    /// A plan with `reward_percent` pays its cash-back for the spend since the previous renewal (see
+    /// `planReward`): the answer's payment carries it.
     public func renewSubscription(programCode: String, memberID: String, subscriptionID: String, body: JSONValue,
-                                  by principal: Principal) async throws -> (subscription: Subscription, created: Bool) {
+                                  by principal: Principal) async throws
+        -> (subscription: Subscription, payment: SubscriptionPayment, created: Bool) {
         try require(.writeMembers, principal)
         let program = try await program(code: programCode, by: principal)
         var faults = FaultCollector()
@@ -73,29 +76,45 @@ extension Engine {
         let paymentRef = reader?.string("payment_ref", required: true, maxLength: 200, faults: &faults)
         let paid = reader?.integer("paid_amount", in: 0...Int64(Int32.max) * 100, required: true, faults: &faults)
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
-        if let (payment, earlier) = try await store.subscriptionPayment(programID: program.id, paymentRef: paymentRef!) {
-            guard payment.subscriptionID == subscriptionID else {
-                throw EngineError.conflict(code: "payment_ref_reused",
-                                           detail: "The payment '\(paymentRef!)' was recorded for another subscription.")
+        let renewal: (subscription: Subscription, payment: SubscriptionPayment, created: Bool)
+        if let earlier = try await recordedRenewal(program: program, subscriptionID: subscriptionID, paymentRef: paymentRef!) {
+            renewal = earlier
+        } else {
+            do {
+                let (subscription, payment) = try await renew(program: program, memberID: memberID,
+                                                              subscriptionID: subscriptionID, paymentRef: paymentRef!,
+                                                              paid: paid!)
+                renewal = (subscription, payment, true)
+            } catch StoreError.duplicate {
+                // The same payment, reported twice at once.
+                guard let earlier = try await recordedRenewal(program: program, subscriptionID: subscriptionID,
+                                                              paymentRef: paymentRef!) else {
+                    throw EngineError.conflict(code: "payment_ref_reused", detail: "The payment '\(paymentRef!)' was recorded before.")
+                }
+                renewal = earlier
             }
-            return (earlier, false)
         }
-        do {
-            return try await renew(program: program, memberID: memberID, subscriptionID: subscriptionID,
-                                   paymentRef: paymentRef!, paid: paid!)
-        } catch StoreError.duplicate {
-            // The same payment, reported twice at once.
-            guard let (_, earlier) = try await store.subscriptionPayment(programID: program.id, paymentRef: paymentRef!),
-                  earlier.id == subscriptionID else {
-                throw EngineError.conflict(code: "payment_ref_reused", detail: "The payment '\(paymentRef!)' was recorded before.")
-            }
-            return (earlier, false)
+        // Paid once, by its key, whether this is the first answer or a retry after a lost one.
+        try await payPlanReward(renewal.payment, of: renewal.subscription, program: program)
+        return renewal
+    }
+
+    /// The renewal the payment `paymentRef` recorded for the subscription, if it was recorded.
+    private func recordedRenewal(program: Program, subscriptionID: String, paymentRef: String) async throws
+        -> (subscription: Subscription, payment: SubscriptionPayment, created: Bool)? {
+        guard let (payment, earlier) = try await store.subscriptionPayment(programID: program.id, paymentRef: paymentRef)
+        else { return nil }
+        guard payment.subscriptionID == subscriptionID else {
+            throw EngineError.conflict(code: "payment_ref_reused",
+                                       detail: "The payment '\(paymentRef)' was recorded for another subscription.")
         }
+        return (earlier, payment, false)
     }
 
     private func renew(program: Program, memberID: String, subscriptionID: String, paymentRef: String, paid: Int64)
-        async throws -> (subscription: Subscription, created: Bool) {
-        (try await changeSubscription(program: program, memberID: memberID, id: subscriptionID) { subscription, runtime, now in
+        async throws -> (Subscription, SubscriptionPayment) {
+        let (subscription, payment) = try await changeSubscription(program: program, memberID: memberID, id: subscriptionID) {
+            subscription, runtime, now in
             guard subscription.status != .cancelled else {
                 throw EngineError.conflict(code: "subscription_cancelled", detail: "A cancelled subscription cannot be renewed.")
             }
@@ -112,11 +131,58 @@ extension Engine {
             renewed.periodEnd = plan.periodEnd(from: start, calendar: runtime.policy.calendar)
             renewed.paidAmount = paid
             renewed.cancelAtPeriodEnd = false
+            let reward = plan.givesReward
+                ? try await planReward(plan, of: subscription, at: now, calendar: runtime.policy.calendar) : nil
             let payment = SubscriptionPayment(id: newID(at: now), subscriptionID: subscription.id, paymentRef: paymentRef,
                                               paidAmount: paid, periodStart: start, periodEnd: renewed.periodEnd,
-                                              recordedAt: now)
+                                              recordedAt: now, reward: reward)
             return (renewed, payment)
-        }, true)
+        }
+        return (subscription, payment!)
+    }
+
+    /// The cash-back a renewal at `now` gives: `reward_percent` of the purchases less refunds that
+    /// occurred while the member was subscribed, from where the previous renewal's span ended (or,
+    /// at the first, the start of the period being closed) to now or the end of what was paid for,
+    /// whichever is sooner. Every subscribed instant is so rewarded once, whether a renewal comes
+    /// early or late, and a lapse between periods earns nothing. What one plan year gives is capped
+    /// by `reward_cap`; a renewal counts against the plan year in which the period it closes began.
+    /// The spend after the last renewal earns nothing until the next one (cash-back is issued at
+    /// renewal).
+    private func planReward(_ plan: PaidPlan, of subscription: Subscription, at now: Date, calendar: Calendar) async throws
+        -> PlanReward {
+        let payments = try await store.subscriptionPayments(subscriptionID: subscription.id)
+        let closing = payments.max { $0.periodStart < $1.periodStart }?.periodStart ?? subscription.periodStart
+        let to = min(now, payments.map(\.periodEnd).max() ?? subscription.periodEnd)
+        let from = min(to, payments.compactMap(\.reward?.to).max() ?? closing)
+        let periods = payments.map { DateInterval(start: $0.periodStart, end: $0.periodEnd) }
+        let spans = PaidPlan.rewardSpans(from: from, to: to, periods: periods)
+        let spend = spans.isEmpty ? 0 : try await store.qualifyingSpend(memberID: subscription.memberID, in: spans)
+        let year = PaidPlan.planYear(of: closing, startedAt: subscription.startedAt, calendar: calendar)
+        let given = payments.compactMap(\.reward).filter { $0.planYear == year }.reduce(Int64(0)) { $0 + $1.amount }
+        return plan.reward(from: from, to: to, spend: spend, planYear: year, givenInYear: given)
+    }
+
+    /// Pays a renewal's cash-back into the member's cash-back account from `system:issued`, once:
+    /// the transfer carries the payment's reward key, so a retried renewal (or one that raced
+    /// another) finds it paid.
+    private func payPlanReward(_ payment: SubscriptionPayment, of subscription: Subscription, program: Program) async throws {
+        guard let reward = payment.reward, reward.amount > 0 else { return }
+        if try await store.transfer(programID: program.id, requestKey: payment.rewardKey) != nil { return }
+        let read = LedgerRead(programID: program.id, memberID: subscription.memberID)
+        let postedAt = now()
+        let work = LedgerWork(read: read) { snapshot in
+            var ledger = MemberLedger(snapshot, of: read, actor: "system", postedAt: postedAt)
+            ledger.earn(.cashback, reward.amount, source: "plan_reward", eventID: nil, orderID: nil,
+                        earnedAt: payment.recordedAt, availableAt: payment.recordedAt, expiresAt: nil,
+                        reference: "subscription:\(subscription.id)", requestKey: payment.rewardKey, asOf: postedAt)
+            return LedgerPlan(changes: ledger.changes, outcome: ledger.transfers)
+        }
+        do {
+            _ = try await ledgerWriter.submit(work)
+        } catch StoreError.duplicate {
+            // Paid by a concurrent retry of the same renewal.
+        }
     }
 
     /// Cancels a subscription: `at: "now"` ends it at once with the unused share of the current
@@ -132,7 +198,8 @@ extension Engine {
         do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
         let payments = Identifier.isWellFormed(subscriptionID)
             ? try await store.subscriptionPayments(subscriptionID: subscriptionID) : []
-        return try await changeSubscription(program: program, memberID: memberID, id: subscriptionID) { subscription, _, now in
+        let (cancelled, _) = try await changeSubscription(program: program, memberID: memberID, id: subscriptionID) {
+            subscription, _, now in
             guard subscription.status == .active, now < subscription.periodEnd else {
                 throw EngineError.conflict(code: "subscription_ended", detail: "The subscription has already ended.")
             }
@@ -155,6 +222,7 @@ extension Engine {
             }
             return (cancelled, nil)
         }
+        return cancelled
     }
 
     /// The member's subscriptions, newest first.
@@ -163,6 +231,20 @@ extension Engine {
         let program = try await program(code: programCode, by: principal)
         let member = try await heldMember(program: program, id: memberID)
         return try await store.subscriptions(memberID: member.id)
+    }
+
+    /// A subscription's payments, oldest first, each renewal's with the cash-back it gave.
+    public func subscriptionPayments(programCode: String, memberID: String, subscriptionID: String,
+                                     by principal: Principal) async throws -> [SubscriptionPayment] {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let member = try await heldMember(program: program, id: memberID)
+        guard Identifier.isWellFormed(subscriptionID),
+              let subscription = try await store.subscription(programID: program.id, id: subscriptionID),
+              subscription.memberID == member.id else {
+            throw EngineError.notFound(resource: "subscription", id: subscriptionID)
+        }
+        return try await store.subscriptionPayments(subscriptionID: subscription.id)
     }
 
     /// Ends the subscriptions whose period is over by `asOf`. Running it again does nothing new;
@@ -194,8 +276,8 @@ extension Engine {
     /// its version: a concurrent change is read again and `change` decides anew.
     private func changeSubscription(
         program: Program, memberID: String, id: String,
-        _ change: (Subscription, ProgramRuntime, Date) throws -> (Subscription, SubscriptionPayment?)
-    ) async throws -> Subscription {
+        _ change: (Subscription, ProgramRuntime, Date) async throws -> (Subscription, SubscriptionPayment?)
+    ) async throws -> (Subscription, SubscriptionPayment?) {
         let member = try await heldMember(program: program, id: memberID)
         let runtime = try await runtime(program)
         for attempt in 1... {
@@ -203,11 +285,11 @@ extension Engine {
                   current.memberID == member.id else {
                 throw EngineError.notFound(resource: "subscription", id: id)
             }
-            var (changed, payment) = try change(current, runtime, now())
+            var (changed, payment) = try await change(current, runtime, now())
             changed.version = current.version + 1
             do {
                 try await store.updateSubscription(changed, payment: payment)
-                return changed
+                return (changed, payment)
             } catch StoreError.concurrentUpdate where attempt < 5 {
                 continue
             }

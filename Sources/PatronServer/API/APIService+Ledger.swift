@@ -189,11 +189,19 @@ extension APIService {
     }
 
     func renewSubscription(_ input: Operations.RenewSubscription.Input) async throws -> Operations.RenewSubscription.Output {
-        let (subscription, created) = try await engine.renewSubscription(
+        let (subscription, payment, created) = try await engine.renewSubscription(
             programCode: input.path.program, memberID: input.path.member, subscriptionID: input.path.subscription,
             body: try rawBody(), by: try RequestState.requirePrincipal())
-        let body = try Components.Schemas.Subscription(subscription, now: engine.now())
+        let body = try Components.Schemas.Subscription(subscription, now: engine.now(), reward: payment.reward)
         return created ? .created(.init(body: .json(body))) : .ok(.init(body: .json(body)))
+    }
+
+    func listSubscriptionPayments(_ input: Operations.ListSubscriptionPayments.Input) async throws
+        -> Operations.ListSubscriptionPayments.Output {
+        let payments = try await engine.subscriptionPayments(
+            programCode: input.path.program, memberID: input.path.member, subscriptionID: input.path.subscription,
+            by: try RequestState.requirePrincipal())
+        return .ok(.init(body: .json(.init(items: payments.map(Components.Schemas.SubscriptionPayment.init)))))
     }
 
     func cancelSubscription(_ input: Operations.CancelSubscription.Input) async throws -> Operations.CancelSubscription.Output {

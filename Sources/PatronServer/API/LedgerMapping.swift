@@ -49,7 +49,9 @@ extension Components.Schemas.PointsBalance {
         self.init(asOf: balance.asOf, available: balance.available, pending: balance.pending,
                   maturing: balance.maturing.map(dated), onHold: balance.onHold, expiring: balance.expiring.map(dated),
                   lifetimeEarned: balance.lifetimeEarned, redeemed: balance.redeemed, expired: balance.expired,
-                  growth: balance.growth)
+                  growth: balance.growth,
+                  cashback: .init(available: balance.cashback.available, earned: balance.cashback.earned,
+                                  redeemed: balance.cashback.redeemed))
     }
 }
 
@@ -177,12 +179,28 @@ extension Components.Schemas.GrantState {
 }
 
 extension Components.Schemas.Subscription {
-    init(_ subscription: PatronEngine.Subscription, now: Date) throws {
+    /// `reward` is a renewal's cash-back, in the renewal's answer.
+    init(_ subscription: PatronEngine.Subscription, now: Date, reward: PlanReward? = nil) throws {
         let s = subscription
         self.init(id: s.id, member: s.memberID, plan: s.plan, status: try .init(known: s.status.rawValue),
                   inTrial: s.status == .active && (s.trialEndsAt.map { now < $0 } ?? false), startedAt: s.startedAt,
                   trialEndsAt: s.trialEndsAt, periodStart: s.periodStart, periodEnd: s.periodEnd, paidAmount: s.paidAmount,
                   autoRenew: s.autoRenew, cancelAtPeriodEnd: s.cancelAtPeriodEnd, cancelledAt: s.cancelledAt,
-                  endedAt: s.endedAt, refundAmount: s.refundAmount, createdAt: s.createdAt)
+                  endedAt: s.endedAt, refundAmount: s.refundAmount, createdAt: s.createdAt, reward: reward.map(Components.Schemas.PlanReward.init))
+    }
+}
+
+extension Components.Schemas.PlanReward {
+    init(_ reward: PlanReward) {
+        self.init(from: reward.from, to: reward.to, spend: reward.spend, computed: reward.computed, amount: reward.amount,
+                  planYear: reward.planYear)
+    }
+}
+
+extension Components.Schemas.SubscriptionPayment {
+    init(_ payment: SubscriptionPayment) {
+        self.init(id: payment.id, paymentRef: payment.paymentRef, paidAmount: payment.paidAmount,
+                  periodStart: payment.periodStart, periodEnd: payment.periodEnd, recordedAt: payment.recordedAt,
+                  reward: payment.reward.map(Components.Schemas.PlanReward.init))
     }
 }

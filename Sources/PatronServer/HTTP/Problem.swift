@@ -127,6 +127,11 @@ extension Problem {
                                   detail: "The member has \(available) points available; \(requested) were asked for.")
             problem.extensions = ["available": .int(available), "requested": .int(requested)]
             return problem
+        case .insufficientBalance(let unit, let available, let requested):
+            var problem = Problem(.conflict, code: "insufficient_\(unit.rawValue)",
+                                  detail: "The member has \(available) of \(unit.rawValue) available; \(requested) were asked for.")
+            problem.extensions = ["available": .int(available), "requested": .int(requested)]
+            return problem
         case .quotaExceeded(let benefit, let remaining, let requested):
             var problem = Problem(.conflict, code: "quota_exceeded",
                                   detail: "The member has \(remaining) uses of '\(benefit)' left in this period; \(requested) were asked for.")

@@ -199,6 +199,10 @@ struct MeasuredStore: PatronStore {
     func subscriptionPayments(subscriptionID: String) async throws -> [SubscriptionPayment] {
         try await measure("subscription_payments") { try await base.subscriptionPayments(subscriptionID: subscriptionID) }
     }
+
+    func qualifyingSpend(memberID: String, in spans: [DateInterval]) async throws -> Int64 {
+        try await measure("qualifying_spend") { try await base.qualifyingSpend(memberID: memberID, in: spans) }
+    }
     func subscriptionPayment(programID: String, paymentRef: String) async throws -> (SubscriptionPayment, Subscription)? {
         try await measure("subscription_payment") {
             try await base.subscriptionPayment(programID: programID, paymentRef: paymentRef)
