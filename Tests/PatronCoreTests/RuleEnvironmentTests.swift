@@ -86,4 +86,21 @@ struct RuleEnvironmentTests {
         let role: RuleEnvironment.Role = source.contains("==") ? .condition : .award
         #expect(throws: CELEvalError(message)) { _ = try evaluate(source, as: role) }
     }
+
+    @Test("knows what an expression reads of each variable: nothing, some fields, or the whole value", arguments: [
+        ("10", [:]),
+        ("event.amount / 100", ["event": CELReads.fields(["amount"])]),
+        ("member.tier == 'gold' && event.channel == 'app' && event.amount > 0",
+         ["event": .fields(["channel", "amount"]), "member": .fields(["tier"])]),
+        ("event.items.exists(i, i.category == 'wine')", ["event": .fields(["items"])]),
+        ("event.occurred_at.getDayOfWeek(program.time_zone) == 3",
+         ["event": .fields(["occurred_at"]), "program": .fields(["time_zone"])]),
+        ("has(event.store)", ["event": .whole]),
+        ("[event][0].amount > 1 && event.amount > 1", ["event": .whole]),
+        ("size(event.attributes) > 0 && event.attributes.campaign == 'double11'", ["event": .fields(["attributes"])]),
+    ] as [(String, [String: CELReads])])
+    func reads(_ source: String, _ expected: [String: CELReads]) throws {
+        #expect(try RuleEnvironment.compile(source, as: source.contains("/") || source == "10" ? .award : .condition).reads
+            == expected)
+    }
 }

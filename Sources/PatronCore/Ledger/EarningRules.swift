@@ -100,10 +100,23 @@ public struct EarningRules: Sendable {
         }
         self.rules = rules
         self.byType = Dictionary(grouping: rules.filter(\.isActive), by: \.on)
+        self.readsByType = byType.mapValues { rules in
+            rules.flatMap { [$0.condition, $0.award].compactMap { $0 } }
+                .reduce(into: [String: CELReads]()) { reads, program in
+                    reads.merge(program.reads) { $0.union($1) }
+                }
+        }
     }
 
     /// The active rules by event type, worked out once.
     private let byType: [String: [EarningRule]]
+    private let readsByType: [String: [String: CELReads]]
+
+    /// What the active rules for events of `type` may read of each variable (`event`, `member`,
+    /// `program`); a variable none of them reads is absent, and its binding may be left null.
+    public func reads(forType type: String) -> [String: CELReads] {
+        readsByType[type] ?? [:]
+    }
 
     /// The active rules for events of `type`.
     public func applicable(to type: String) -> [EarningRule] {

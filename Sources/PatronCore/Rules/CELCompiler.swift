@@ -12,6 +12,19 @@ struct CELCompiler {
     let source: String
     private var locals: [(name: String, slot: Int, type: CELType)] = []
     private(set) var localCount = 0
+    /// Per global slot: the reads of the whole value (not through one of its fields) and the fields
+    /// read, for `CELProgram.reads`. Counted as nodes are made, so a read that folding drops later
+    /// still counts: the answer may say more is read than is, never less.
+    private var wholeReads: [Int: Int] = [:]
+    private var fieldReads: [Int: Set<String>] = [:]
+
+    /// What the compiled expressions read of each variable, by name; a variable never read is absent.
+    var reads: [String: CELReads] {
+        var reads: [String: CELReads] = [:]
+        for (slot, fields) in fieldReads { reads[environment.variables[slot].name] = .fields(fields) }
+        for (slot, count) in wholeReads where count > 0 { reads[environment.variables[slot].name] = .whole }
+        return reads
+    }
 
     init(environment: CELEnvironment, source: String) {
         self.environment = environment
@@ -67,11 +80,12 @@ struct CELCompiler {
 
     // MARK: Names
 
-    private func identifier(_ name: String, at offset: Int) throws(CELCompileError) -> Compiled {
+    private mutating func identifier(_ name: String, at offset: Int) throws(CELCompileError) -> Compiled {
         if let local = locals.last(where: { $0.name == name }) {
             return Compiled(node: LocalNode(slot: local.slot), type: local.type)
         }
         if let slot = environment.slots[name] {
+            wholeReads[slot, default: 0] += 1
             return Compiled(node: GlobalNode(slot: slot, name: name), type: environment.variables[slot].type)
         }
         if let type = CELType.builtInIdentifiers[name] {
@@ -100,6 +114,7 @@ struct CELCompiler {
             let name = parts[0..<length].joined(separator: ".")
             var compiled: Compiled
             if let slot = environment.slots[name] {
+                wholeReads[slot, default: 0] += 1
                 compiled = Compiled(node: GlobalNode(slot: slot, name: name), type: environment.variables[slot].type)
             } else if let type = CELType.builtInIdentifiers[name] {
                 compiled = Compiled(node: ConstantNode(.type(type)), type: .type)
@@ -115,7 +130,7 @@ struct CELCompiler {
         return nil
     }
 
-    private func select(_ operand: Compiled, field: String, test: Bool, at offset: Int) throws(CELCompileError) -> Compiled {
+    private mutating func select(_ operand: Compiled, field: String, test: Bool, at offset: Int) throws(CELCompileError) -> Compiled {
         var type = CELType.dyn
         var node: CELNode = test ? HasNode(operand: operand.node, field: field) : SelectNode(operand: operand.node, field: field)
         switch operand.type {
@@ -128,6 +143,8 @@ struct CELCompiler {
             if !test {
                 let read = ObjectFieldNode(operand: operand.node, type: objectType, slot: slot, field: field)
                 if let global = operand.node as? GlobalNode {
+                    wholeReads[global.slot, default: 1] -= 1
+                    fieldReads[global.slot, default: []].insert(field)
                     node = GlobalFieldNode(variable: global.slot, name: global.name, field: read)
                 } else if let local = operand.node as? LocalNode {
                     node = LocalFieldNode(variable: local.slot, field: read)

@@ -51,6 +51,20 @@ public struct CELBindings: Sendable {
     var values: [CELValue?]
 }
 
+/// What an expression may read of one variable: all of it, or only some of its fields.
+public enum CELReads: Sendable, Hashable {
+    case whole
+    case fields(Set<String>)
+
+    /// What two expressions read together.
+    public func union(_ other: CELReads) -> CELReads {
+        switch (self, other) {
+        case (.fields(let left), .fields(let right)): .fields(left.union(right))
+        default: .whole
+        }
+    }
+}
+
 /// A compiled expression: parsed and checked once, then evaluated any number of times without
 /// re-parsing, and without allocating for expressions that build no new lists, maps or strings.
 public struct CELProgram: Sendable {
@@ -60,6 +74,9 @@ public struct CELProgram: Sendable {
     public let expression: CELExpr
     /// The type the checker inferred for the result (`dyn` when it depends on the bindings).
     public let resultType: CELType
+    /// What it may read of each variable, by name (absent: nothing): whoever builds the bindings
+    /// may leave out what no expression reads.
+    public let reads: [String: CELReads]
     private let root: CELNode
     private let localCount: Int
     private let variableCount: Int
@@ -75,6 +92,7 @@ public struct CELProgram: Sendable {
         self.root = compiled.node
         self.localCount = compiler.localCount
         self.variableCount = environment.variables.count
+        self.reads = compiler.reads
     }
 
     /// The most work one evaluation may do, in cost units: one per macro iteration (`all`, `exists`,

@@ -111,7 +111,8 @@ public struct Simulator: Sendable {
             .map(Timestamp.milliseconds)
         let memberCount = history.members.count
         let chunks = max(1, min(workers, memberCount / 1000 + 1))
-        let context = Context(history: history, order: order, reviews: reviews, fromMs: fromMs, toMs: toMs)
+        let context = Context(history: history, order: order, reviews: reviews, fromMs: fromMs, toMs: toMs,
+                              bindings: history.types.map { BindingPlan(rules.reads(forType: $0)) })
         let results = Mutex<[(first: Int, tally: Tally, levels: [Int8])]>([])
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let first = memberCount * chunk / chunks, last = memberCount * (chunk + 1) / chunks
@@ -172,6 +173,70 @@ public struct Simulator: Sendable {
         let reviews: [Int64]
         let fromMs: Int64
         let toMs: Int64
+        /// Per event type of the history: what its rules read.
+        let bindings: [BindingPlan]
+    }
+
+    /// What the rules of one event type read of `event` and `member`: the replay builds only those
+    /// fields (the rest stay null, which no rule of the type can tell), or nothing when no rule reads
+    /// the variable, rather than both whole objects for every event.
+    struct BindingPlan: Sendable {
+        enum Need<Field: Sendable>: Sendable {
+            case nothing
+            case whole
+            case fields([(slot: Int, field: Field)])
+        }
+
+        /// The fields of `event` a replay knows; the rest (`order_id`, `store`, B2B parties) are null in it.
+        enum EventField: Sendable { case type, amount, occurredAt, channel, items, attributes, null }
+        /// The fields of `member` a replay knows; `birthday` and `plan` are null in it.
+        enum MemberField: Sendable { case id, tier, enrolledAt, tags, attributes, purchases, kind, null }
+
+        var event: Need<EventField>
+        var member: Need<MemberField>
+
+        init(_ reads: [String: CELReads]) {
+            event = Self.need(reads["event"], of: RuleEnvironment.event) { name in
+                switch name {
+                case "type": .type
+                case "amount": .amount
+                case "occurred_at": .occurredAt
+                case "channel": .channel
+                case "items": .items
+                case "attributes": .attributes
+                default: .null
+                }
+            }
+            member = Self.need(reads["member"], of: RuleEnvironment.member) { name in
+                switch name {
+                case "id": .id
+                case "tier": .tier
+                case "enrolled_at": .enrolledAt
+                case "tags": .tags
+                case "attributes": .attributes
+                case "purchases": .purchases
+                case "kind": .kind
+                default: .null
+                }
+            }
+        }
+
+        private static func need<Field>(_ reads: CELReads?, of type: CELObjectType, _ field: (String) -> Field) -> Need<Field> {
+            switch reads {
+            case nil: .nothing
+            case .whole?: .whole
+            case .fields(let names)?: .fields(names.compactMap { name in type.slot(of: name).map { ($0, field(name)) } })
+            }
+        }
+
+        /// Whether the member's value depends on their purchase count.
+        var memberReadsPurchases: Bool {
+            switch member {
+            case .nothing: false
+            case .whole: true
+            case .fields(let fields): fields.contains { if case .purchases = $0.field { true } else { false } }
+            }
+        }
     }
 
     /// What the replay of some members adds up to.
@@ -261,6 +326,9 @@ public struct Simulator: Sendable {
         // The soonest expiry among lots with points left: nothing expires before it.
         var nextExpiry = Int64.max
         var reviewCursor = context.reviews.firstIndex { $0 >= enrolledAt } ?? context.reviews.count
+        // The member's rule value, built again only when the event type or what it shows changes.
+        var memberValue = CELValue.null
+        var memberValueKey = (-1, -1, -1)
         let fromMs = context.fromMs, toMs = context.toMs
 
         func value(at instant: Int64) -> Int64 {
@@ -339,15 +407,19 @@ public struct Simulator: Sendable {
                 addBenefitCost(level: level, amount: amount, at: date, cost: &cost, quotaPeriod: &quotaPeriod,
                                quotaUsed: &quotaUsed)
             }
-            let event = LedgerEvent(
-                clientID: "", type: type, memberID: memberID, externalID: nil, occurredAt: date, amount: amount,
-                orderID: nil, items: [], channel: history.channel[index] == 0 ? nil : history.channels[Int(history.channel[index]) - 1],
-                store: nil, attributes: [:])
+            let plan = context.bindings[Int(history.type[index])]
+            let channel = history.channel[index] == 0 ? nil : history.channels[Int(history.channel[index]) - 1]
+            // The member's value changes with their level, and with their purchases if a rule reads
+            // them; each event type's rules read their own fields of it.
+            let memberKey = (Int(history.type[index]), level, plan.memberReadsPurchases ? purchases.count : -1)
+            if memberKey != memberValueKey {
+                memberValue = self.memberValue(plan.member, id: memberID, tier: tiers.levels[level].code,
+                                               enrolledAt: enrolledAt, purchases: Int64(purchases.count))
+                memberValueKey = memberKey
+            }
             let bindings = RuleEnvironment.earning.bindings([
-                "event": event.ruleValue,
-                "member": RuleEnvironment.memberValue(
-                    id: memberID, tier: tiers.levels[level].code, enrolledAt: Timestamp.date(milliseconds: enrolledAt),
-                    birthday: nil, plan: nil, attributes: [:], purchases: Int64(purchases.count), kind: "person"),
+                "event": Self.eventValue(plan.event, memberID: memberID, type: type, amount: amount, at: date, channel: channel),
+                "member": memberValue,
                 "program": programValue,
             ])
             let day = policy.day(of: date)
@@ -430,6 +502,60 @@ public struct Simulator: Sendable {
         tally.migration[levelAtFrom ?? level][level] += 1
         tally.points.outstanding += lots.reduce(0) { $0 + $1.remaining } - debt
         return level
+    }
+
+    /// The event as the rules of its type read it: whole, as the live server builds it, or only the
+    /// fields they read.
+    private static func eventValue(_ need: BindingPlan.Need<BindingPlan.EventField>, memberID: String, type: String,
+                                   amount: Int64, at date: Date, channel: String?) -> CELValue {
+        switch need {
+        case .nothing:
+            return .null
+        case .whole:
+            return LedgerEvent(clientID: "", type: type, memberID: memberID, externalID: nil, occurredAt: date, amount: amount,
+                               orderID: nil, items: [], channel: channel, store: nil, attributes: [:]).ruleValue
+        case .fields(let fields):
+            var values = [CELValue](repeating: .null, count: RuleEnvironment.event.fields.count)
+            for (slot, field) in fields {
+                switch field {
+                case .type: values[slot] = .string(type)
+                case .amount: values[slot] = .int(amount)
+                case .occurredAt: values[slot] = .timestamp(CELTimestamp(date))
+                case .channel: values[slot] = channel.map(CELValue.string) ?? .null
+                case .items: values[slot] = .list([])
+                case .attributes: values[slot] = CELValue(json: .object([:]))
+                case .null: break
+                }
+            }
+            return .object(CELObject(type: RuleEnvironment.event, values: values))
+        }
+    }
+
+    /// The member as the rules of an event's type read them (see `eventValue`).
+    private func memberValue(_ need: BindingPlan.Need<BindingPlan.MemberField>, id: String, tier: String, enrolledAt: Int64,
+                             purchases: Int64) -> CELValue {
+        switch need {
+        case .nothing:
+            return .null
+        case .whole:
+            return RuleEnvironment.memberValue(id: id, tier: tier, enrolledAt: Timestamp.date(milliseconds: enrolledAt),
+                                               birthday: nil, plan: nil, attributes: [:], purchases: purchases, kind: "person")
+        case .fields(let fields):
+            var values = [CELValue](repeating: .null, count: RuleEnvironment.member.fields.count)
+            for (slot, field) in fields {
+                switch field {
+                case .id: values[slot] = .string(id)
+                case .tier: values[slot] = .string(tier)
+                case .enrolledAt: values[slot] = .timestamp(CELTimestamp(Timestamp.date(milliseconds: enrolledAt)))
+                case .tags: values[slot] = .list([])
+                case .attributes: values[slot] = CELValue(json: .object([:]))
+                case .purchases: values[slot] = .int(purchases)
+                case .kind: values[slot] = .string("person")
+                case .null: break
+                }
+            }
+            return .object(CELObject(type: RuleEnvironment.member, values: values))
+        }
     }
 
     /// Takes back `points` for a refund by the program's `refund` policy: from the order's lots,
