@@ -67,7 +67,9 @@ public struct EarningOutcome: Sendable, Hashable {
 
     /// The total of `unit` the event earns.
     public func total(_ unit: LedgerUnit) -> Int64 {
-        awards.filter { $0.unit == unit }.reduce(0) { $0 + $1.amount }
+        var total: Int64 = 0
+        for award in awards where award.unit == unit { total += award.amount }
+        return total
     }
 }
 
@@ -148,14 +150,15 @@ public struct EarningRules: Sendable {
                 var amount = computed
                 var cappedBy: String?
                 let used = rule.cap.isEmpty ? CapUsage() : usage(rule)
-                for (name, limit) in [("per_event", rule.cap.perEvent),
-                                      ("per_member_per_day", rule.cap.perMemberPerDay.map { max(0, $0 - used.day) }),
-                                      ("per_member_lifetime", rule.cap.perMemberLifetime.map { max(0, $0 - used.lifetime) })] {
+                func cap(_ limit: Int64?, _ name: String) {
                     if let limit, limit < amount {
                         amount = limit
                         cappedBy = name
                     }
                 }
+                cap(rule.cap.perEvent, "per_event")
+                cap(rule.cap.perMemberPerDay.map { max(0, $0 - used.day) }, "per_member_per_day")
+                cap(rule.cap.perMemberLifetime.map { max(0, $0 - used.lifetime) }, "per_member_lifetime")
                 outcome.awards.append(RuleAward(rule: rule.code, unit: rule.unit, computed: computed, amount: amount,
                                                 cappedBy: cappedBy))
             } catch {

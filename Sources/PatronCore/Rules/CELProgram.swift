@@ -49,6 +49,10 @@ public struct CELEnvironment: Sendable {
 /// Values for an environment's variables, built once and shared by every rule evaluated on them.
 public struct CELBindings: Sendable {
     var values: [CELValue?]
+
+    init(values: [CELValue?]) {
+        self.values = values
+    }
 }
 
 /// What an expression may read of one variable: all of it, or only some of its fields.

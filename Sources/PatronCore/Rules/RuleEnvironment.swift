@@ -30,6 +30,12 @@ public enum RuleEnvironment {
         ("event", .object(event)), ("member", .object(member)), ("program", .object(program)),
     ])
 
+    /// Bindings of `earning` by position (its variables are declared in this order), with no name
+    /// looked up: built for every event.
+    public static func earningBindings(event: CELValue, member: CELValue, program: CELValue) -> CELBindings {
+        CELBindings(values: [event, member, program])
+    }
+
     /// What an expression of a rule must yield.
     public enum Role: Sendable {
         /// `when`: a bool.

@@ -64,8 +64,8 @@ public struct Simulator: Sendable {
 
     let programCode: String
     let rules: EarningRules
-    /// The rules with a cap, whose use is tracked per member.
-    let cappedRules: Set<String>
+    /// The rules with a cap, whose use is tracked per member (a few at most: searched in order).
+    let cappedRules: [String]
     /// What rules see as `program`.
     let programValue: CELValue
     let policy: PointsPolicy
@@ -78,7 +78,7 @@ public struct Simulator: Sendable {
         guard let tiers = TierPolicy(configuration: document) else { throw .noTiers }
         self.programCode = programCode
         self.rules = EarningRules(configuration: document)
-        self.cappedRules = Set(rules.rules.filter { !$0.cap.isEmpty }.map(\.code))
+        self.cappedRules = rules.rules.filter { !$0.cap.isEmpty }.map(\.code)
         self.policy = PointsPolicy(configuration: document)
         self.programValue = .object(RuleEnvironment.program.make([
             "code": .string(programCode), "time_zone": .string(policy.timeZone.identifier),
@@ -287,6 +287,13 @@ public struct Simulator: Sendable {
         }
     }
 
+    /// What a capped rule gave a member on `day` (its start, in milliseconds) and ever.
+    struct CapCount {
+        var day: Int64 = .min
+        var used: Int64 = 0
+        var lifetime: Int64 = 0
+    }
+
     struct Lot {
         var order: UInt64
         var earnedAt: Int64
@@ -317,7 +324,8 @@ public struct Simulator: Sendable {
         var orders: [UInt64: Order] = [:]
         var lots: [Lot] = []
         var debt: Int64 = 0
-        var capUsage: [String: (day: Int64, used: Int64, lifetime: Int64)] = [:]
+        // Per capped rule (by its position in `cappedRules`): the day counted, what it gave then and ever.
+        var capUsage = [CapCount](repeating: CapCount(), count: cappedRules.count)
         var rewarded: Set<String> = []
         // Per catalogue position: the cost so far (nil: none counted), and a quota's current period and uses in it.
         var cost = [Int64?](repeating: nil, count: benefits.benefits.count)
@@ -417,24 +425,30 @@ public struct Simulator: Sendable {
                                                enrolledAt: enrolledAt, purchases: Int64(purchases.count))
                 memberValueKey = memberKey
             }
-            let bindings = RuleEnvironment.earning.bindings([
-                "event": Self.eventValue(plan.event, memberID: memberID, type: type, amount: amount, at: date, channel: channel),
-                "member": memberValue,
-                "program": programValue,
-            ])
-            let day = policy.day(of: date)
-            let dayStart = Timestamp.milliseconds(day.start)
+            let bindings = RuleEnvironment.earningBindings(
+                event: Self.eventValue(plan.event, memberID: memberID, type: type, amount: amount, at: date, channel: channel),
+                member: memberValue, program: programValue)
+            // The program-time day, for caps per day: worked out only where a capped rule is used.
+            var dayStart: Int64?
+            func today() -> Int64 {
+                if let dayStart { return dayStart }
+                let start = Timestamp.milliseconds(policy.day(of: date).start)
+                dayStart = start
+                return start
+            }
             let outcome = rules.evaluate(type: type, bindings: bindings) { rule in
-                guard let used = capUsage[rule.code] else { return CapUsage() }
-                return CapUsage(day: used.day == dayStart ? used.used : 0, lifetime: used.lifetime)
+                guard let position = cappedRules.firstIndex(of: rule.code) else { return CapUsage() }
+                let used = capUsage[position]
+                return CapUsage(day: used.day == today() ? used.used : 0, lifetime: used.lifetime)
             }
             tally.ruleFailures += outcome.failures.count
-            for award in outcome.awards where cappedRules.contains(award.rule) {
-                var used = capUsage[award.rule] ?? (dayStart, 0, 0)
-                if used.day != dayStart { used = (dayStart, 0, used.lifetime) }
-                used.used += award.amount
-                used.lifetime += award.amount
-                capUsage[award.rule] = used
+            if !cappedRules.isEmpty {
+                for award in outcome.awards {
+                    guard let position = cappedRules.firstIndex(of: award.rule) else { continue }
+                    if capUsage[position].day != today() { capUsage[position] = CapCount(day: today(), lifetime: capUsage[position].lifetime) }
+                    capUsage[position].used += award.amount
+                    capUsage[position].lifetime += award.amount
+                }
             }
             let earnedPoints = outcome.total(.points), earnedGrowth = outcome.total(.growth)
             if earnedPoints > 0 {

@@ -353,13 +353,11 @@ struct EventPlanner {
         if event.type == LedgerEvent.refund {
             order = try refundedOrder(snapshot)
         }
-        let bindings = RuleEnvironment.earning.bindings([
-            "event": event.ruleValue,
-            "member": memberValue(purchases: snapshot.purchases),
-            "program": .object(RuleEnvironment.program.make([
+        let bindings = RuleEnvironment.earningBindings(
+            event: event.ruleValue, member: memberValue(purchases: snapshot.purchases),
+            program: .object(RuleEnvironment.program.make([
                 "code": .string(runtime.program.code), "time_zone": .string(runtime.program.timeZone),
-            ])),
-        ])
+            ])))
         let outcome = runtime.rules.evaluate(type: event.type, bindings: bindings) { rule in
             snapshot.capUsage[rule.code] ?? CapUsage()
         }
