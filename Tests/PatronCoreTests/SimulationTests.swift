@@ -77,6 +77,54 @@ struct SimulationTests {
         late,2026-01-01T00:00:00+08:00,purchase,900000,l1
         """
 
+    @Test("a file read in parts gives the history, and the faults at their lines, of a reading in one go")
+    func readInParts() throws {
+        var random = SeededGenerator(seed: 0xC5F)
+        var rows = ["member,type,occurred_at,amount,order_id,channel"]
+        for number in 0..<3_000 {
+            let member = "M\(Int.random(in: 0..<400, using: &random))"
+            let type = ["purchase", "check_in", "refund", "review"][Int.random(in: 0..<4, using: &random)]
+            let channel = ["", "app", "store", "mini"][Int.random(in: 0..<4, using: &random)]
+            rows.append("\(member),\(type),2025-0\(1 + number % 9)-1\(number % 10)T0\(number % 10):00:00+08:00,"
+                        + "\(Int.random(in: 0...9_999, using: &random)),\(number % 3 == 0 ? "" : "o\(number)"),\(channel)")
+            if number % 500 == 7 { rows.append("") }
+        }
+        let text = rows.joined(separator: "\n") + "\n"
+        let whole = try SimulationHistory(csv: Data(text.utf8), workers: 1, partMinimum: 0)
+        for workers in [2, 3, 7] {
+            let parts = try SimulationHistory(csv: Data(text.utf8), workers: workers, partMinimum: 0)
+            #expect(parts.members == whole.members)
+            #expect(parts.types == whole.types)
+            #expect(parts.channels == whole.channels)
+            #expect(parts.member == whole.member)
+            #expect(parts.at == whole.at)
+            #expect(parts.type == whole.type)
+            #expect(parts.amount == whole.amount)
+            #expect(parts.order == whole.order)
+            #expect(parts.channel == whole.channel)
+        }
+        #expect(whole.count == 3_000)
+
+        // A fault late in the file, in the last part, and one in the first
+        for line in [2_900, 5] {
+            var faulty = rows
+            faulty[line - 1] = "M1,purchase,yesterday,1,,app"
+            let bad = Data(faulty.joined(separator: "\n").utf8)
+            for workers in [1, 3] {
+                let fault = #expect(throws: SimulationHistory.Fault.self) {
+                    _ = try SimulationHistory(csv: bad, workers: workers, partMinimum: 0)
+                }
+                #expect(fault?.line == line)
+                #expect(fault?.message == "'occurred_at' is not an RFC 3339 time with an offset")
+            }
+        }
+        // With a quote anywhere, the file is read in one go: a line end may be inside a field.
+        let quoted = text + "\"M9\",purchase,2025-09-01T00:00:00Z,5,\"o,\n1\",app\n"
+        let read = try SimulationHistory(csv: Data(quoted.utf8), workers: 3, partMinimum: 0)
+        #expect(read.count == 3_001)
+        #expect(read.order.last == SimulationHistory.orderHash("o,\n1"))
+    }
+
     @Test("reports levels, changes and the migration over the period, with warm-up before it and reviews up to its end")
     func edgesOfThePeriod() throws {
         let document = try JSONValue(parsing: Data(Self.config.utf8))

@@ -128,14 +128,22 @@ public struct EarningRules: Sendable {
     /// Applies the rules for the event's type. A rule whose condition is false gives nothing and is
     /// not listed; one that fails at run time gives nothing and is listed with its error.
     public func evaluate(type: String, bindings: CELBindings, usage: (EarningRule) -> CapUsage) -> EarningOutcome {
+        evaluate(applicable(to: type), bindings: bindings, usage: usage)
+    }
+
+    /// The same for rules already looked up with `applicable(to:)`: a replay does it once per type.
+    public func evaluate(_ applicable: [EarningRule], bindings: CELBindings, usage: (EarningRule) -> CapUsage)
+        -> EarningOutcome {
         var outcome = EarningOutcome()
-        for rule in applicable(to: type) {
-            guard let award = rule.award else {
+        // By position: the rule is read in place, not copied with all it holds for every event.
+        for position in applicable.indices {
+            guard let award = applicable[position].award else {
+                let rule = applicable[position]
                 outcome.failures.append(RuleFailure(rule: rule.code, message: rule.compileError ?? "does not compile"))
                 continue
             }
             do throws(CELEvalError) {
-                if let condition = rule.condition {
+                if let condition = applicable[position].condition {
                     guard case .bool(let fires) = try condition.evaluate(bindings) else {
                         throw CELEvalError("the condition did not yield a bool")
                     }
@@ -149,20 +157,21 @@ public struct EarningRules: Sendable {
                 guard computed > 0 else { continue }
                 var amount = computed
                 var cappedBy: String?
-                let used = rule.cap.isEmpty ? CapUsage() : usage(rule)
-                func cap(_ limit: Int64?, _ name: String) {
-                    if let limit, limit < amount {
-                        amount = limit
+                let cap = applicable[position].cap
+                let used = cap.isEmpty ? CapUsage() : usage(applicable[position])
+                func limit(_ bound: Int64?, _ name: String) {
+                    if let bound, bound < amount {
+                        amount = bound
                         cappedBy = name
                     }
                 }
-                cap(rule.cap.perEvent, "per_event")
-                cap(rule.cap.perMemberPerDay.map { max(0, $0 - used.day) }, "per_member_per_day")
-                cap(rule.cap.perMemberLifetime.map { max(0, $0 - used.lifetime) }, "per_member_lifetime")
-                outcome.awards.append(RuleAward(rule: rule.code, unit: rule.unit, computed: computed, amount: amount,
-                                                cappedBy: cappedBy))
+                limit(cap.perEvent, "per_event")
+                limit(cap.perMemberPerDay.map { max(0, $0 - used.day) }, "per_member_per_day")
+                limit(cap.perMemberLifetime.map { max(0, $0 - used.lifetime) }, "per_member_lifetime")
+                outcome.awards.append(RuleAward(rule: applicable[position].code, unit: applicable[position].unit,
+                                                computed: computed, amount: amount, cappedBy: cappedBy))
             } catch {
-                outcome.failures.append(RuleFailure(rule: rule.code, message: error.message))
+                outcome.failures.append(RuleFailure(rule: applicable[position].code, message: error.message))
             }
         }
         return outcome

@@ -71,7 +71,7 @@ public enum CELReads: Sendable, Hashable {
 
 /// A compiled expression: parsed and checked once, then evaluated any number of times without
 /// re-parsing, and without allocating for expressions that build no new lists, maps or strings.
-public struct CELProgram: Sendable {
+public final class CELProgram: Sendable {
     /// The source the program was compiled from.
     public let source: String
     /// The syntax tree.

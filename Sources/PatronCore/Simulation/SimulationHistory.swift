@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 
 /// A history of events to replay, read from CSV (docs/SIMULATION.md) and held in columns, so that
 /// ten million events take a few hundred megabytes: members, types and channels as indexes into
@@ -45,67 +47,136 @@ public struct SimulationHistory: Sendable {
     /// other columns are ignored), then one event per row. Fields may be quoted, with `""` for a
     /// quote inside; lines end with LF or CRLF; blank lines are skipped. `occurred_at` is RFC 3339
     /// with an offset; `amount` an integer ≥ 0 in minor units (empty: 0); `order_id` may be empty.
-    public init(csv data: Data) throws(Fault) {
-        var result = SimulationHistory()
-        var failure: Fault?
+    ///
+    /// A large file without quotes is read by `workers` threads, each a part that ends at a line
+    /// end, and the parts joined in order: the same history, and the same fault at the same line,
+    /// as a reading from start to end. (With quotes, a line end may be inside a field, and the file
+    /// is read in one go.) Files below `partMinimum` bytes are read by one thread: parts would cost
+    /// more than they save.
+    public init(csv data: Data, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+                partMinimum: Int = 4 << 20) throws(Fault) {
+        var result: Result<SimulationHistory, Fault> = .success(SimulationHistory())
         data.withUnsafeBytes { raw in
             do throws(Fault) {
-                try result.read(raw.bindMemory(to: UInt8.self))
+                result = .success(try Self.read(raw.bindMemory(to: UInt8.self), workers: workers, partMinimum: partMinimum))
             } catch {
-                failure = error
+                result = .failure(error)
             }
         }
-        if let failure { throw failure }
-        self = result
+        self = try result.get()
     }
 
-    private mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) throws(Fault) {
+    /// Where each column the history needs is in a row.
+    struct Columns {
+        var member: Int, at: Int, type: Int, amount: Int, order: Int, channel: Int?
+        /// Fields per row.
+        var width: Int
+    }
+
+    private static func read(_ bytes: UnsafeBufferPointer<UInt8>, workers: Int, partMinimum: Int) throws(Fault)
+        -> SimulationHistory {
         var scanner = CSVScanner(bytes: bytes)
         var fields: [CSVScanner.Field] = []
         guard try scanner.next(into: &fields) else { throw Fault(line: 1, message: "the file is empty: a header row is needed") }
-        var columns: [String: Int] = [:]
+        var names: [String: Int] = [:]
         for (position, field) in fields.enumerated() {
-            columns[scanner.string(field).trimmingCharacters(in: .whitespaces).lowercased()] = position
+            names[scanner.string(field).trimmingCharacters(in: .whitespaces).lowercased()] = position
         }
-        let missing = Self.requiredColumns.filter { columns[$0] == nil }
+        let missing = Self.requiredColumns.filter { names[$0] == nil }
         guard missing.isEmpty else {
             throw Fault(line: 1, message: "the header has no \(missing.map { "'\($0)'" }.joined(separator: ", ")) column")
         }
-        let memberColumn = columns["member"]!, atColumn = columns["occurred_at"]!, typeColumn = columns["type"]!
-        let amountColumn = columns["amount"]!, orderColumn = columns["order_id"]!
-        let channelColumn = columns["channel"]
-        let width = fields.count
-        var builder = Builder(reservingCapacity: bytes.count / 60)
+        let columns = Columns(member: names["member"]!, at: names["occurred_at"]!, type: names["type"]!,
+                              amount: names["amount"]!, order: names["order_id"]!, channel: names["channel"],
+                              width: fields.count)
+        let body = UnsafeBufferPointer(rebasing: bytes[scanner.index...])
+        let parts = body.count < partMinimum || memchr(body.baseAddress!, Int32(UInt8(ascii: "\"")), body.count) != nil
+            ? 1 : max(1, workers)
+        if parts == 1 {
+            var builder = Builder(reservingCapacity: bytes.count / 60)
+            _ = try records(body, columns: columns, firstLine: 2, into: &builder)
+            return builder.history
+        }
+        // Cut the body at line ends near equal shares.
+        var cuts = [0]
+        for part in 1..<parts {
+            var cut = max(cuts.last!, body.count * part / parts)
+            while cut < body.count, body[cut] != UInt8(ascii: "\n") { cut += 1 }
+            cuts.append(min(body.count, cut + 1))
+        }
+        cuts.append(body.count)
+        // The parts read disjoint ranges of bytes that outlive the threads.
+        nonisolated(unsafe) let shared = body
+        let bounds = cuts
+        let read = Mutex<[Int: Result<(builder: Builder, lines: Int), Fault>]>([:])
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let slice = UnsafeBufferPointer(rebasing: shared[bounds[part]..<bounds[part + 1]])
+            var builder = Builder(reservingCapacity: slice.count / 60)
+            let outcome: Result<(builder: Builder, lines: Int), Fault>
+            do throws(Fault) {
+                let lines = try records(slice, columns: columns, firstLine: 1, into: &builder)
+                outcome = .success((builder, lines))
+            } catch {
+                outcome = .failure(error)
+            }
+            read.withLock { $0[part] = outcome }
+        }
+        // Joined in order; a fault is reported at its line in the whole file.
+        var joined: [Builder] = []
+        var linesBefore = 1
+        for part in 0..<parts {
+            switch read.withLock({ $0[part]! }) {
+            case .success(let done):
+                joined.append(done.builder)
+                linesBefore += done.lines
+            case .failure(let fault):
+                throw Fault(line: linesBefore + fault.line, message: fault.message)
+            }
+        }
+        guard let history = Builder.join(joined) else {
+            // A table overflowed only once the parts were joined: read again in one go, which
+            // finds the line where it does.
+            var builder = Builder(reservingCapacity: 0)
+            _ = try records(body, columns: columns, firstLine: 2, into: &builder)
+            return builder.history
+        }
+        return history
+    }
+
+    /// Reads the rows of `bytes` (no header) into `builder`; `firstLine` is the first row's line
+    /// number, for faults. Returns the lines read.
+    private static func records(_ bytes: UnsafeBufferPointer<UInt8>, columns: Columns, firstLine: Int,
+                                into builder: inout Builder) throws(Fault) -> Int {
+        var scanner = CSVScanner(bytes: bytes)
+        scanner.line = firstLine - 1
+        var fields: [CSVScanner.Field] = []
         while true {
             let line = scanner.line + 1
-            guard try scanner.next(into: &fields) else {
-                self = builder.history
-                return
-            }
+            guard try scanner.next(into: &fields) else { return scanner.line - (firstLine - 1) }
             if fields.count == 1, scanner.isEmpty(fields[0]) { continue }
-            guard fields.count == width else {
-                throw Fault(line: line, message: "\(fields.count) fields where the header has \(width)")
+            guard fields.count == columns.width else {
+                throw Fault(line: line, message: "\(fields.count) fields where the header has \(columns.width)")
             }
-            let id = scanner.string(fields[memberColumn])
+            let id = scanner.string(fields[columns.member])
             guard !id.isEmpty else { throw Fault(line: line, message: "'member' is empty") }
-            guard let instant = scanner.timestamp(fields[atColumn]) else {
+            guard let instant = scanner.timestamp(fields[columns.at]) else {
                 throw Fault(line: line, message: "'occurred_at' is not an RFC 3339 time with an offset")
             }
-            let typeName = scanner.string(fields[typeColumn])
+            let typeName = scanner.string(fields[columns.type])
             guard !typeName.isEmpty else { throw Fault(line: line, message: "'type' is empty") }
             let value: Int64
-            if scanner.isEmpty(fields[amountColumn]) {
+            if scanner.isEmpty(fields[columns.amount]) {
                 value = 0
             } else {
-                guard let parsed = scanner.integer(fields[amountColumn]), parsed >= 0 else {
+                guard let parsed = scanner.integer(fields[columns.amount]), parsed >= 0 else {
                     throw Fault(line: line, message: "'amount' is not an integer ≥ 0")
                 }
                 value = parsed
             }
             var channelName: String?
-            if let channelColumn, !scanner.isEmpty(fields[channelColumn]) { channelName = scanner.string(fields[channelColumn]) }
+            if let channel = columns.channel, !scanner.isEmpty(fields[channel]) { channelName = scanner.string(fields[channel]) }
             if let overflow = builder.append(member: id, at: instant, type: typeName, amount: value,
-                                             order: scanner.withBytes(fields[orderColumn], Self.orderHash),
+                                             order: scanner.withBytes(fields[columns.order], Self.orderHash),
                                              channel: channelName) {
                 throw Fault(line: line, message: overflow)
             }
@@ -130,7 +201,7 @@ public struct SimulationHistory: Sendable {
 
     /// Builds a history one event at a time, interning members, types and channels. The CSV reader
     /// and the store's history of posted events both use it.
-    public struct Builder {
+    public struct Builder: Sendable {
         public private(set) var history = SimulationHistory()
         private var memberIndex: [String: Int32] = [:]
         private var typeIndex: [String: UInt16] = [:]
@@ -182,6 +253,61 @@ public struct SimulationHistory: Sendable {
             history.order.append(order)
             history.channel.append(channelNumber)
             return nil
+        }
+
+        /// The histories of consecutive parts of one file as one: each part's members, types and
+        /// channels interned in order, so that the tables and indexes are those of a single
+        /// reading. Nil when a table overflows.
+        static func join(_ parts: [Builder]) -> SimulationHistory? {
+            var joined = Builder(reservingCapacity: parts.reduce(0) { $0 + $1.history.count })
+            for part in parts {
+                let events = part.history
+                var members: [Int32] = []
+                members.reserveCapacity(events.members.count)
+                for id in events.members {
+                    if let known = joined.memberIndex[id] {
+                        members.append(known)
+                    } else {
+                        guard joined.history.members.count < Int(Int32.max) else { return nil }
+                        let number = Int32(joined.history.members.count)
+                        joined.memberIndex[id] = number
+                        joined.history.members.append(id)
+                        members.append(number)
+                    }
+                }
+                var types: [UInt16] = []
+                for name in events.types {
+                    if let known = joined.typeIndex[name] {
+                        types.append(known)
+                    } else {
+                        guard joined.history.types.count < Int(UInt16.max) else { return nil }
+                        let number = UInt16(joined.history.types.count)
+                        joined.typeIndex[name] = number
+                        joined.history.types.append(name)
+                        types.append(number)
+                    }
+                }
+                // Channel numbers start at 1 (0: none).
+                var channels: [UInt16] = [0]
+                for name in events.channels {
+                    if let known = joined.channelIndex[name] {
+                        channels.append(known)
+                    } else {
+                        guard joined.history.channels.count < Int(UInt16.max) - 1 else { return nil }
+                        joined.history.channels.append(name)
+                        let number = UInt16(joined.history.channels.count)
+                        joined.channelIndex[name] = number
+                        channels.append(number)
+                    }
+                }
+                joined.history.member.append(contentsOf: events.member.lazy.map { members[Int($0)] })
+                joined.history.at.append(contentsOf: events.at)
+                joined.history.type.append(contentsOf: events.type.lazy.map { types[Int($0)] })
+                joined.history.amount.append(contentsOf: events.amount)
+                joined.history.order.append(contentsOf: events.order)
+                joined.history.channel.append(contentsOf: events.channel.lazy.map { channels[Int($0)] })
+            }
+            return joined.history
         }
     }
 }

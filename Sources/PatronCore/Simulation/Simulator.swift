@@ -48,8 +48,9 @@ public struct SimulationReport: Sendable, Hashable {
 /// rules (`EarningRules`), the points policy (`PointsPolicy`: expiry, refunds), the tier model
 /// (`TierPolicy`: windows, upgrades after every event, reviews at their instants) and the benefit
 /// catalogue. Members are independent of each other, so they are replayed in parallel, each in
-/// time order.
-public struct Simulator: Sendable {
+/// time order. A class: the replay's closures share it instead of copying (and retaining) every
+/// part of it per event.
+public final class Simulator: Sendable {
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
         case noTiers
         case emptyPeriod
@@ -112,7 +113,8 @@ public struct Simulator: Sendable {
         let memberCount = history.members.count
         let chunks = max(1, min(workers, memberCount / 1000 + 1))
         let context = Context(history: history, order: order, reviews: reviews, fromMs: fromMs, toMs: toMs,
-                              bindings: history.types.map { BindingPlan(rules.reads(forType: $0)) })
+                              bindings: history.types.map { BindingPlan(rules.reads(forType: $0)) },
+                              rules: history.types.map { rules.applicable(to: $0) })
         let results = Mutex<[(first: Int, tally: Tally, levels: [Int8])]>([])
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             let first = memberCount * chunk / chunks, last = memberCount * (chunk + 1) / chunks
@@ -173,8 +175,9 @@ public struct Simulator: Sendable {
         let reviews: [Int64]
         let fromMs: Int64
         let toMs: Int64
-        /// Per event type of the history: what its rules read.
+        /// Per event type of the history: what its rules read, and the rules.
         let bindings: [BindingPlan]
+        let rules: [[EarningRule]]
     }
 
     /// What the rules of one event type read of `event` and `member`: the replay builds only those
@@ -436,7 +439,7 @@ public struct Simulator: Sendable {
                 dayStart = start
                 return start
             }
-            let outcome = rules.evaluate(type: type, bindings: bindings) { rule in
+            let outcome = rules.evaluate(context.rules[Int(history.type[index])], bindings: bindings) { rule in
                 guard let position = cappedRules.firstIndex(of: rule.code) else { return CapUsage() }
                 let used = capUsage[position]
                 return CapUsage(day: used.day == today() ? used.used : 0, lifetime: used.lifetime)
