@@ -30,8 +30,7 @@ extension SQLiteStore {
                 usage.used[benefit] = used
             }
         }
-        for row in try Row.fetchAll(db, sql: "SELECT benefit, granted, used FROM benefit_allowances WHERE member_id = ?",
-                                    arguments: [memberID]) {
+        for row in try db.rows("SELECT benefit, granted, used FROM benefit_allowances WHERE member_id = ?", [memberID]) {
             usage.allowances[row["benefit"]] = BenefitAllowance(granted: row["granted"], used: row["used"])
         }
         return usage

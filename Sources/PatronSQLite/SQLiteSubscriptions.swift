@@ -87,11 +87,11 @@ extension SQLiteStore {
     public func qualifyingSpend(memberID: String, in spans: [DateInterval]) async throws -> Int64 {
         try await pool.read { db in
             try spans.reduce(Int64(0)) { total, span in
-                total + (try Int64.fetchOne(db, sql: """
+                total + (try db.value("""
                     SELECT COALESCE(SUM(CASE type WHEN 'purchase' THEN amount ELSE -amount END), 0) FROM ledger_events
                     WHERE member_id = ? AND occurred_at >= ? AND occurred_at < ? AND status = 'posted'
                         AND type IN ('purchase', 'refund')
-                    """, arguments: [memberID, Timestamp.milliseconds(span.start), Timestamp.milliseconds(span.end)]) ?? 0)
+                    """, [memberID, Timestamp.milliseconds(span.start), Timestamp.milliseconds(span.end)], as: Int64.self) ?? 0)
             }
         }
     }
