@@ -68,6 +68,28 @@ extension Engine {
             .prefix(balanceDates).map { $0 }
     }
 
+    /// Gives the member `amount` of `unit` from `system:issued`, as the system, available from `at`
+    /// (points expiring at `expiresAt`), once per request key: a key already recorded, or recorded
+    /// by a concurrent caller meanwhile, gives nothing more. For what the engine itself awards
+    /// (upgrade rewards, plans' cash-back).
+    func issueOnce(_ unit: LedgerUnit, _ amount: Int64, to memberID: String, programID: String, source: String, at: Date,
+                   expiresAt: Date?, reference: String?, key: String) async throws {
+        if try await store.transfer(programID: programID, requestKey: key) != nil { return }
+        let read = LedgerRead(programID: programID, memberID: memberID)
+        let postedAt = now()
+        let work = LedgerWork(read: read) { snapshot in
+            var ledger = MemberLedger(snapshot, of: read, actor: "system", postedAt: postedAt)
+            ledger.earn(unit, amount, source: source, eventID: nil, orderID: nil, earnedAt: at, availableAt: at,
+                        expiresAt: expiresAt, reference: reference, requestKey: key, asOf: postedAt)
+            return LedgerPlan(changes: ledger.changes, outcome: ledger.transfers)
+        }
+        do {
+            _ = try await ledgerWriter.submit(work)
+        } catch StoreError.duplicate {
+            // Given by a concurrent caller with the same key.
+        }
+    }
+
     /// The member's transfers, newest first.
     public func ledger(programCode: String, memberID: String, limit: Int?, cursor: String?,
                        by principal: Principal) async throws -> Page<Transfer> {

@@ -168,21 +168,9 @@ extension Engine {
     /// another) finds it paid.
     private func payPlanReward(_ payment: SubscriptionPayment, of subscription: Subscription, program: Program) async throws {
         guard let reward = payment.reward, reward.amount > 0 else { return }
-        if try await store.transfer(programID: program.id, requestKey: payment.rewardKey) != nil { return }
-        let read = LedgerRead(programID: program.id, memberID: subscription.memberID)
-        let postedAt = now()
-        let work = LedgerWork(read: read) { snapshot in
-            var ledger = MemberLedger(snapshot, of: read, actor: "system", postedAt: postedAt)
-            ledger.earn(.cashback, reward.amount, source: "plan_reward", eventID: nil, orderID: nil,
-                        earnedAt: payment.recordedAt, availableAt: payment.recordedAt, expiresAt: nil,
-                        reference: "subscription:\(subscription.id)", requestKey: payment.rewardKey, asOf: postedAt)
-            return LedgerPlan(changes: ledger.changes, outcome: ledger.transfers)
-        }
-        do {
-            _ = try await ledgerWriter.submit(work)
-        } catch StoreError.duplicate {
-            // Paid by a concurrent retry of the same renewal.
-        }
+        try await issueOnce(.cashback, reward.amount, to: subscription.memberID, programID: program.id, source: "plan_reward",
+                            at: payment.recordedAt, expiresAt: nil, reference: "subscription:\(subscription.id)",
+                            key: payment.rewardKey)
     }
 
     /// Cancels a subscription: `at: "now"` ends it at once with the unused share of the current

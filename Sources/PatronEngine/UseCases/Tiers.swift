@@ -212,21 +212,8 @@ extension Engine {
                 grantedAt: at))
         }
         guard let points = level.rewardPoints else { return }
-        if try await store.transfer(programID: program.id, requestKey: key) != nil { return }
-        let expiresAt = try await runtime(program).policy.expiresAt(earnedAt: at)
-        let read = LedgerRead(programID: program.id, memberID: memberID)
-        let postedAt = now()
-        let work = LedgerWork(read: read) { snapshot in
-            var ledger = MemberLedger(snapshot, of: read, actor: "system", postedAt: postedAt)
-            _ = ledger.earn(.points, points, source: "upgrade:\(level.code)", eventID: nil, orderID: nil, earnedAt: at,
-                            availableAt: at, expiresAt: expiresAt, requestKey: key, asOf: postedAt)
-            return LedgerPlan(changes: ledger.changes, outcome: ledger.transfers)
-        }
-        do {
-            _ = try await ledgerWriter.submit(work)
-        } catch StoreError.duplicate {
-            // Given by a concurrent evaluation.
-        }
+        try await issueOnce(.points, points, to: memberID, programID: program.id, source: "upgrade:\(level.code)", at: at,
+                            expiresAt: try await runtime(program).policy.expiresAt(earnedAt: at), reference: nil, key: key)
     }
 
     /// Runs the reviews due by `asOf` that the program has not been through, oldest first, and ends
