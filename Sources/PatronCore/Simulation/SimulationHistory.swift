@@ -92,11 +92,12 @@ public struct SimulationHistory: Sendable {
         let body = UnsafeBufferPointer(rebasing: bytes[scanner.index...])
         let parts = body.count < partMinimum || memchr(body.baseAddress!, Int32(UInt8(ascii: "\"")), body.count) != nil
             ? 1 : max(1, workers)
-        if parts == 1 {
-            var builder = Builder(reservingCapacity: bytes.count / 60)
+        func inOneGo() throws(Fault) -> SimulationHistory {
+            var builder = Builder(reservingCapacity: body.count / 60)
             _ = try records(body, columns: columns, firstLine: 2, into: &builder)
             return builder.history
         }
+        if parts == 1 { return try inOneGo() }
         // Cut the body at line ends near equal shares.
         var cuts = [0]
         for part in 1..<parts {
@@ -133,13 +134,9 @@ public struct SimulationHistory: Sendable {
                 throw Fault(line: linesBefore + fault.line, message: fault.message)
             }
         }
-        guard let history = Builder.join(joined) else {
-            // A table overflowed only once the parts were joined: read again in one go, which
-            // finds the line where it does.
-            var builder = Builder(reservingCapacity: 0)
-            _ = try records(body, columns: columns, firstLine: 2, into: &builder)
-            return builder.history
-        }
+        // A table that overflows only once the parts are joined: read again in one go, which finds
+        // the line where it does.
+        guard let history = Builder.join(joined) else { return try inOneGo() }
         return history
     }
 
@@ -217,34 +214,17 @@ public struct SimulationHistory: Sendable {
         /// why it could not when a table is full (65,535 types or channels, 2³¹ members), else nil.
         public mutating func append(member id: String, at instant: Int64, type typeName: String, amount: Int64,
                                     order: UInt64, channel channelName: String?) -> String? {
-            let memberNumber: Int32
-            if let known = memberIndex[id] {
-                memberNumber = known
-            } else {
-                guard history.members.count < Int(Int32.max) else { return "too many members" }
-                memberNumber = Int32(history.members.count)
-                memberIndex[id] = memberNumber
-                history.members.append(id)
+            guard let memberNumber = Self.intern(id, &memberIndex, &history.members, capacity: Self.memberCapacity) else {
+                return "too many members"
             }
-            let typeNumber: UInt16
-            if let known = typeIndex[typeName] {
-                typeNumber = known
-            } else {
-                guard history.types.count < Int(UInt16.max) else { return "too many event types" }
-                typeNumber = UInt16(history.types.count)
-                typeIndex[typeName] = typeNumber
-                history.types.append(typeName)
+            guard let typeNumber = Self.intern(typeName, &typeIndex, &history.types, capacity: Self.typeCapacity) else {
+                return "too many event types"
             }
             var channelNumber: UInt16 = 0
             if let channelName {
-                if let known = channelIndex[channelName] {
-                    channelNumber = known
-                } else {
-                    guard history.channels.count < Int(UInt16.max) - 1 else { return "too many channels" }
-                    history.channels.append(channelName)
-                    channelNumber = UInt16(history.channels.count)
-                    channelIndex[channelName] = channelNumber
-                }
+                guard let number = Self.intern(channelName, &channelIndex, &history.channels, capacity: Self.channelCapacity,
+                                               base: 1) else { return "too many channels" }
+                channelNumber = number
             }
             history.member.append(memberNumber)
             history.at.append(instant)
@@ -253,6 +233,23 @@ public struct SimulationHistory: Sendable {
             history.order.append(order)
             history.channel.append(channelNumber)
             return nil
+        }
+
+        /// How many members, event types and channels the columns can number.
+        static let memberCapacity = Int(Int32.max), typeCapacity = Int(UInt16.max), channelCapacity = Int(UInt16.max) - 1
+
+        /// The number of `name` in `table` (its position plus `base`), added at the end when new;
+        /// nil when the table is new to it and already holds `capacity` names.
+        @inline(__always)
+        private static func intern<Number: FixedWidthInteger>(_ name: String, _ index: inout [String: Number],
+                                                              _ table: inout [String], capacity: Int,
+                                                              base: Int = 0) -> Number? {
+            if let known = index[name] { return known }
+            guard table.count < capacity else { return nil }
+            let number = Number(table.count + base)
+            index[name] = number
+            table.append(name)
+            return number
         }
 
         /// The histories of consecutive parts of one file as one: each part's members, types and
@@ -265,40 +262,22 @@ public struct SimulationHistory: Sendable {
                 var members: [Int32] = []
                 members.reserveCapacity(events.members.count)
                 for id in events.members {
-                    if let known = joined.memberIndex[id] {
-                        members.append(known)
-                    } else {
-                        guard joined.history.members.count < Int(Int32.max) else { return nil }
-                        let number = Int32(joined.history.members.count)
-                        joined.memberIndex[id] = number
-                        joined.history.members.append(id)
-                        members.append(number)
-                    }
+                    guard let number = intern(id, &joined.memberIndex, &joined.history.members, capacity: memberCapacity)
+                    else { return nil }
+                    members.append(number)
                 }
                 var types: [UInt16] = []
                 for name in events.types {
-                    if let known = joined.typeIndex[name] {
-                        types.append(known)
-                    } else {
-                        guard joined.history.types.count < Int(UInt16.max) else { return nil }
-                        let number = UInt16(joined.history.types.count)
-                        joined.typeIndex[name] = number
-                        joined.history.types.append(name)
-                        types.append(number)
-                    }
+                    guard let number = intern(name, &joined.typeIndex, &joined.history.types, capacity: typeCapacity)
+                    else { return nil }
+                    types.append(number)
                 }
                 // Channel numbers start at 1 (0: none).
                 var channels: [UInt16] = [0]
                 for name in events.channels {
-                    if let known = joined.channelIndex[name] {
-                        channels.append(known)
-                    } else {
-                        guard joined.history.channels.count < Int(UInt16.max) - 1 else { return nil }
-                        joined.history.channels.append(name)
-                        let number = UInt16(joined.history.channels.count)
-                        joined.channelIndex[name] = number
-                        channels.append(number)
-                    }
+                    guard let number = intern(name, &joined.channelIndex, &joined.history.channels,
+                                              capacity: channelCapacity, base: 1) else { return nil }
+                    channels.append(number)
                 }
                 joined.history.member.append(contentsOf: events.member.lazy.map { members[Int($0)] })
                 joined.history.at.append(contentsOf: events.at)
