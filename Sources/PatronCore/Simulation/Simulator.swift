@@ -195,8 +195,10 @@ public final class Simulator: Sendable {
         /// The fields of `member` a replay knows; `birthday` and `plan` are null in it.
         enum MemberField: Sendable { case id, tier, enrolledAt, tags, attributes, purchases, kind, null }
 
-        var event: Need<EventField>
-        var member: Need<MemberField>
+        let event: Need<EventField>
+        let member: Need<MemberField>
+        /// Whether the member's value depends on their purchase count (worked out once, asked per event).
+        let memberReadsPurchases: Bool
 
         init(_ reads: [String: CELReads]) {
             event = Self.need(reads["event"], of: RuleEnvironment.event) { name in
@@ -222,6 +224,11 @@ public final class Simulator: Sendable {
                 default: .null
                 }
             }
+            switch member {
+            case .nothing: memberReadsPurchases = false
+            case .whole: memberReadsPurchases = true
+            case .fields(let fields): memberReadsPurchases = fields.contains { if case .purchases = $0.field { true } else { false } }
+            }
         }
 
         private static func need<Field>(_ reads: CELReads?, of type: CELObjectType, _ field: (String) -> Field) -> Need<Field> {
@@ -229,15 +236,6 @@ public final class Simulator: Sendable {
             case nil: .nothing
             case .whole?: .whole
             case .fields(let names)?: .fields(names.compactMap { name in type.slot(of: name).map { ($0, field(name)) } })
-            }
-        }
-
-        /// Whether the member's value depends on their purchase count.
-        var memberReadsPurchases: Bool {
-            switch member {
-            case .nothing: false
-            case .whole: true
-            case .fields(let fields): fields.contains { if case .purchases = $0.field { true } else { false } }
             }
         }
     }
