@@ -17,7 +17,14 @@ extension Engine {
         let fromText = reader?.string("from", required: true, maxLength: 64, faults: &faults)
         let toText = reader?.string("to", required: true, maxLength: 64, faults: &faults)
         let csv = reader?.string("history", maxLength: Int.max, faults: &faults)
-        let current = { [self] in try await config(program: program, number: program.configVersion).document }
+        // The configuration in force, read once whether it is the baseline, the candidate or both.
+        var inForce: JSONValue?
+        func current() async throws -> JSONValue {
+            if let inForce { return inForce }
+            let document = try await config(program: program, number: program.configVersion).document
+            inForce = document
+            return document
+        }
         var candidate: JSONValue?
         switch reader?.value("config") {
         case nil: break
