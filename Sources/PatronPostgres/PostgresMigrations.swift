@@ -410,5 +410,30 @@ enum PostgresMigrations {
                 ADD COLUMN reward_year bigint CHECK (reward_year >= 0)
             """,
         ]),
+        // As SQLite's migration of the same name: the console's operator users and sessions.
+        ("2026-12-02-console", [
+            """
+            CREATE TABLE operator_users (
+                id text PRIMARY KEY,
+                email text NOT NULL UNIQUE CHECK (email = lower(email) AND length(email) BETWEEN 3 AND 254),
+                name text NOT NULL,
+                role text NOT NULL CHECK (role IN ('owner', 'marketer', 'support', 'analyst')),
+                password_hash text NOT NULL,
+                failed_sign_ins integer NOT NULL DEFAULT 0 CHECK (failed_sign_ins >= 0),
+                locked_until timestamptz,
+                created_at timestamptz NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE console_sessions (
+                token_hash text PRIMARY KEY,
+                user_id text NOT NULL REFERENCES operator_users(id),
+                csrf_token text NOT NULL,
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL CHECK (expires_at > created_at)
+            )
+            """,
+            "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at)",
+        ]),
     ]
 }

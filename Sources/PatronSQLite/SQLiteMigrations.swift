@@ -462,6 +462,31 @@ enum SQLiteMigrations {
                 ALTER TABLE subscription_payments ADD COLUMN reward_year INTEGER CHECK (reward_year >= 0);
                 """)
         }
+        // The operator console: people who sign in (bcrypt password hashes, a count of wrong
+        // passwords and a lock) and their sessions (only a hash of each cookie's token).
+        migrator.registerMigration("2026-12-02-console") { db in
+            try db.execute(sql: """
+                CREATE TABLE operator_users (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    email TEXT NOT NULL UNIQUE CHECK (email = lower(email) AND length(email) BETWEEN 3 AND 254),
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL CHECK (role IN ('owner', 'marketer', 'support', 'analyst')),
+                    password_hash TEXT NOT NULL,
+                    failed_sign_ins INTEGER NOT NULL DEFAULT 0 CHECK (failed_sign_ins >= 0),
+                    locked_until INTEGER,
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+
+                CREATE TABLE console_sessions (
+                    token_hash TEXT PRIMARY KEY NOT NULL,
+                    user_id TEXT NOT NULL REFERENCES operator_users(id),
+                    csrf_token TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL CHECK (expires_at > created_at)
+                ) STRICT;
+                CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
+                """)
+        }
         return migrator
     }
 }

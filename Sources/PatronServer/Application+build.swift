@@ -46,7 +46,7 @@ public func buildApplication(_ options: ServerOptions,
     var app = Application(
         router: try buildRouter(engine: engine, options: options, logger: logger),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: "patron"),
-        services: services + [IdempotencyPurgeService(engine: engine, logger: logger),
+        services: services + [HousekeepingService(engine: engine, logger: logger),
                               LedgerJobService(engine: engine, logger: logger)],
         logger: logger)
     app.beforeServerStarts {
@@ -83,14 +83,15 @@ func buildRouter(engine: Engine, options: ServerOptions, logger: Logger) throws 
         Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: spec)))
     }
+    ConsoleController(engine: engine, pages: try ConsolePages.load(), logger: logger).addRoutes(to: router, routes: routes)
     let api = APIService(engine: engine, metrics: MetricsExporter.shared, version: patronVersion)
     try api.registerHandlers(on: RecordingTransport(router: router, table: routes), configuration: Configuration(dateTranscoder: RFC3339Transcoder(),
                                                                         jsonEncodingOptions: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
     return router
 }
 
-/// Deletes idempotency records past their retention, hourly.
-struct IdempotencyPurgeService: Service {
+/// Deletes idempotency records past their retention and expired console sessions, hourly.
+struct HousekeepingService: Service {
     let engine: Engine
     let logger: Logger
 
@@ -106,6 +107,12 @@ struct IdempotencyPurgeService: Service {
                     if purged > 0 { logger.debug("purged idempotency keys", metadata: ["count": "\(purged)"]) }
                 } catch {
                     logger.warning("idempotency purge failed", metadata: ["error": "\(error)"])
+                }
+                do {
+                    let purged = try await engine.store.deleteExpiredSessions(before: engine.now())
+                    if purged > 0 { logger.debug("purged expired console sessions", metadata: ["count": "\(purged)"]) }
+                } catch {
+                    logger.warning("console session purge failed", metadata: ["error": "\(error)"])
                 }
                 try? await Task.sleep(for: .seconds(3540))
             }

@@ -9,7 +9,7 @@ struct Patron: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patron",
         abstract: "Patron, a membership and loyalty platform.",
-        subcommands: [Serve.self, Migrate.self, LedgerCommand.self, Simulate.self, Expr.self, Version.self],
+        subcommands: [Serve.self, Migrate.self, UserCommand.self, LedgerCommand.self, Simulate.self, Expr.self, Version.self],
         defaultSubcommand: Serve.self)
 }
 

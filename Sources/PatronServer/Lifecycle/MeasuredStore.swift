@@ -48,6 +48,26 @@ struct MeasuredStore: PatronStore {
     }
     func activeOwnerKeyCount() async throws -> Int { try await measure("api_key_owner_count") { try await base.activeOwnerKeyCount() } }
 
+    func insertOperator(_ user: OperatorUser) async throws { try await measure("operator_insert") { try await base.insertOperator(user) } }
+    func operatorUser(email: String) async throws -> OperatorUser? {
+        try await measure("operator_by_email") { try await base.operatorUser(email: email) }
+    }
+    func operatorUsers() async throws -> [OperatorUser] { try await measure("operator_list") { try await base.operatorUsers() } }
+    func recordFailedSignIn(userID: String, lockAfter: Int, lockUntil: Date) async throws -> OperatorUser? {
+        try await measure("operator_sign_in_failed") {
+            try await base.recordFailedSignIn(userID: userID, lockAfter: lockAfter, lockUntil: lockUntil)
+        }
+    }
+    func recordSignIn(userID: String) async throws { try await measure("operator_sign_in") { try await base.recordSignIn(userID: userID) } }
+    func insertSession(_ session: ConsoleSession) async throws { try await measure("session_insert") { try await base.insertSession(session) } }
+    func session(tokenHash: String, at date: Date) async throws -> (ConsoleSession, OperatorUser)? {
+        try await measure("session_by_token") { try await base.session(tokenHash: tokenHash, at: date) }
+    }
+    func deleteSession(tokenHash: String) async throws { try await measure("session_delete") { try await base.deleteSession(tokenHash: tokenHash) } }
+    func deleteExpiredSessions(before date: Date) async throws -> Int {
+        try await measure("session_purge") { try await base.deleteExpiredSessions(before: date) }
+    }
+
     func insertProgram(_ program: Program, firstConfig: ConfigVersion) async throws {
         try await measure("program_insert") { try await base.insertProgram(program, firstConfig: firstConfig) }
     }

@@ -1,0 +1,131 @@
+import Dispatch
+import Foundation
+import HummingbirdBcrypt
+import PatronCore
+
+/// What a sign-in to the console came to.
+public enum SignInOutcome: Sendable {
+    /// `token` goes in the session cookie; only its hash is stored.
+    case signedIn(token: String, session: ConsoleSession, user: OperatorUser)
+    /// The email or the password is not right (which of the two is not said).
+    case refused
+    /// Too many wrong passwords: refused until then, whatever the password.
+    case locked(until: Date)
+}
+
+extension Engine {
+    /// Wrong passwords in a row that lock a user out.
+    public static let signInAttemptsBeforeLock = 5
+    /// How long a lock lasts.
+    public static let signInLockSeconds: TimeInterval = 15 * 60
+    /// How long a console session lasts from sign-in.
+    public static let consoleSessionSeconds: TimeInterval = 12 * 3600
+    /// The shortest password accepted. bcrypt reads at most 72 bytes, so longer ones are refused
+    /// rather than silently cut.
+    public static let passwordLengths = 12...72
+    /// bcrypt's cost (log2 of its rounds): about a quarter of a second per hash on this project's machines.
+    static let bcryptCost: UInt8 = 12
+
+    /// Creates an operator user who signs in with this email and password.
+    public func createOperator(email: String, name: String, role: StaffRole, password: String) async throws -> OperatorUser {
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let name = name.trimmingCharacters(in: .whitespaces)
+        var faults: [ValidationFault] = []
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        if parts.count != 2 || parts[0].isEmpty || !parts[1].contains(".") || email.contains(where: \.isWhitespace)
+            || !(3...254).contains(email.utf8.count) {
+            faults.append(ValidationFault(pointer: "/email", code: "invalid_email", message: "'\(email)' is not an email address."))
+        }
+        if name.isEmpty || name.count > 200 {
+            faults.append(ValidationFault(pointer: "/name", code: "invalid_name", message: "A name is 1 to 200 characters."))
+        }
+        if !Self.passwordLengths.contains(password.utf8.count) {
+            faults.append(ValidationFault(pointer: "/password", code: "weak_password",
+                message: "A password is \(Self.passwordLengths.lowerBound) to \(Self.passwordLengths.upperBound) bytes long."))
+        }
+        guard faults.isEmpty else { throw EngineError.invalid(ValidationError(faults)) }
+        let now = now()
+        let user = OperatorUser(id: newID(at: now), email: email, name: name, role: role,
+                                passwordHash: await Self.bcryptHash(password), createdAt: now)
+        do {
+            try await store.insertOperator(user)
+        } catch StoreError.duplicate {
+            throw EngineError.conflict(code: "operator_exists", detail: "An operator user with the email '\(email)' exists.")
+        }
+        return user
+    }
+
+    /// Checks an email and password and, when both are right, opens a session.
+    public func signIn(email: String, password: String) async throws -> SignInOutcome {
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let now = now()
+        guard !email.isEmpty, email.utf8.count <= 254, password.utf8.count <= Self.passwordLengths.upperBound,
+              let user = try await store.operatorUser(email: email) else {
+            // As long as a real check, so that the time taken does not tell which emails exist.
+            _ = await Self.bcryptVerify(password, hash: Self.decoyHash)
+            return .refused
+        }
+        if let lockedUntil = user.lockedUntil, lockedUntil > now {
+            return .locked(until: lockedUntil)
+        }
+        guard await Self.bcryptVerify(password, hash: user.passwordHash) else {
+            let updated = try await store.recordFailedSignIn(userID: user.id, lockAfter: Self.signInAttemptsBeforeLock,
+                                                             lockUntil: now.addingTimeInterval(Self.signInLockSeconds))
+            if let lockedUntil = updated?.lockedUntil, lockedUntil > now {
+                logger.notice("operator locked out after wrong passwords", metadata: ["operator": "\(user.id)"])
+                return .locked(until: lockedUntil)
+            }
+            return .refused
+        }
+        if user.failedSignIns > 0 || user.lockedUntil != nil { try await store.recordSignIn(userID: user.id) }
+        let token = Self.randomToken()
+        let session = ConsoleSession(tokenHash: Self.hash(secret: token), userID: user.id, csrfToken: Self.randomToken(),
+                                     createdAt: now, expiresAt: now.addingTimeInterval(Self.consoleSessionSeconds))
+        try await store.insertSession(session)
+        return .signedIn(token: token, session: session, user: user)
+    }
+
+    /// The session behind a cookie's token, and its user, while it lasts.
+    public func consoleSession(token: String) async throws -> (ConsoleSession, OperatorUser)? {
+        guard (20...100).contains(token.utf8.count) else { return nil }
+        return try await store.session(tokenHash: Self.hash(secret: token), at: now())
+    }
+
+    /// Ends the session behind a cookie's token.
+    public func signOut(token: String) async throws {
+        try await store.deleteSession(tokenHash: Self.hash(secret: token))
+    }
+
+    /// Every operator user, by email.
+    public func operatorUsers() async throws -> [OperatorUser] {
+        try await store.operatorUsers()
+    }
+
+    /// 32 random bytes, base64url without padding.
+    public static func randomConsoleToken() -> String { randomToken() }
+
+    static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// A hash of a password nobody has, checked against when the email is unknown.
+    static let decoyHash = Bcrypt.hash(randomToken(), cost: bcryptCost)
+
+    /// bcrypt is deliberately slow: it runs on a Dispatch thread, not on the cooperative pool that
+    /// serves every other request.
+    static func bcryptHash(_ password: String) async -> String {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: Bcrypt.hash(password, cost: bcryptCost)) }
+        }
+    }
+
+    static func bcryptVerify(_ password: String, hash: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: Bcrypt.verify(password, hash: hash)) }
+        }
+    }
+}

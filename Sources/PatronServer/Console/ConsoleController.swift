@@ -1,0 +1,239 @@
+import Foundation
+import Hummingbird
+import Logging
+import PatronCore
+import PatronEngine
+
+/// The operator console at `/console`: sign-in with sessions kept in the database, CSRF tokens on
+/// every form, and each page allowed by the signed-in person's role — checked here, on the
+/// server, whatever the page shows.
+struct ConsoleController: Sendable {
+    let engine: Engine
+    let pages: ConsolePages
+    let logger: Logger
+
+    static let sessionCookie = "patron_session"
+    /// Before sign-in there is no session to hold the form token, so the sign-in form's token is
+    /// also set as a cookie, and the two must match (the double-submit pattern).
+    static let signInTokenCookie = "patron_sign_in"
+    static let maxFormBytes = 16 * 1024
+
+    func addRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
+        let get: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
+            ("/console", home), ("/console/sign-in", signInPage), ("/console/users", operators),
+            ("/console/language", switchLanguage), ("/console/assets/console.css", stylesheet),
+            ("/console/assets/favicon.svg", favicon),
+        ]
+        for (path, handler) in get {
+            routes.add(method: .get, path: path)
+            router.get(RouterPath(path), use: handler)
+        }
+        let post: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
+            ("/console/sign-in", signIn), ("/console/sign-out", signOut),
+        ]
+        for (path, handler) in post {
+            routes.add(method: .post, path: path)
+            router.post(RouterPath(path), use: handler)
+        }
+    }
+
+    // MARK: - Signing in and out
+
+    @Sendable func signInPage(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        if try await signedIn(request) != nil { return Self.redirect(to: "/console") }
+        return signInForm(request, next: Self.safeNext(request.uri.queryParameters["next"].map(String.init)))
+    }
+
+    @Sendable func signIn(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        let form = try await Self.form(request)
+        guard let cookie = request.cookies[Self.signInTokenCookie]?.value, !cookie.isEmpty,
+              let token = form["_csrf"], Self.constantTimeEqual(cookie, token) else {
+            return formExpired(request, user: nil)
+        }
+        let email = form["email"] ?? ""
+        let next = Self.safeNext(form["next"])
+        switch try await engine.signIn(email: email, password: form["password"] ?? "") {
+        case .signedIn(let token, let session, _):
+            var response = Self.redirect(to: next ?? "/console")
+            response.setCookie(Cookie(name: Self.sessionCookie, value: token, maxAge: Int(Engine.consoleSessionSeconds),
+                                      path: "/", httpOnly: true, sameSite: .lax))
+            response.setCookie(Self.expired(Self.signInTokenCookie))
+            logger.info("operator signed in", metadata: ["operator": "\(session.userID)"])
+            return response
+        case .refused:
+            let language = ConsoleLanguage(request)
+            return signInForm(request, next: next, email: email, status: .unauthorized,
+                              error: language.word("wrong_credentials"))
+        case .locked(let until):
+            let language = ConsoleLanguage(request)
+            let time = Self.shortTime(until)
+            return signInForm(request, next: next, email: email, status: .tooManyRequests,
+                              error: language.word("locked").replacingOccurrences(of: "%@", with: time))
+        }
+    }
+
+    private func signInForm(_ request: Request, next: String?, email: String = "", status: HTTPResponse.Status = .ok,
+                            error: String? = nil) -> Response {
+        let language = ConsoleLanguage(request)
+        // One token per browser, kept while it lasts, so two open tabs both work.
+        let token = request.cookies[Self.signInTokenCookie]?.value ?? Engine.randomConsoleToken()
+        var shell = ConsoleShell(language: language, user: nil, csrf: token, path: "/console/sign-in")
+        shell.cookies.append(Cookie(name: Self.signInTokenCookie, value: token, maxAge: 3600, path: "/console",
+                                    httpOnly: true, sameSite: .strict))
+        var values: [String: Any] = ["email": email, "next": next ?? ""]
+        if let error { values["error"] = error }
+        return pages.render("sign-in", status: status, title: language.word("sign_in"), shell: shell, values: values)
+    }
+
+    @Sendable func signOut(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        let form = try await Self.form(request)
+        guard let (session, _) = try await signedIn(request), let token = form["_csrf"],
+              Self.constantTimeEqual(session.csrfToken, token), let cookie = request.cookies[Self.sessionCookie] else {
+            return formExpired(request, user: nil)
+        }
+        try await engine.signOut(token: cookie.value)
+        var response = Self.redirect(to: "/console/sign-in")
+        response.setCookie(Self.expired(Self.sessionCookie, path: "/"))
+        return response
+    }
+
+    @Sendable func switchLanguage(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        let language = request.uri.queryParameters["to"].flatMap { ConsoleLanguage(rawValue: String($0)) } ?? .english
+        var response = Self.redirect(to: Self.safeNext(request.uri.queryParameters["back"].map(String.init)) ?? "/console")
+        response.setCookie(Cookie(name: ConsoleLanguage.cookieName, value: language.rawValue, maxAge: 365 * 86400,
+                                  path: "/", httpOnly: true, sameSite: .lax))
+        return response
+    }
+
+    // MARK: - Pages
+
+    @Sendable func home(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        try await page(request, needs: .viewDashboard) { shell, user in
+            let programs = try await engine.listPrograms(limit: Engine.maxPageSize, cursor: nil, by: user.principal).items
+            let rows: [[String: Any]] = programs.map {
+                ["code": $0.code, "name": $0.name, "currency": $0.currency, "time_zone": $0.timeZone]
+            }
+            return pages.render("programs", title: shell.language.word("programs"), shell: shell,
+                                values: ["programs": rows, "has_programs": !rows.isEmpty])
+        }
+    }
+
+    @Sendable func operators(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        try await page(request, needs: .manageOperators) { shell, _ in
+            let language = shell.language
+            let rows: [[String: Any]] = try await engine.operatorUsers().map { user in
+                ["email": user.email, "name": user.name, "role_label": language.word("role_" + user.role.rawValue),
+                 "locked_until": user.lockedUntil.map(Self.shortTime) ?? "—", "created": Self.shortTime(user.createdAt)]
+            }
+            return pages.render("operators", title: language.word("operators"), shell: shell, values: ["operators": rows])
+        }
+    }
+
+    @Sendable func stylesheet(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=300"],
+                 body: .init(byteBuffer: pages.stylesheet))
+    }
+
+    @Sendable func favicon(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "image/svg+xml", .cacheControl: "max-age=86400"],
+                 body: .init(byteBuffer: pages.favicon))
+    }
+
+    // MARK: - Sessions, roles and forms
+
+    /// A page for a signed-in person whose role allows `action`: otherwise the sign-in page (and
+    /// back here after it), or 403 with the role the page needs.
+    private func page(_ request: Request, needs action: ConsoleAction,
+                      _ body: (ConsoleShell, OperatorUser) async throws -> Response) async throws -> Response {
+        guard let (session, user) = try await signedIn(request) else {
+            let next = request.uri.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            return Self.redirect(to: "/console/sign-in?next=\(next)")
+        }
+        let language = ConsoleLanguage(request)
+        let shell = ConsoleShell(language: language, user: user, csrf: session.csrfToken, path: request.uri.path)
+        guard user.role.may(action) else {
+            let allowed = StaffRole.allCases.filter(action.roles.contains).map { language.word("role_" + $0.rawValue) }
+            let detail = language.word("not_allowed_detail")
+            let message = detail.replacingFirst("%@", with: allowed.joined(separator: ", "))
+                .replacingFirst("%@", with: language.word("role_" + user.role.rawValue))
+            return pages.render("message", status: .forbidden, title: language.word("not_allowed"), shell: shell,
+                                values: ["heading": language.word("not_allowed"), "message": message])
+        }
+        return try await body(shell, user)
+    }
+
+    private func signedIn(_ request: Request) async throws -> (ConsoleSession, OperatorUser)? {
+        guard let token = request.cookies[Self.sessionCookie]?.value else { return nil }
+        return try await engine.consoleSession(token: token)
+    }
+
+    private func formExpired(_ request: Request, user: OperatorUser?) -> Response {
+        let language = ConsoleLanguage(request)
+        let shell = ConsoleShell(language: language, user: nil, csrf: "", path: "/console")
+        return pages.render("message", status: .forbidden, title: language.word("form_expired_title"), shell: shell,
+                            values: ["heading": language.word("form_expired_title"), "message": language.word("form_expired")])
+    }
+
+    /// The fields of a url-encoded form; the last of repeated names wins.
+    static func form(_ request: Request) async throws -> [String: String] {
+        var request = request
+        let body = try await request.collectBody(upTo: maxFormBytes)
+        var fields: [String: String] = [:]
+        for pair in String(buffer: body).split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) -> String {
+                String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            guard let name = parts.first.map(decode), !name.isEmpty else { continue }
+            fields[name] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return fields
+    }
+
+    /// Only paths within this server's console: never another site, never `//host`.
+    static func safeNext(_ next: String?) -> String? {
+        guard let next, next.hasPrefix("/console"), !next.hasPrefix("//"), !next.contains("\\"),
+              next.utf8.count <= 512 else { return nil }
+        return next
+    }
+
+    static func redirect(to location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+
+    static func expired(_ name: String, path: String = "/console") -> Cookie {
+        Cookie(name: name, value: "", maxAge: 0, path: path, httpOnly: true, sameSite: .lax)
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    static func shortTime(_ date: Date) -> String {
+        let text = date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false)
+            .timeSeparator(.colon))
+        return String(text.prefix(16)).replacingOccurrences(of: "T", with: " ")
+    }
+}
+
+extension OperatorUser {
+    /// The caller the engine sees for this person. The console checks the finer `ConsoleAction`
+    /// before it calls; the engine then checks the API role as for any caller.
+    var principal: Principal {
+        let role: Role = switch self.role {
+        case .owner: .owner
+        case .marketer, .support: .operator
+        case .analyst: .readOnly
+        }
+        return Principal(keyID: "console:" + id, role: role, programID: nil)
+    }
+}
+
+extension String {
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let range = range(of: target) else { return self }
+        return replacingCharacters(in: range, with: replacement)
+    }
+}

@@ -1,0 +1,137 @@
+"""What every browser test shares: a headless Chromium per test, sign-in helpers, a screenshot
+for every failure, and a browser console that must stay free of errors."""
+
+import os
+import re
+import time
+import unittest
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE_URL = os.environ.get("PATRON_URL", "http://127.0.0.1:8080").rstrip("/")
+ARTIFACTS = os.environ.get("PATRON_BROWSER_ARTIFACTS", "browser-artifacts")
+OWNER = (os.environ.get("PATRON_OWNER_EMAIL", ""), os.environ.get("PATRON_OWNER_PASSWORD", ""))
+MARKETER = (os.environ.get("PATRON_MARKETER_EMAIL", ""), os.environ.get("PATRON_MARKETER_PASSWORD", ""))
+
+PHONE = (375, 812)
+DESKTOP = (1440, 900)
+
+
+class BrowserTestCase(unittest.TestCase):
+    """One fresh browser (no cookies) per test, at desktop width unless a test resizes it."""
+
+    window = DESKTOP
+
+    def setUp(self):
+        options = webdriver.ChromeOptions()
+        options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         "--lang=en-US", f"--window-size={self.window[0]},{self.window[1]}"):
+            options.add_argument(argument)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        service = Service(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+        self.driver = webdriver.Chrome(options=options, service=service)
+        self.driver.set_page_load_timeout(30)
+        # A headless window is never narrower than 500 px: narrower widths are emulated, as a
+        # phone's are, so that pages lay out at exactly `window`.
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": self.window[0], "height": self.window[1], "deviceScaleFactor": 1,
+            "mobile": self.window[0] < 600})
+        # Console messages a test expects (a page it is refused, say), as regular expressions.
+        self.expected_console = []
+
+    def tearDown(self):
+        failed = not getattr(self._outcome, "success", True)
+        try:
+            if failed:
+                os.makedirs(ARTIFACTS, exist_ok=True)
+                path = os.path.join(ARTIFACTS, f"{self.id()}.png")
+                self.driver.save_screenshot(path)
+                print(f"\nscreenshot: {path}\nat: {self.driver.current_url}")
+            errors = [entry["message"] for entry in self.driver.get_log("browser")
+                      if entry["level"] == "SEVERE"
+                      and not any(re.search(pattern, entry["message"]) for pattern in self.expected_console)]
+        finally:
+            self.driver.quit()
+        if not failed:
+            self.assertEqual(errors, [], "the browser's console logged errors")
+
+    # --- navigation -------------------------------------------------------------------------
+    def open(self, path):
+        self.driver.get(BASE_URL + path)
+
+    def path(self):
+        url = self.driver.current_url
+        return url[len(BASE_URL):] if url.startswith(BASE_URL) else url
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def find_all(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def wait_for(self, css, timeout=10):
+        return WebDriverWait(self.driver, timeout).until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def field(self, label):
+        """The form field whose <label> reads `label` — so every field used is labelled."""
+        for element in self.find_all("label"):
+            if element.text.strip() == label:
+                target = element.get_attribute("for")
+                self.assertTrue(target, f"the label {label!r} names no field")
+                return self.find(f"#{target}")
+        self.fail(f"no field labelled {label!r} on {self.path()}")
+
+    def heading(self):
+        return self.find("h1").text.strip()
+
+    # --- signing in ----------------------------------------------------------------------------
+    def sign_in(self, account, expect_success=True):
+        email, password = account
+        self.open("/console/sign-in")
+        self.field("Email").send_keys(email)
+        self.field("Password").send_keys(password)
+        self.find("form#sign-in button[type=submit]").click()
+        if expect_success:
+            self.wait_for("nav.console")
+
+    # --- page checks that hold everywhere --------------------------------------------------
+    def assert_page_fits(self):
+        """Nothing wider than the window: no sideways scrolling at this width."""
+        width = self.driver.execute_script("return window.innerWidth")
+        self.assertEqual(width, self.window[0], "the page is not laid out at the width under test")
+        overflow = self.driver.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        self.assertLessEqual(overflow, 0, f"{self.path()} scrolls sideways by {overflow}px")
+
+    def assert_fields_labelled(self):
+        """Every visible form control has a label (a <label for>, an enclosing label or aria-label)."""
+        unlabelled = self.driver.execute_script("""
+            return [...document.querySelectorAll('input, select, textarea')]
+              .filter(e => e.type !== 'hidden' && e.type !== 'submit' && e.offsetParent !== null)
+              .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+              .map(e => e.name || e.id || e.outerHTML.slice(0, 60));
+        """)
+        self.assertEqual(unlabelled, [], f"unlabelled fields on {self.path()}")
+
+    def assert_keyboard_reaches(self, css):
+        """Tabbing from the top of the page reaches the element (within 60 presses)."""
+        target = self.find(css)
+        body = self.find("body")
+        body.click()
+        self.driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+        from selenium.webdriver.common.keys import Keys
+        from selenium.webdriver.common.action_chains import ActionChains
+        for _ in range(60):
+            ActionChains(self.driver).send_keys(Keys.TAB).perform()
+            if self.driver.switch_to.active_element == target:
+                return
+        self.fail(f"{css} is not reachable with the keyboard on {self.path()}")
+
+    def settle(self, seconds=0.2):
+        time.sleep(seconds)

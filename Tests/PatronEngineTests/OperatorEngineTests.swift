@@ -1,0 +1,130 @@
+import Foundation
+import PatronCore
+import PatronEngine
+import PatronTestSupport
+import Testing
+
+/// The console's operator users and sessions on a real store with the clock in hand: passwords
+/// checked with bcrypt, a lock after repeated wrong passwords, sessions that end at sign-out or
+/// when they expire.
+@Suite("Operator users and console sessions on the stores")
+struct OperatorEngineTests {
+    typealias T = TierEngineTests
+    static let password = "correct horse battery"
+
+    static func engine(_ store: any PatronStore, at time: String) -> (Engine, T.Clock) {
+        let clock = T.Clock(time)
+        return (Engine(store: store, clock: { clock.now() }), clock)
+    }
+
+    static func token(_ outcome: SignInOutcome) -> String? {
+        if case .signedIn(let token, _, _) = outcome { return token }
+        return nil
+    }
+
+    @Test("an operator signs in with the right password, whatever the email's case, and out again", arguments: TestStoreKind.available)
+    func signInAndOut(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (engine, _) = Self.engine(store, at: "2026-12-01T09:00:00Z")
+            let created = try await engine.createOperator(email: " Ops@Example.com ", name: "Ops", role: .support,
+                                                          password: Self.password)
+            #expect(created.email == "ops@example.com")
+            #expect(!created.passwordHash.contains(Self.password))
+
+            let token = try #require(Self.token(try await engine.signIn(email: "OPS@example.com", password: Self.password)))
+            let (session, user) = try #require(try await engine.consoleSession(token: token))
+            #expect(user.id == created.id && user.role == .support)
+            #expect(session.csrfToken.count >= 40 && session.csrfToken != token)
+
+            try await engine.signOut(token: token)
+            #expect(try await engine.consoleSession(token: token) == nil)
+        }
+    }
+
+    @Test("a wrong password and an unknown email are refused alike", arguments: TestStoreKind.available)
+    func refusals(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (engine, _) = Self.engine(store, at: "2026-12-01T09:00:00Z")
+            _ = try await engine.createOperator(email: "a@example.com", name: "A", role: .owner, password: Self.password)
+            guard case .refused = try await engine.signIn(email: "a@example.com", password: "wrong password!") else {
+                Issue.record("a wrong password was not refused"); return
+            }
+            guard case .refused = try await engine.signIn(email: "nobody@example.com", password: Self.password) else {
+                Issue.record("an unknown email was not refused"); return
+            }
+        }
+    }
+
+    @Test("five wrong passwords in a row lock the user for 15 minutes, even against the right one; a sign-in clears the count",
+          arguments: TestStoreKind.available)
+    func lockout(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (engine, clock) = Self.engine(store, at: "2026-12-01T09:00:00Z")
+            _ = try await engine.createOperator(email: "a@example.com", name: "A", role: .owner, password: Self.password)
+            // Four wrong, then right: the count starts again.
+            for _ in 1...4 { _ = try await engine.signIn(email: "a@example.com", password: "wrong password!") }
+            #expect(Self.token(try await engine.signIn(email: "a@example.com", password: Self.password)) != nil)
+            for attempt in 1...5 {
+                let outcome = try await engine.signIn(email: "a@example.com", password: "wrong password!")
+                if attempt < 5 {
+                    guard case .refused = outcome else { Issue.record("attempt \(attempt) was not refused"); return }
+                } else {
+                    guard case .locked(let until) = outcome else { Issue.record("the fifth did not lock"); return }
+                    #expect(until == T.at("2026-12-01T09:15:00Z"))
+                }
+            }
+            clock.set("2026-12-01T09:14:59Z")
+            guard case .locked = try await engine.signIn(email: "a@example.com", password: Self.password) else {
+                Issue.record("the right password got through a lock"); return
+            }
+            clock.set("2026-12-01T09:15:00Z")
+            #expect(Self.token(try await engine.signIn(email: "a@example.com", password: Self.password)) != nil)
+            let users = try await engine.operatorUsers()
+            #expect(users.map(\.failedSignIns) == [0] && users.first?.lockedUntil == nil)
+        }
+    }
+
+    @Test("a session ends 12 hours after sign-in, and expired ones are purged", arguments: TestStoreKind.available)
+    func expiry(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (engine, clock) = Self.engine(store, at: "2026-12-01T09:00:00Z")
+            _ = try await engine.createOperator(email: "a@example.com", name: "A", role: .analyst, password: Self.password)
+            let token = try #require(Self.token(try await engine.signIn(email: "a@example.com", password: Self.password)))
+            clock.set("2026-12-01T20:59:59Z")
+            #expect(try await engine.consoleSession(token: token) != nil)
+            clock.set("2026-12-01T21:00:00Z")
+            #expect(try await engine.consoleSession(token: token) == nil)
+            #expect(try await store.deleteExpiredSessions(before: T.at("2026-12-01T21:00:00Z")) == 1)
+        }
+    }
+
+    @Test("a user is created only with a valid email, a name and a long enough password, and only once",
+          arguments: TestStoreKind.available)
+    func creation(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (engine, _) = Self.engine(store, at: "2026-12-01T09:00:00Z")
+            do {
+                _ = try await engine.createOperator(email: "not-an-email", name: "", role: .owner, password: "short")
+                Issue.record("bad input was accepted")
+            } catch EngineError.invalid(let error) {
+                #expect(error.faults.map(\.code) == ["invalid_email", "invalid_name", "weak_password"])
+            }
+            _ = try await engine.createOperator(email: "a@example.com", name: "A", role: .owner, password: Self.password)
+            await #expect(throws: EngineError.conflict(code: "operator_exists",
+                                                       detail: "An operator user with the email 'a@example.com' exists.")) {
+                _ = try await engine.createOperator(email: "A@example.com", name: "B", role: .analyst, password: Self.password)
+            }
+            #expect(try await engine.operatorUsers().count == 1)
+        }
+    }
+
+    @Test("each staff role may do what its description says, and only the owner manages people and keys")
+    func roles() {
+        #expect(StaffRole.allCases.filter { $0.may(.manageOperators) } == [.owner])
+        #expect(StaffRole.allCases.filter { $0.may(.manageKeys) } == [.owner])
+        #expect(StaffRole.allCases.filter { $0.may(.editConfig) } == [.owner, .marketer])
+        #expect(StaffRole.allCases.filter { $0.may(.adjustPoints) } == [.owner, .support])
+        #expect(StaffRole.allCases.filter { $0.may(.runBacktests) } == [.owner, .marketer, .analyst])
+        #expect(StaffRole.allCases.allSatisfy { $0.may(.viewMembers) && $0.may(.viewDashboard) })
+    }
+}
