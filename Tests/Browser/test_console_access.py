@@ -4,6 +4,8 @@ allows — enforced by the server, not only hidden in the page."""
 import urllib.request
 import urllib.error
 
+from selenium.webdriver.support.ui import Select
+
 from harness import BASE_URL, DESKTOP, MARKETER, OWNER, PHONE, BrowserTestCase
 
 
@@ -93,3 +95,58 @@ class WideWidths(BrowserTestCase):
         self.open("/console/users")
         self.assert_page_fits()
         self.assert_keyboard_reaches("form#sign-out button")
+
+
+class Operators(BrowserTestCase):
+    def test_the_owner_adds_an_operator_after_fixing_what_the_form_says(self):
+        self.expected_console.append(r"status of 422")
+        self.sign_in(OWNER)
+        self.open("/console/users")
+        self.field("Email").send_keys("not-an-email")
+        self.field("Initial password").send_keys("short")
+        self.find("form#new-operator button[type=submit]").click()
+        self.wait_for("[role=alert]")
+        # Each message stands beside its field and is tied to it for screen readers.
+        email = self.field("Email")
+        self.assertEqual(email.get_attribute("aria-invalid"), "true")
+        self.assertEqual(self.find("#" + email.get_attribute("aria-describedby")).text, "This is not an email address.")
+        self.assertEqual(self.find("#new-name-fault").text, "A name is 1 to 200 characters.")
+        self.assertEqual(self.find("#new-password-fault").text, "A password is 12 to 72 bytes long.")
+        self.assertNotIn("not-an-email", self.find("table.operators").text)
+        self.assertEqual(email.get_attribute("value"), "not-an-email")
+
+        email.clear()
+        email.send_keys("support@example.com")
+        self.field("Name").send_keys("Sam Support")
+        Select(self.field("Role")).select_by_visible_text("support")
+        self.field("Initial password").send_keys("a long enough password")
+        self.find("form#new-operator button[type=submit]").click()
+        self.wait_for("table.operators")
+        self.assertEqual(self.find_all("[role=alert]"), [])
+        self.assertIn("support@example.com", self.find("table.operators").text)
+        self.assert_fields_labelled()
+
+    def test_a_marketer_cannot_add_an_operator_even_by_posting_the_form(self):
+        self.expected_console.append(r"status of 403")
+        self.sign_in(MARKETER)
+        # The marketer's own valid form token, on a form the page never offered them.
+        self.driver.execute_script("""
+            const token = document.querySelector('form#sign-out input[name=_csrf]').value;
+            const form = document.createElement('form');
+            form.method = 'post'; form.action = '/console/users';
+            for (const [name, value] of Object.entries({_csrf: token, email: 'sneaky@example.com', name: 'Sneaky',
+                                                       role: 'owner', password: 'a long enough password'})) {
+              const input = document.createElement('input');
+              input.type = 'hidden'; input.name = name; input.value = value; form.appendChild(input);
+            }
+            document.body.appendChild(form); form.submit();
+        """)
+        self.wait_for("h1")
+        self.assertEqual(self.heading(), "Not allowed")
+        self.sign_out_and_sign_in(OWNER)
+        self.open("/console/users")
+        self.assertNotIn("sneaky@example.com", self.find("table.operators").text)
+
+    def sign_out_and_sign_in(self, account):
+        self.driver.delete_all_cookies()
+        self.sign_in(account)

@@ -29,7 +29,7 @@ struct ConsoleController: Sendable {
             router.get(RouterPath(path), use: handler)
         }
         let post: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
-            ("/console/sign-in", signIn), ("/console/sign-out", signOut),
+            ("/console/sign-in", signIn), ("/console/sign-out", signOut), ("/console/users", createOperator),
         ]
         for (path, handler) in post {
             routes.add(method: .post, path: path)
@@ -120,13 +120,47 @@ struct ConsoleController: Sendable {
 
     @Sendable func operators(_ request: Request, context: PatronRequestContext) async throws -> Response {
         try await page(request, needs: .manageOperators) { shell, _ in
-            let language = shell.language
-            let rows: [[String: Any]] = try await engine.operatorUsers().map { user in
-                ["email": user.email, "name": user.name, "role_label": language.word("role_" + user.role.rawValue),
-                 "locked_until": user.lockedUntil.map(Self.shortTime) ?? "—", "created": Self.shortTime(user.createdAt)]
-            }
-            return pages.render("operators", title: language.word("operators"), shell: shell, values: ["operators": rows])
+            try await operatorsPage(shell: shell)
         }
+    }
+
+    /// The owner adds a person: the validator's messages go beside the fields at fault, and what
+    /// was typed stays, but for the password.
+    @Sendable func createOperator(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        let form = try await Self.form(request)
+        return try await page(request, needs: .manageOperators, form: form) { shell, _ in
+            let role = form["role"].flatMap(StaffRole.init(rawValue:))
+            var faults: [String: String] = [:]
+            do {
+                if let role {
+                    _ = try await engine.createOperator(email: form["email"] ?? "", name: form["name"] ?? "", role: role,
+                                                        password: form["password"] ?? "")
+                    return Self.redirect(to: "/console/users")
+                }
+                faults["role"] = shell.language.word("choose_role")
+            } catch EngineError.invalid(let error) {
+                for fault in error.faults { faults[String(fault.pointer.dropFirst())] = shell.language.word(fault.code) }
+            } catch EngineError.conflict {
+                faults["email"] = shell.language.word("operator_exists")
+            }
+            return try await operatorsPage(shell: shell, status: .unprocessableContent, form: form, faults: faults)
+        }
+    }
+
+    private func operatorsPage(shell: ConsoleShell, status: HTTPResponse.Status = .ok, form: [String: String] = [:],
+                               faults: [String: String] = [:]) async throws -> Response {
+        let language = shell.language
+        let rows: [[String: Any]] = try await engine.operatorUsers().map { user in
+            ["email": user.email, "name": user.name, "role_label": language.word("role_" + user.role.rawValue),
+             "locked_until": user.lockedUntil.map(Self.shortTime) ?? "—", "created": Self.shortTime(user.createdAt)]
+        }
+        let roles: [[String: Any]] = StaffRole.allCases.map {
+            ["value": $0.rawValue, "label": language.word("role_" + $0.rawValue), "selected": form["role"] == $0.rawValue]
+        }
+        let fields: [String: Any] = ["email": form["email"] ?? "", "name": form["name"] ?? ""]
+        return pages.render("operators", status: status, title: language.word("operators"), shell: shell,
+                            values: ["operators": rows, "roles": roles, "form": fields, "faults": faults,
+                                     "has_faults": !faults.isEmpty])
     }
 
     @Sendable func stylesheet(_ request: Request, context: PatronRequestContext) async throws -> Response {
@@ -143,9 +177,16 @@ struct ConsoleController: Sendable {
 
     /// A page for a signed-in person whose role allows `action`: otherwise the sign-in page (and
     /// back here after it), or 403 with the role the page needs.
-    private func page(_ request: Request, needs action: ConsoleAction,
+    /// With `form` (a POST), the form's token must be the session's, else nothing is done.
+    private func page(_ request: Request, needs action: ConsoleAction, form: [String: String]? = nil,
                       _ body: (ConsoleShell, OperatorUser) async throws -> Response) async throws -> Response {
-        guard let (session, user) = try await signedIn(request) else {
+        let signedIn = try await signedIn(request)
+        if let form {
+            guard let session = signedIn?.0, let token = form["_csrf"], Self.constantTimeEqual(session.csrfToken, token) else {
+                return formExpired(request, user: signedIn?.1)
+            }
+        }
+        guard let (session, user) = signedIn else {
             let next = request.uri.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             return Self.redirect(to: "/console/sign-in?next=\(next)")
         }

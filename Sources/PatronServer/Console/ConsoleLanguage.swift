@@ -84,6 +84,15 @@ enum ConsoleLanguage: String, CaseIterable, Sendable {
         "signed_in_as": "Signed in as",
         "skip": "Skip to content",
         "language": "Language",
+        "add_operator": "Add an operator",
+        "add": "Add",
+        "choose_role": "Choose a role.",
+        "invalid_email": "This is not an email address.",
+        "invalid_name": "A name is 1 to 200 characters.",
+        "weak_password": "A password is 12 to 72 bytes long.",
+        "operator_exists": "Someone with this email is already an operator.",
+        "fix_below": "Nothing was saved: see the messages beside the fields.",
+        "initial_password": "Initial password",
     ]
 
     private static let chineseWords: [String: String] = [
@@ -119,5 +128,14 @@ enum ConsoleLanguage: String, CaseIterable, Sendable {
         "signed_in_as": "当前用户",
         "skip": "跳到正文",
         "language": "语言",
+        "add_operator": "添加操作员",
+        "add": "添加",
+        "choose_role": "请选择角色。",
+        "invalid_email": "这不是有效的邮箱地址。",
+        "invalid_name": "名称为 1 到 200 个字符。",
+        "weak_password": "密码长度为 12 到 72 字节。",
+        "operator_exists": "该邮箱已是操作员。",
+        "fix_below": "未保存：请查看字段旁的提示。",
+        "initial_password": "初始密码",
     ]
 }
