@@ -1,6 +1,7 @@
 """What every browser test shares: a headless Chromium per test, sign-in helpers, a screenshot
 for every failure, and a browser console that must stay free of errors."""
 
+import functools
 import os
 import re
 import time
@@ -21,10 +22,33 @@ PHONE = (375, 812)
 DESKTOP = (1440, 900)
 
 
+def _screenshot_on_failure(test):
+    """Saves the page as it stood when `test` failed, before tearDown closes the browser.
+
+    (tearDown cannot tell: unittest resets its record of success for each part of a test.)"""
+    @functools.wraps(test)
+    def watched(self, *args, **kwargs):
+        try:
+            return test(self, *args, **kwargs)
+        except unittest.SkipTest:
+            raise
+        except BaseException:
+            self.failed = True
+            self.save_screenshot()
+            raise
+    return watched
+
+
 class BrowserTestCase(unittest.TestCase):
     """One fresh browser (no cookies) per test, at desktop width unless a test resizes it."""
 
     window = DESKTOP
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, value in list(vars(cls).items()):
+            if name.startswith("test") and callable(value):
+                setattr(cls, name, _screenshot_on_failure(value))
 
     def setUp(self):
         options = webdriver.ChromeOptions()
@@ -43,22 +67,25 @@ class BrowserTestCase(unittest.TestCase):
             "mobile": self.window[0] < 600})
         # Console messages a test expects (a page it is refused, say), as regular expressions.
         self.expected_console = []
+        self.failed = False
 
     def tearDown(self):
-        failed = not getattr(self._outcome, "success", True)
         try:
-            if failed:
-                os.makedirs(ARTIFACTS, exist_ok=True)
-                path = os.path.join(ARTIFACTS, f"{self.id()}.png")
-                self.driver.save_screenshot(path)
-                print(f"\nscreenshot: {path}\nat: {self.driver.current_url}")
             errors = [entry["message"] for entry in self.driver.get_log("browser")
                       if entry["level"] == "SEVERE"
                       and not any(re.search(pattern, entry["message"]) for pattern in self.expected_console)]
+            if errors and not self.failed:
+                self.save_screenshot()
         finally:
             self.driver.quit()
-        if not failed:
+        if not self.failed:
             self.assertEqual(errors, [], "the browser's console logged errors")
+
+    def save_screenshot(self):
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        path = os.path.join(ARTIFACTS, f"{self.id()}.png")
+        self.driver.save_screenshot(path)
+        print(f"\nscreenshot: {path}\nat: {self.driver.current_url}")
 
     # --- navigation -------------------------------------------------------------------------
     def open(self, path):
@@ -77,6 +104,13 @@ class BrowserTestCase(unittest.TestCase):
     def wait_for(self, css, timeout=10):
         return WebDriverWait(self.driver, timeout).until(
             expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def submit(self, css):
+        """Clicks the button and waits until the next page has replaced this one: waiting for an
+        element alone would find it on the page being left."""
+        leaving = self.find("html")
+        self.find(css).click()
+        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(leaving))
 
     def field(self, label):
         """The form field whose <label> reads `label` — so every field used is labelled."""

@@ -4,7 +4,8 @@ allows — enforced by the server, not only hidden in the page."""
 import urllib.request
 import urllib.error
 
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from harness import BASE_URL, DESKTOP, MARKETER, OWNER, PHONE, BrowserTestCase
 
@@ -120,8 +121,7 @@ class Operators(BrowserTestCase):
         self.field("Name").send_keys("Sam Support")
         Select(self.field("Role")).select_by_visible_text("support")
         self.field("Initial password").send_keys("a long enough password")
-        self.find("form#new-operator button[type=submit]").click()
-        self.wait_for("table.operators")
+        self.submit("form#new-operator button[type=submit]")
         self.assertEqual(self.find_all("[role=alert]"), [])
         self.assertIn("support@example.com", self.find("table.operators").text)
         self.assert_fields_labelled()
@@ -129,6 +129,7 @@ class Operators(BrowserTestCase):
     def test_a_marketer_cannot_add_an_operator_even_by_posting_the_form(self):
         self.expected_console.append(r"status of 403")
         self.sign_in(MARKETER)
+        page = self.find("html")
         # The marketer's own valid form token, on a form the page never offered them.
         self.driver.execute_script("""
             const token = document.querySelector('form#sign-out input[name=_csrf]').value;
@@ -141,7 +142,7 @@ class Operators(BrowserTestCase):
             }
             document.body.appendChild(form); form.submit();
         """)
-        self.wait_for("h1")
+        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
         self.assertEqual(self.heading(), "Not allowed")
         self.sign_out_and_sign_in(OWNER)
         self.open("/console/users")
