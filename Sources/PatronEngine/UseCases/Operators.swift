@@ -23,6 +23,8 @@ extension Engine {
     /// The shortest password accepted. bcrypt reads at most 72 bytes, so longer ones are refused
     /// rather than silently cut.
     public static let passwordLengths = 12...72
+    /// The lengths of an email address, in bytes (RFC 5321's path limit less its brackets).
+    public static let emailLengths = 3...254
     /// bcrypt's cost (log2 of its rounds): about a quarter of a second per hash on this project's machines.
     static let bcryptCost: UInt8 = 12
 
@@ -33,7 +35,7 @@ extension Engine {
         var faults: [ValidationFault] = []
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         if parts.count != 2 || parts[0].isEmpty || !parts[1].contains(".") || email.contains(where: \.isWhitespace)
-            || !(3...254).contains(email.utf8.count) {
+            || !Self.emailLengths.contains(email.utf8.count) {
             faults.append(ValidationFault(pointer: "/email", code: "invalid_email", message: "'\(email)' is not an email address."))
         }
         if name.isEmpty || name.count > 200 {
@@ -59,7 +61,7 @@ extension Engine {
     public func signIn(email: String, password: String) async throws -> SignInOutcome {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         let now = now()
-        guard !email.isEmpty, email.utf8.count <= 254, password.utf8.count <= Self.passwordLengths.upperBound,
+        guard Self.emailLengths.contains(email.utf8.count), password.utf8.count <= Self.passwordLengths.upperBound,
               let user = try await store.operatorUser(email: email) else {
             // As long as a real check, so that the time taken does not tell which emails exist.
             _ = await Self.bcryptVerify(password, hash: Self.decoyHash)
@@ -101,10 +103,8 @@ extension Engine {
         try await store.operatorUsers()
     }
 
-    /// 32 random bytes, base64url without padding.
-    public static func randomConsoleToken() -> String { randomToken() }
-
-    static func randomToken() -> String {
+    /// 32 random bytes, base64url without padding: session and form tokens.
+    public static func randomToken() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         return Data(bytes).base64EncodedString()

@@ -48,7 +48,7 @@ struct ConsoleController: Sendable {
         let form = try await Self.form(request)
         guard let cookie = request.cookies[Self.signInTokenCookie]?.value, !cookie.isEmpty,
               let token = form["_csrf"], Self.constantTimeEqual(cookie, token) else {
-            return formExpired(request, user: nil)
+            return formExpired(request)
         }
         let email = form["email"] ?? ""
         let next = Self.safeNext(form["next"])
@@ -76,7 +76,7 @@ struct ConsoleController: Sendable {
                             error: String? = nil) -> Response {
         let language = ConsoleLanguage(request)
         // One token per browser, kept while it lasts, so two open tabs both work.
-        let token = request.cookies[Self.signInTokenCookie]?.value ?? Engine.randomConsoleToken()
+        let token = request.cookies[Self.signInTokenCookie]?.value ?? Engine.randomToken()
         var shell = ConsoleShell(language: language, user: nil, csrf: token, path: "/console/sign-in")
         shell.cookies.append(Cookie(name: Self.signInTokenCookie, value: token, maxAge: 3600, path: "/console",
                                     httpOnly: true, sameSite: .strict))
@@ -87,9 +87,9 @@ struct ConsoleController: Sendable {
 
     @Sendable func signOut(_ request: Request, context: PatronRequestContext) async throws -> Response {
         let form = try await Self.form(request)
-        guard let (session, _) = try await signedIn(request), let token = form["_csrf"],
-              Self.constantTimeEqual(session.csrfToken, token), let cookie = request.cookies[Self.sessionCookie] else {
-            return formExpired(request, user: nil)
+        guard let (session, _) = try await signedIn(request), Self.carriesToken(form, of: session),
+              let cookie = request.cookies[Self.sessionCookie] else {
+            return formExpired(request)
         }
         try await engine.signOut(token: cookie.value)
         var response = Self.redirect(to: "/console/sign-in")
@@ -180,13 +180,11 @@ struct ConsoleController: Sendable {
     /// With `form` (a POST), the form's token must be the session's, else nothing is done.
     private func page(_ request: Request, needs action: ConsoleAction, form: [String: String]? = nil,
                       _ body: (ConsoleShell, OperatorUser) async throws -> Response) async throws -> Response {
-        let signedIn = try await signedIn(request)
+        let current = try await signedIn(request)
         if let form {
-            guard let session = signedIn?.0, let token = form["_csrf"], Self.constantTimeEqual(session.csrfToken, token) else {
-                return formExpired(request, user: signedIn?.1)
-            }
+            guard let session = current?.0, Self.carriesToken(form, of: session) else { return formExpired(request) }
         }
-        guard let (session, user) = signedIn else {
+        guard let (session, user) = current else {
             let next = request.uri.path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             return Self.redirect(to: "/console/sign-in?next=\(next)")
         }
@@ -208,11 +206,16 @@ struct ConsoleController: Sendable {
         return try await engine.consoleSession(token: token)
     }
 
-    private func formExpired(_ request: Request, user: OperatorUser?) -> Response {
+    private func formExpired(_ request: Request) -> Response {
         let language = ConsoleLanguage(request)
         let shell = ConsoleShell(language: language, user: nil, csrf: "", path: "/console")
         return pages.render("message", status: .forbidden, title: language.word("form_expired_title"), shell: shell,
                             values: ["heading": language.word("form_expired_title"), "message": language.word("form_expired")])
+    }
+
+    /// Whether a form posted in a session carries that session's token.
+    static func carriesToken(_ form: [String: String], of session: ConsoleSession) -> Bool {
+        form["_csrf"].map { constantTimeEqual(session.csrfToken, $0) } ?? false
     }
 
     /// The fields of a url-encoded form; the last of repeated names wins.
