@@ -102,7 +102,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Console/Templates"), .copy("Console/Assets")],
+            resources: [.copy("Console/Templates"), .copy("Console/Assets"), .copy("Console/Words")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

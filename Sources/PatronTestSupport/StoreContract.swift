@@ -134,6 +134,29 @@ public enum StoreContract {
             let page = try await store.members(programID: program.id, matching: MemberQuery(), after: members[1].id, limit: 2)
             #expect(page.map(\.id) == [members[2].id, members[3].id])
         },
+        StoreContractCase(name: "members are found by part of their name, ignoring the case of ASCII letters") { store in
+            let (program, config) = Fixtures.program()
+            try await store.insertProgram(program, firstConfig: config)
+            var members: [Member] = []
+            for (index, name) in ["张伟", "王伟明", "Anna Lee", "LEE Wei", nil].enumerated() {
+                var member = Fixtures.member(programID: program.id, externalID: "M-\(index)",
+                                             at: Fixtures.epoch.addingTimeInterval(Double(index)))
+                member.profile.name = name
+                try await store.insertMember(member, consentEvents: [])
+                members.append(member)
+            }
+            func named(_ text: String) async throws -> [String] {
+                try await store.members(programID: program.id, matching: MemberQuery(nameContains: text), after: nil,
+                                        limit: 10).map(\.id)
+            }
+            #expect(try await named("伟") == [members[0].id, members[1].id])
+            #expect(try await named("lee") == [members[2].id, members[3].id])
+            #expect(try await named("%") == [])
+            #expect(try await named("_") == [])
+            let (erased, events) = members[0].erased(at: Fixtures.epoch.addingTimeInterval(9))
+            try await store.updateMember(erased, consentEvents: events)
+            #expect(try await named("伟") == [members[1].id])
+        },
         StoreContractCase(name: "an erased member keeps its row and frees its external id") { store in
             let (program, config) = Fixtures.program()
             try await store.insertProgram(program, firstConfig: config)

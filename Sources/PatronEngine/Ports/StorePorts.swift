@@ -117,17 +117,20 @@ public struct MemberQuery: Sendable, Hashable {
     public var externalID: String?
     public var phone: String?
     public var email: String?
+    /// Members whose name contains this text, ignoring case.
+    public var nameContains: String?
     public var kind: MemberKind?
     /// The operator persons of this organisation.
     public var organisationID: String?
     /// Whether erased (anonymised) members are listed too.
     public var includeErased: Bool
 
-    public init(externalID: String? = nil, phone: String? = nil, email: String? = nil, kind: MemberKind? = nil,
-                organisationID: String? = nil, includeErased: Bool = false) {
+    public init(externalID: String? = nil, phone: String? = nil, email: String? = nil, nameContains: String? = nil,
+                kind: MemberKind? = nil, organisationID: String? = nil, includeErased: Bool = false) {
         self.externalID = externalID
         self.phone = phone
         self.email = email
+        self.nameContains = nameContains
         self.kind = kind
         self.organisationID = organisationID
         self.includeErased = includeErased

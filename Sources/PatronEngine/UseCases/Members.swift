@@ -77,6 +77,32 @@ extension Engine {
         return page(fetched, limit: limit, key: \.id)
     }
 
+    /// The members an operator finds with one search text: the member whose id or external id it
+    /// is, those with that phone number or e-mail address (normalised as stored), then those whose
+    /// name contains it, at most `limit` in all. Erased members are not found.
+    public func searchMembers(programCode: String, text: String, limit: Int, by principal: Principal) async throws -> [Member] {
+        try require(.readMembers, principal)
+        let program = try await program(code: programCode, by: principal)
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.count <= 100 else { return [] }
+        var found: [Member] = []
+        if Identifier.isWellFormed(text), let member = try await store.member(programID: program.id, id: text),
+           member.status == .active {
+            found.append(member)
+        }
+        var queries = [MemberQuery(externalID: text)]
+        if let phone = MemberRules.phone(text) { queries.append(MemberQuery(phone: phone)) }
+        if let email = MemberRules.email(text) { queries.append(MemberQuery(email: email)) }
+        queries.append(MemberQuery(nameContains: text))
+        for query in queries where found.count < limit {
+            let matches = try await store.members(programID: program.id, matching: query, after: nil, limit: limit)
+            for member in matches where found.count < limit && !found.contains(where: { $0.id == member.id }) {
+                found.append(member)
+            }
+        }
+        return found
+    }
+
     /// Applies a partial update (absent fields kept, `null` clears).
     public func updateMember(programCode: String, id: String, body: JSONValue, by principal: Principal) async throws -> Member {
         try require(.writeMembers, principal)

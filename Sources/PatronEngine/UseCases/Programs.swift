@@ -39,6 +39,12 @@ extension Engine {
         return program
     }
 
+    /// The program's configuration in force as the engine runs it: its levels, plans and
+    /// benefits by code, for a caller that shows their names.
+    public func runtime(programCode: String, by principal: Principal) async throws -> ProgramRuntime {
+        try await runtime(program(code: programCode, by: principal))
+    }
+
     /// The programs the caller may reach, in creation order.
     public func listPrograms(limit: Int?, cursor: String?, by principal: Principal) async throws -> Page<Program> {
         try require(.readPrograms, principal)

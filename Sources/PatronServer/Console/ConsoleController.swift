@@ -35,13 +35,14 @@ struct ConsoleController: Sendable {
             routes.add(method: .post, path: path)
             router.post(RouterPath(path), use: handler)
         }
+        addMemberRoutes(to: router, routes: routes)
     }
 
     // MARK: - Signing in and out
 
     @Sendable func signInPage(_ request: Request, context: PatronRequestContext) async throws -> Response {
         if try await signedIn(request) != nil { return Self.redirect(to: "/console") }
-        return signInForm(request, next: Self.safeNext(request.uri.queryParameters["next"].map(String.init)))
+        return signInForm(request, next: Self.safeNext(Self.query(request)["next"]))
     }
 
     @Sendable func signIn(_ request: Request, context: PatronRequestContext) async throws -> Response {
@@ -68,7 +69,7 @@ struct ConsoleController: Sendable {
             let language = ConsoleLanguage(request)
             let time = Self.shortTime(until)
             return signInForm(request, next: next, email: email, status: .tooManyRequests,
-                              error: language.word("locked").replacingOccurrences(of: "%@", with: time))
+                              error: language.word("locked", time))
         }
     }
 
@@ -98,8 +99,9 @@ struct ConsoleController: Sendable {
     }
 
     @Sendable func switchLanguage(_ request: Request, context: PatronRequestContext) async throws -> Response {
-        let language = request.uri.queryParameters["to"].flatMap { ConsoleLanguage(rawValue: String($0)) } ?? .english
-        var response = Self.redirect(to: Self.safeNext(request.uri.queryParameters["back"].map(String.init)) ?? "/console")
+        let query = Self.query(request)
+        let language = query["to"].flatMap(ConsoleLanguage.init(rawValue:)) ?? .english
+        var response = Self.redirect(to: Self.safeNext(query["back"]) ?? "/console")
         response.setCookie(Cookie(name: ConsoleLanguage.cookieName, value: language.rawValue, maxAge: 365 * 86400,
                                   path: "/", httpOnly: true, sameSite: .lax))
         return response
@@ -178,7 +180,7 @@ struct ConsoleController: Sendable {
     /// A page for a signed-in person whose role allows `action`: otherwise the sign-in page (and
     /// back here after it), or 403 with the role the page needs.
     /// With `form` (a POST), the form's token must be the session's, else nothing is done.
-    private func page(_ request: Request, needs action: ConsoleAction, form: [String: String]? = nil,
+    func page(_ request: Request, needs action: ConsoleAction, form: [String: String]? = nil,
                       _ body: (ConsoleShell, OperatorUser) async throws -> Response) async throws -> Response {
         let current = try await signedIn(request)
         if let form {
@@ -192,13 +194,46 @@ struct ConsoleController: Sendable {
         let shell = ConsoleShell(language: language, user: user, csrf: session.csrfToken, path: request.uri.path)
         guard user.role.may(action) else {
             let allowed = StaffRole.allCases.filter(action.roles.contains).map { language.word("role_" + $0.rawValue) }
-            let detail = language.word("not_allowed_detail")
-            let message = detail.replacingFirst("%@", with: allowed.joined(separator: ", "))
-                .replacingFirst("%@", with: language.word("role_" + user.role.rawValue))
+            let message = language.word("not_allowed_detail", allowed.joined(separator: ", "),
+                                        language.word("role_" + user.role.rawValue))
             return pages.render("message", status: .forbidden, title: language.word("not_allowed"), shell: shell,
                                 values: ["heading": language.word("not_allowed"), "message": message])
         }
-        return try await body(shell, user)
+        do {
+            return try await body(shell, user)
+        } catch let error as EngineError {
+            // What the engine refuses on a page (a member that is not there or was erased) is
+            // shown as a page, with the engine's status.
+            let (status, heading): (HTTPResponse.Status, String) = switch error {
+            case .notFound: (.notFound, language.word("not_found"))
+            case .gone: (.gone, language.word("gone"))
+            case .forbidden: (.forbidden, language.word("not_allowed"))
+            default: throw error
+            }
+            return pages.render("message", status: status, title: heading, shell: shell,
+                                values: ["heading": heading, "message": Self.explain(error, language)])
+        }
+    }
+
+    /// A program's page: `page`, with the program of the path's `{program}` in the shell.
+    func programPage(_ request: Request, _ context: PatronRequestContext, needs action: ConsoleAction,
+                     form: [String: String]? = nil,
+                     _ body: (ConsoleShell, OperatorUser, Program) async throws -> Response) async throws -> Response {
+        try await page(request, needs: action, form: form) { shell, user in
+            let program = try await engine.program(code: context.parameters.get("program") ?? "", by: user.principal)
+            var shell = shell
+            shell.program = program
+            return try await body(shell, user, program)
+        }
+    }
+
+    /// The engine's refusal in the reader's words.
+    static func explain(_ error: EngineError, _ language: ConsoleLanguage) -> String {
+        switch error {
+        case .notFound(let resource, let id): language.word("not_found_" + resource, id)
+        case .gone: language.word("gone_member")
+        default: language.word("not_allowed")
+        }
     }
 
     private func signedIn(_ request: Request) async throws -> (ConsoleSession, OperatorUser)? {
@@ -222,8 +257,18 @@ struct ConsoleController: Sendable {
     static func form(_ request: Request) async throws -> [String: String] {
         var request = request
         let body = try await request.collectBody(upTo: maxFormBytes)
+        return fields(urlEncoded: String(buffer: body))
+    }
+
+    /// The query's fields, decoded as a browser encodes a form (a space is `+`), which the
+    /// router's `queryParameters` does not.
+    static func query(_ request: Request) -> [String: String] {
+        fields(urlEncoded: request.uri.query ?? "")
+    }
+
+    static func fields(urlEncoded text: String) -> [String: String] {
         var fields: [String: String] = [:]
-        for pair in String(buffer: body).split(separator: "&") {
+        for pair in text.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             func decode(_ part: Substring) -> String {
                 String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
@@ -272,12 +317,5 @@ extension OperatorUser {
         case .analyst: .readOnly
         }
         return Principal(keyID: "console:" + id, role: role, programID: nil)
-    }
-}
-
-extension String {
-    func replacingFirst(_ target: String, with replacement: String) -> String {
-        guard let range = range(of: target) else { return self }
-        return replacingCharacters(in: range, with: replacement)
     }
 }

@@ -25,6 +25,9 @@ struct ConsolePages: Sendable {
             guard let data = FileManager.default.contents(atPath: url.path) else { throw ConsoleResourceError.missing(name) }
             return ByteBuffer(bytes: data)
         }
+        for language in ConsoleLanguage.allCases where ConsoleLanguage.tables[language] == nil {
+            throw ConsoleResourceError.missing("Words/\(language.rawValue).json")
+        }
         return ConsolePages(library: library, stylesheet: try asset("console.css"), favicon: try asset("favicon.svg"))
     }
 
@@ -68,6 +71,8 @@ struct ConsoleShell {
     var csrf: String
     /// The path the language switch comes back to.
     var path: String
+    /// The program the page is about, whose pages the navigation then offers.
+    var program: Program?
     var cookies: [Cookie] = []
 
     var values: [String: Any] {
@@ -85,6 +90,16 @@ struct ConsoleShell {
             ]
             let nav: [[String: Any]] = items.filter { $0.2.map(user.role.may) ?? true }.map { item in
                 ["href": item.0, "label": item.1, "current": item.0 == path]
+            }
+            if let program {
+                let base = "/console/programs/\(program.code)"
+                let pages: [(String, String, ConsoleAction)] = [
+                    (base + "/members", language.word("members"), .viewMembers),
+                ]
+                let nav: [[String: Any]] = pages.filter { user.role.may($0.2) }.map { item in
+                    ["href": item.0, "label": item.1, "current": path.hasPrefix(item.0)]
+                }
+                values["program"] = ["code": program.code, "name": program.name, "nav": nav] as [String: Any]
             }
             values["user"] = ["name": user.name, "email": user.email, "role_label": language.word("role_" + user.role.rawValue),
                               "nav": nav] as [String: Any]
