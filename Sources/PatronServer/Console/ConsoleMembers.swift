@@ -102,6 +102,10 @@ extension ConsoleController {
 
         let config = try await engine.currentConfig(programCode: program.code, by: principal)
         let fields = MemberFieldDefinition.definitions(in: config.document)
+        var ruleNames: [String: String] = [:]
+        for rule in config.document["earning_rules"]?.arrayValue ?? [] {
+            if let code = rule["code"]?.stringValue, let name = rule["name"]?.stringValue { ruleNames[code] = name }
+        }
         let balance = try await engine.balance(programCode: program.code, memberID: member.id, by: principal)
         let ledger = try await engine.ledger(programCode: program.code, memberID: member.id, limit: Self.ledgerPageSize,
                                              cursor: query["ledger"], by: principal)
@@ -113,7 +117,9 @@ extension ConsoleController {
         var values: [String: Any] = [
             "member": profile(member, fields: fields, format: format, language: language),
             "points": points(balance, format: format, language: language),
-            "ledger": ledger.items.map { entry(of: $0, format: format, language: language, actors: actors) },
+            "ledger": ledger.items.map {
+                entry(of: $0, format: format, language: language, actors: actors, ruleNames: ruleNames)
+            },
             "has_ledger": !ledger.items.isEmpty,
             "plans": subscriptions.map { plan(of: $0, runtime: runtime, format: format, language: language) },
             "has_plans": !subscriptions.isEmpty,
@@ -197,9 +203,10 @@ extension ConsoleController {
             case .pointsEarned: language.word("n_points", format.number(value))
             }
         }
+        /// A level's name; a first change comes from the base level.
         func name(_ code: String?) -> String {
-            guard let code else { return "—" }
-            return runtime.tiers?.levels.first { $0.code == code }?.name ?? code
+            guard let levels = runtime.tiers?.levels else { return code ?? "—" }
+            return levels.first { $0.code == (code ?? levels[0].code) }?.name ?? code ?? "—"
         }
         var values: [String: Any] = [
             "level": standing.level.name, "since": format.day(standing.since),
@@ -208,9 +215,11 @@ extension ConsoleController {
             "window": standing.windowFrom.map { language.word("window_from", format.day($0), format.day(standing.windowThrough)) }
                 ?? language.word("window_all"),
             "history": history.map { change in
-                ["at": format.time(change.at), "from": name(change.from), "to": name(change.to),
-                 "cause": language.word("cause_" + change.cause.rawValue),
-                 "actor": actors[change.actor] ?? change.actor, "reason": change.reason ?? ""]
+                var row = ["at": format.time(change.at), "from": name(change.from), "to": name(change.to),
+                           "cause": language.word("cause_" + change.cause.rawValue), "actor": actors[change.actor] ?? change.actor]
+                // A section over an empty string still renders: only a reason that was given is set.
+                if let reason = change.reason, !reason.isEmpty { row["reason"] = reason }
+                return row
             },
             "has_history": !history.isEmpty,
         ]
@@ -262,7 +271,7 @@ extension ConsoleController {
     /// A ledger transfer as the member's account sees it: what came in, went out, or moved
     /// between their own buckets.
     private func entry(of transfer: Transfer, format: ConsoleFormat, language: ConsoleLanguage,
-                       actors: [String: String]) -> [String: Any] {
+                       actors: [String: String], ruleNames: [String: String]) -> [String: Any] {
         let amount = transfer.unit == .cashback ? format.money(transfer.amount) : format.number(transfer.amount)
         let change: String, direction: String
         switch (transfer.debit, transfer.credit) {
@@ -279,11 +288,16 @@ extension ConsoleController {
             change = amount
             direction = "move"
         }
+        // People typed the reasons of what operators and the API did; the ledger's own reasons
+        // (and the earning rules' codes) are shown in words.
+        let typed: Set<TransferKind> = [.adjust, .redeem, .reversal, .transfer]
+        let reason = typed.contains(transfer.kind) ? transfer.reason
+            : ruleNames[transfer.reason] ?? language.words["reason_" + transfer.reason] ?? transfer.reason
+        // The event and the operator behind a transfer are in the other columns already.
+        let reference = transfer.reference.flatMap { $0.hasPrefix("event:") || $0.hasPrefix("operator:") ? nil : $0 }
         return ["id": transfer.id, "at": format.time(transfer.occurredAt), "kind": language.word("kind_" + transfer.kind.rawValue),
                 "unit": language.word("unit_" + transfer.unit.rawValue), "change": change, "direction": direction,
-                // An operator's transfer names the operator as its reference; the last column says who.
-                "reason": transfer.reason, "reference": transfer.reference == "operator:" + transfer.actor ? "" : transfer.reference ?? "",
-                "actor": actors[transfer.actor] ?? transfer.actor]
+                "reason": reason, "reference": reference ?? "", "actor": actors[transfer.actor] ?? transfer.actor]
     }
 
     // MARK: - Adjusting points

@@ -49,7 +49,144 @@ enum DemoProgram {
                 : .object(["region": .string(regions[offset % regions.count])])
             _ = try await engine.updateMember(programCode: code, id: entry.id, body: change, by: seeder)
         }
+        let history = History(engine: engine, setClock: { date in clock.withLock { $0 = date } }, seeder: seeder, now: now)
+        try await history.play(for: enrolled, random: &random)
         return true
+    }
+
+    /// Two years of what members did, played through the engine in time order with the clock set
+    /// to each moment, and the time-driven jobs run as the days pass: purchases (more on the
+    /// member day), some refunded, redemptions, daily check-ins in the app, paid plans. So every
+    /// chart and member page has something true to show.
+    struct History {
+        let engine: Engine
+        let setClock: @Sendable (Date) -> Void
+        let seeder: Principal
+        let now: Date
+
+        enum Action {
+            case purchase(amount: Int64)
+            case refund(order: Int, amount: Int64)
+            case redeem(points: Int64)
+            case checkIn
+            case subscribe(plan: String, paid: Int64)
+        }
+
+        struct Step {
+            var at: Date
+            var member: String
+            var action: Action
+            var order: Int
+        }
+
+        func play(for members: [(id: String, at: Date)], random: inout SeededGenerator) async throws {
+            var steps: [Step] = []
+            var orders = 0
+            func uniform(_ range: ClosedRange<Double>) -> Double {
+                range.lowerBound + Double(random.next() % 1_000_000) / 1_000_000 * (range.upperBound - range.lowerBound)
+            }
+            for member in members {
+                // How often this member buys: some never do, most now and then, a few every week.
+                let profile = random.next() % 100
+                let meanGap: Double? = profile < 15 ? nil : profile < 70 ? 60 : profile < 95 ? 20 : 6
+                // Some stop coming back.
+                let leaves = random.next() % 10 < 3 ? member.at.addingTimeInterval(uniform(30...500) * 86_400) : now
+                let end = min(leaves, now.addingTimeInterval(-3600))
+                guard let meanGap else { continue }
+                var at = member.at.addingTimeInterval(uniform(0.1...3) * 86_400)
+                while at < end {
+                    orders += 1
+                    let amount = Int64(uniform(25...(meanGap < 10 ? 900 : 450))) * 100 + Int64(random.next() % 100)
+                    steps.append(Step(at: at, member: member.id, action: .purchase(amount: amount), order: orders))
+                    if random.next() % 25 == 0 {
+                        let refunded = random.next() % 2 == 0 ? amount : amount / 2
+                        steps.append(Step(at: at.addingTimeInterval(uniform(1...6) * 86_400), member: member.id,
+                                          action: .refund(order: orders, amount: refunded), order: orders))
+                    }
+                    if random.next() % 6 == 0 {
+                        steps.append(Step(at: at.addingTimeInterval(uniform(16...40) * 86_400), member: member.id,
+                                          action: .redeem(points: Int64(uniform(1...8)) * 100), order: orders))
+                    }
+                    at = at.addingTimeInterval(-log(max(uniform(0...1), 0.0001)) * meanGap * 86_400)
+                }
+                // App users who come often check in on many of the last sixty days.
+                if meanGap <= 20, leaves >= now, random.next() % 2 == 0 {
+                    for day in 1...60 where random.next() % 10 < 4 {
+                        let at = now.addingTimeInterval(-Double(day) * 86_400 + uniform(0...0.5) * 86_400)
+                        if at > member.at { steps.append(Step(at: at, member: member.id, action: .checkIn, order: 0)) }
+                    }
+                }
+                if meanGap <= 20, random.next() % 5 == 0 {
+                    let yearly = random.next() % 3 != 0
+                    let at = now.addingTimeInterval(-uniform(yearly ? 5...420 : 2...28) * 86_400)
+                    if at > member.at {
+                        steps.append(Step(at: at, member: member.id,
+                                          action: .subscribe(plan: yearly ? "plus_year" : "plus_month", paid: yearly ? 14900 : 1500),
+                                          order: 0))
+                    }
+                }
+            }
+            // What would come after today (a refund or redemption following a recent purchase) has not happened.
+            steps.removeAll { $0.at >= now }
+            steps.sort { ($0.at, $0.order) < ($1.at, $1.order) }
+            // In time order, with the clock at each step, and the jobs run once a week.
+            var checkpoint = (steps.first?.at ?? now).addingTimeInterval(7 * 86_400)
+            for step in steps {
+                while checkpoint <= step.at {
+                    try await runJobs(asOf: checkpoint)
+                    checkpoint = checkpoint.addingTimeInterval(7 * 86_400)
+                }
+                setClock(step.at)
+                try await perform(step)
+            }
+            try await runJobs(asOf: now)
+        }
+
+        func perform(_ step: Step) async throws {
+            let at = JSONValue.string(step.at.formatted(.iso8601))
+            let member = JSONValue.string(step.member)
+            switch step.action {
+            case .purchase(let amount):
+                _ = try await engine.recordEvent(programCode: code, body: .object([
+                    "id": .string("demo-order-\(step.order)"), "type": "purchase", "member": member, "occurred_at": at,
+                    "amount": .int(amount), "order_id": .string("D\(100_000 + step.order)"),
+                ]), by: seeder)
+            case .refund(let order, let amount):
+                _ = try await engine.recordEvent(programCode: code, body: .object([
+                    "id": .string("demo-refund-\(order)"), "type": "refund", "member": member, "occurred_at": at,
+                    "amount": .int(amount), "order_id": .string("D\(100_000 + order)"),
+                ]), by: seeder)
+            case .redeem(let points):
+                do {
+                    _ = try await engine.redeem(programCode: code, memberID: step.member, body: .object([
+                        "points": .int(points), "reason": "积分兑换", "order_id": .string("R\(100_000 + step.order)"),
+                    ]), requestKey: "demo-redeem-\(step.order)", by: seeder)
+                } catch EngineError.insufficientPoints {
+                    // Not enough points by then: the member did not redeem.
+                }
+            case .checkIn:
+                _ = try await engine.recordEvent(programCode: code, body: .object([
+                    "id": .string("demo-check-in-\(step.member)-\(Int(step.at.timeIntervalSince1970))"), "type": "check_in",
+                    "member": member, "occurred_at": at,
+                ]), by: seeder)
+            case .subscribe(let plan, let paid):
+                _ = try await engine.subscribe(programCode: code, memberID: step.member, body: .object([
+                    "plan": .string(plan), "payment_ref": .string("demo-pay-\(step.member)-\(plan)"), "paid_amount": .int(paid),
+                    "started_at": at,
+                ]), by: seeder)
+            }
+        }
+
+        /// The jobs the server's scheduler would have run by `asOf`.
+        func runJobs(asOf: Date) async throws {
+            setClock(asOf)
+            guard let program = try await engine.store.program(code: code) else { return }
+            for job in [LedgerJob.activatePending, .expirePoints, .lapseHolds] {
+                _ = try await engine.runJob(job, program: program, asOf: asOf)
+            }
+            _ = try await engine.runTierReview(program: program, asOf: asOf)
+            _ = try await engine.expireSubscriptions(program: program, asOf: asOf)
+        }
     }
 
     static let regions = ["CN-31", "CN-11", "CN-44", "CN-33", "CN-32", "CN-51", "CN-42", "CN-50", "CN-81"]
@@ -105,11 +242,11 @@ enum DemoProgram {
               },
               "earning_rules": [
                 {"code": "base", "name": "每消费1元积1分", "on": "purchase", "award": "event.amount / 100"},
-                {"code": "growth", "on": "purchase", "unit": "growth", "award": "event.amount / 100"},
+                {"code": "growth", "name": "消费得成长值", "on": "purchase", "unit": "growth", "award": "event.amount / 100"},
                 {"code": "member_day", "name": "会员日双倍积分", "on": "purchase",
                  "when": "event.occurred_at.getDayOfWeek(program.time_zone) == 3",
                  "award": "event.amount / 100", "cap": {"per_member_per_day": 500}},
-                {"code": "check_in", "on": "check_in", "award": "10", "cap": {"per_member_per_day": 10}}
+                {"code": "check_in", "name": "每日签到", "on": "check_in", "award": "10", "cap": {"per_member_per_day": 10}}
               ],
               "tiers": {
                 "metric": "growth",
