@@ -44,7 +44,9 @@ class MemberPages(BrowserTestCase):
 
     def test_members_are_found_by_name_phone_and_external_id(self):
         self.sign_in(OWNER)
-        self.find("table.programs a[href='/console/programs/demo/members']").click()
+        self.find("table.programs a[href='/console/programs/demo']").click()
+        self.wait_for("nav.program")
+        self.find("nav.program a[href='/console/programs/demo/members']").click()
         self.wait_for("form.search")
         self.assertEqual(self.heading(), "Members")
         # Part of a name: every match, and nothing else.

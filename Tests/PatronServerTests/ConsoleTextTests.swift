@@ -60,3 +60,31 @@ struct ConsoleTextTests {
         #expect(format.day(instant.addingTimeInterval(-1)) == "2025-12-31")
     }
 }
+
+/// The server's SVG charts.
+@Suite("Console charts")
+struct ConsoleChartTests {
+    @Test("scales to a round number above the largest value, with four equal steps")
+    func scale() {
+        #expect(SVGChart.Scale(maximum: 0).ticks == [0, 1, 2, 3, 4])
+        #expect(SVGChart.Scale(maximum: 26).ticks == [0, 10, 20, 30, 40])
+        #expect(SVGChart.Scale(maximum: 620_329).ticks == [0, 200_000, 400_000, 600_000, 800_000])
+        #expect(SVGChart.Scale(maximum: 80_000).top == 80_000)
+        #expect(SVGChart.compact(950) == "950")
+        #expect(SVGChart.compact(12_000) == "12k")
+        #expect(SVGChart.compact(3_400_000) == "3.4M")
+    }
+
+    @Test("draws a bar per value with its figure as a tooltip, and escapes every text")
+    func bars() {
+        let chart = SVGChart(id: "c", title: "A <b> & \"c\"", summary: "Jan 1", format: { String($0) })
+        let svg = chart.bars(labels: ["Jan", "Feb"], series: [SVGChart.Series(name: "new", style: "s1", values: [1, 3])])
+        #expect(svg.components(separatedBy: "<rect").count - 1 == 2)
+        #expect(svg.contains("<title id=\"c-title\">A &lt;b&gt; &amp; &quot;c&quot;</title>"))
+        #expect(svg.contains("<title>Feb: new 3</title>"))
+        #expect(svg.contains("role=\"img\""))
+        let shares = chart.shares(rows: [("银卡", 3), ("金卡", 1)])
+        #expect(shares.contains("3 · 75%"))
+        #expect(shares.contains("1 · 25%"))
+    }
+}

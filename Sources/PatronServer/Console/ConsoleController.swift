@@ -35,7 +35,7 @@ struct ConsoleController: Sendable {
             routes.add(method: .post, path: path)
             router.post(RouterPath(path), use: handler)
         }
-        addMemberRoutes(to: router, routes: routes)
+        addProgramRoutes(to: router, routes: routes)
     }
 
     // MARK: - Signing in and out

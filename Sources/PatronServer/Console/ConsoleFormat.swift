@@ -62,6 +62,11 @@ struct ConsoleFormat: Sendable {
         return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
     }
 
+    /// The month (1–12) of an instant in the program's time zone.
+    func month(_ date: Date) -> Int {
+        components(date).month ?? 1
+    }
+
     /// The ISO form of an instant, for `<time datetime>`.
     static func machine(_ date: Date) -> String {
         date.formatted(.iso8601)

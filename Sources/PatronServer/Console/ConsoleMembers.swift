@@ -9,10 +9,11 @@ extension ConsoleController {
     static let searchLimit = 50
     static let ledgerPageSize = 20
 
-    func addMemberRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
+    /// The pages of one program: its dashboard and its members.
+    func addProgramRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
         let base = "/console/programs/{program}"
         let get: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
-            (base, programHome), (base + "/members", members), (base + "/members/{member}", memberPage),
+            (base, dashboard), (base + "/members", members), (base + "/members/{member}", memberPage),
             (base + "/members/{member}/erase", erasePage),
         ]
         for (path, handler) in get {
@@ -25,12 +26,6 @@ extension ConsoleController {
         for (path, handler) in post {
             routes.add(method: .post, path: path)
             router.post(RouterPath(path), use: handler)
-        }
-    }
-
-    @Sendable func programHome(_ request: Request, context: PatronRequestContext) async throws -> Response {
-        try await programPage(request, context, needs: .viewMembers) { _, _, program in
-            Self.redirect(to: "/console/programs/\(program.code)/members")
         }
     }
 

@@ -94,10 +94,11 @@ struct ConsoleShell {
             if let program {
                 let base = "/console/programs/\(program.code)"
                 let pages: [(String, String, ConsoleAction)] = [
+                    (base, language.word("dashboard"), .viewDashboard),
                     (base + "/members", language.word("members"), .viewMembers),
                 ]
                 let nav: [[String: Any]] = pages.filter { user.role.may($0.2) }.map { item in
-                    ["href": item.0, "label": item.1, "current": path.hasPrefix(item.0)]
+                    ["href": item.0, "label": item.1, "current": item.0 == base ? path == base : path.hasPrefix(item.0)]
                 }
                 values["program"] = ["code": program.code, "name": program.name, "nav": nav] as [String: Any]
             }

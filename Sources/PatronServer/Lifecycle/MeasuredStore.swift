@@ -233,4 +233,25 @@ struct MeasuredStore: PatronStore {
             try await base.subscriptionsEnded(programID: programID, asOf: asOf, after: cursor, limit: limit)
         }
     }
+
+    // MARK: - The dashboard's counts
+
+    func enrolments(programID: String, boundaries: [Date]) async throws -> [Int: Int] {
+        try await measure("analytics_enrolments") { try await base.enrolments(programID: programID, boundaries: boundaries) }
+    }
+    func memberCount(programID: String) async throws -> Int {
+        try await measure("analytics_members") { try await base.memberCount(programID: programID) }
+    }
+    func activeMembers(programID: String, since: Date) async throws -> Int {
+        try await measure("analytics_active") { try await base.activeMembers(programID: programID, since: since) }
+    }
+    func membersPerLevel(programID: String) async throws -> [String?: Int] {
+        try await measure("analytics_levels") { try await base.membersPerLevel(programID: programID) }
+    }
+    func pointFlows(programID: String, boundaries: [Date]) async throws -> [PointFlow] {
+        try await measure("analytics_points") { try await base.pointFlows(programID: programID, boundaries: boundaries) }
+    }
+    func activeSubscriptions(programID: String, at instant: Date) async throws -> [String: Int] {
+        try await measure("analytics_plans") { try await base.activeSubscriptions(programID: programID, at: instant) }
+    }
 }
