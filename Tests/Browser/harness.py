@@ -7,6 +7,7 @@ import re
 import time
 import unittest
 
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -110,7 +111,19 @@ class BrowserTestCase(unittest.TestCase):
         element alone would find it on the page being left."""
         leaving = self.find("html")
         self.find(css).click()
-        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(leaving))
+        self.wait_until_left(leaving)
+
+    def wait_until_left(self, page):
+        """Waits until `page` (the old page's <html>) is gone. Chromium sometimes answers a
+        question about an element of a page that was replaced with "does not belong to the
+        document" rather than "stale": gone either way."""
+        def left(driver):
+            try:
+                page.is_enabled()
+                return False
+            except (StaleElementReferenceException, WebDriverException):
+                return True
+        WebDriverWait(self.driver, 10).until(left)
 
     def field(self, label):
         """The form field whose <label> reads `label` — so every field used is labelled."""

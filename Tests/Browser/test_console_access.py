@@ -4,8 +4,7 @@ allows — enforced by the server, not only hidden in the page."""
 import urllib.request
 import urllib.error
 
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from harness import BASE_URL, DESKTOP, MARKETER, OWNER, PHONE, BrowserTestCase
 
@@ -142,7 +141,7 @@ class Operators(BrowserTestCase):
             }
             document.body.appendChild(form); form.submit();
         """)
-        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
+        self.wait_until_left(page)
         self.assertEqual(self.heading(), "Not allowed")
         self.sign_out_and_sign_in(OWNER)
         self.open("/console/users")

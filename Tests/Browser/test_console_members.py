@@ -3,8 +3,6 @@ personal data on request — each by role, enforced by the server.
 
 The tests share one demo server, so each works on its own demo member (DEMO-000NN)."""
 
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 from harness import DESKTOP, MARKETER, OWNER, PHONE, BrowserTestCase
 
@@ -111,7 +109,7 @@ class MemberPages(BrowserTestCase):
         page = self.find("html")
         self.driver.execute_script(POST_FORM, "adjustments",
                                    {"request_key": key, "points": "250", "reason": "Parcel arrived late"})
-        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
+        self.wait_until_left(page)
         self.assertEqual(sum("Parcel arrived late" in row for row in self.ledger_rows()), 1)
 
     def test_erasure_asks_for_the_external_id_first(self):
@@ -146,7 +144,7 @@ class MemberPages(BrowserTestCase):
         before = self.ledger_rows()
         page = self.find("html")
         self.driver.execute_script(POST_FORM, "adjustments", {"points": "100000", "reason": "sneaky"})
-        WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(page))
+        self.wait_until_left(page)
         self.assertEqual(self.heading(), "Not allowed")
         self.open_member("DEMO-00044")
         self.assertEqual(self.ledger_rows(), before)

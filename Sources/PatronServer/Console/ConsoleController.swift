@@ -36,6 +36,7 @@ struct ConsoleController: Sendable {
             router.post(RouterPath(path), use: handler)
         }
         addProgramRoutes(to: router, routes: routes)
+        addConfigRoutes(to: router, routes: routes)
     }
 
     // MARK: - Signing in and out
@@ -254,9 +255,9 @@ struct ConsoleController: Sendable {
     }
 
     /// The fields of a url-encoded form; the last of repeated names wins.
-    static func form(_ request: Request) async throws -> [String: String] {
+    static func form(_ request: Request, upTo limit: Int = maxFormBytes) async throws -> [String: String] {
         var request = request
-        let body = try await request.collectBody(upTo: maxFormBytes)
+        let body = try await request.collectBody(upTo: limit)
         return fields(urlEncoded: String(buffer: body))
     }
 

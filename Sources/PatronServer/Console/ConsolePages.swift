@@ -96,6 +96,7 @@ struct ConsoleShell {
                 let pages: [(String, String, ConsoleAction)] = [
                     (base, language.word("dashboard"), .viewDashboard),
                     (base + "/members", language.word("members"), .viewMembers),
+                    (base + "/config", language.word("configuration"), .viewDashboard),
                 ]
                 let nav: [[String: Any]] = pages.filter { user.role.may($0.2) }.map { item in
                     ["href": item.0, "label": item.1, "current": item.0 == base ? path == base : path.hasPrefix(item.0)]
