@@ -124,7 +124,7 @@ struct OperatorEngineTests {
         #expect(StaffRole.allCases.filter { $0.may(.manageKeys) } == [.owner])
         #expect(StaffRole.allCases.filter { $0.may(.editConfig) } == [.owner, .marketer])
         #expect(StaffRole.allCases.filter { $0.may(.adjustPoints) } == [.owner, .support])
-        #expect(StaffRole.allCases.filter { $0.may(.runBacktests) } == [.owner, .marketer, .analyst])
+        #expect(StaffRole.allCases.filter { $0.may(.runBacktests) } == [.owner, .marketer])
         #expect(StaffRole.allCases.allSatisfy { $0.may(.viewMembers) && $0.may(.viewDashboard) })
     }
 }

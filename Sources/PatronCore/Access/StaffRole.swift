@@ -7,7 +7,7 @@ public enum StaffRole: String, Sendable, Hashable, Codable, CaseIterable {
     case marketer
     /// Helps members: reads them, adjusts points, erases on request.
     case support
-    /// Reads everything, changes nothing.
+    /// Reads members, the dashboard and the configuration; changes nothing.
     case analyst
 }
 
@@ -28,7 +28,9 @@ public enum ConsoleAction: Sendable, Hashable, CaseIterable {
         case .viewDashboard, .viewMembers: Set(StaffRole.allCases)
         case .adjustPoints, .eraseMembers: [.owner, .support]
         case .editConfig: [.owner, .marketer]
-        case .runBacktests: [.owner, .marketer, .analyst]
+        // A replay keeps the server's cores busy, so the API keeps it to the roles that may change
+        // the configuration; the console does the same.
+        case .runBacktests: [.owner, .marketer]
         case .manageKeys, .manageOperators: [.owner]
         }
     }

@@ -9,12 +9,12 @@ extension ConsoleController {
     static let searchLimit = 50
     static let ledgerPageSize = 20
 
-    /// The pages of one program: its dashboard and its members.
+    /// The pages of one program: its dashboard, its members and the back-test.
     func addProgramRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
         let base = "/console/programs/{program}"
         let get: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
             (base, dashboard), (base + "/members", members), (base + "/members/{member}", memberPage),
-            (base + "/members/{member}/erase", erasePage),
+            (base + "/members/{member}/erase", erasePage), (base + "/simulations", backtestPage),
         ]
         for (path, handler) in get {
             routes.add(method: .get, path: path)
@@ -22,6 +22,7 @@ extension ConsoleController {
         }
         let post: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
             (base + "/members/{member}/adjustments", adjust), (base + "/members/{member}/erase", erase),
+            (base + "/simulations", runBacktest),
         ]
         for (path, handler) in post {
             routes.add(method: .post, path: path)

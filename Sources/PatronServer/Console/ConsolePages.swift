@@ -97,6 +97,7 @@ struct ConsoleShell {
                     (base, language.word("dashboard"), .viewDashboard),
                     (base + "/members", language.word("members"), .viewMembers),
                     (base + "/config", language.word("configuration"), .viewDashboard),
+                    (base + "/simulations", language.word("backtest"), .runBacktests),
                 ]
                 let nav: [[String: Any]] = pages.filter { user.role.may($0.2) }.map { item in
                     ["href": item.0, "label": item.1, "current": item.0 == base ? path == base : path.hasPrefix(item.0)]
