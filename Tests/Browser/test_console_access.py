@@ -58,6 +58,13 @@ class Roles(BrowserTestCase):
         self.assertEqual(self.heading(), "Not allowed")
         self.assertIn("owner", self.find("main").text)
 
+    def test_a_console_address_that_is_not_there_is_a_page(self):
+        self.expected_console.append(r"status of 404")
+        self.sign_in(OWNER)
+        self.open("/console/programs/demo/nothing-here")
+        self.assertEqual(self.heading(), "Not found")
+        self.assertIn("Olivia Owner", self.find("nav.console").text)
+
     def test_the_owner_sees_the_operators(self):
         self.sign_in(OWNER)
         self.find("nav.console a[href='/console/users']").click()

@@ -9,21 +9,14 @@ import PatronEngine
 extension ConsoleController {
     func addConfigRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
         let base = "/console/programs/{program}/config"
-        let get: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
+        let get: [(String, Handler)] = [
             (base, configPage), (base + "/json", configJSONPage), (base + "/versions", configVersionsPage),
             (base + "/diff", configDiffPage),
         ]
-        for (path, handler) in get {
-            routes.add(method: .get, path: path)
-            router.get(RouterPath(path), use: handler)
-        }
-        let post: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
+        let post: [(String, Handler)] = [
             (base, saveConfigSection), (base + "/json", saveConfigJSON), (base + "/versions/{number}/rollback", rollbackConfig),
         ]
-        for (path, handler) in post {
-            routes.add(method: .post, path: path)
-            router.post(RouterPath(path), use: handler)
-        }
+        Self.register(on: router, in: routes, get: get, post: post)
     }
 
     // MARK: - Forms

@@ -18,25 +18,43 @@ struct ConsoleController: Sendable {
     static let signInTokenCookie = "patron_sign_in"
     static let maxFormBytes = 16 * 1024
 
-    func addRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
-        let get: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
-            ("/console", home), ("/console/sign-in", signInPage), ("/console/users", operators),
-            ("/console/language", switchLanguage), ("/console/assets/console.css", stylesheet),
-            ("/console/assets/favicon.svg", favicon),
-        ]
+    typealias Handler = @Sendable (Request, PatronRequestContext) async throws -> Response
+
+    /// Adds the pages to the router, and their paths and methods to the table that answers 405s.
+    static func register(on router: Router<PatronRequestContext>, in routes: RouteTable, get: [(String, Handler)],
+                         post: [(String, Handler)]) {
         for (path, handler) in get {
             routes.add(method: .get, path: path)
             router.get(RouterPath(path), use: handler)
         }
-        let post: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
-            ("/console/sign-in", signIn), ("/console/sign-out", signOut), ("/console/users", createOperator),
-        ]
         for (path, handler) in post {
             routes.add(method: .post, path: path)
             router.post(RouterPath(path), use: handler)
         }
+    }
+
+    func addRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
+        let get: [(String, Handler)] = [
+            ("/console", home), ("/console/sign-in", signInPage), ("/console/users", operators),
+            ("/console/language", switchLanguage), ("/console/assets/console.css", stylesheet),
+            ("/console/assets/favicon.svg", favicon),
+        ]
+        let post: [(String, Handler)] = [
+            ("/console/sign-in", signIn), ("/console/sign-out", signOut), ("/console/users", createOperator),
+        ]
+        Self.register(on: router, in: routes, get: get, post: post)
         addProgramRoutes(to: router, routes: routes)
         addConfigRoutes(to: router, routes: routes)
+        // Any other console address is a page that is not there, answered as a page.
+        router.get("/console/**", use: notFound)
+    }
+
+    @Sendable func notFound(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        let language = ConsoleLanguage(request)
+        let current = try await signedIn(request)
+        let shell = ConsoleShell(language: language, user: current?.1, csrf: current?.0.csrfToken ?? "", path: "/console")
+        return pages.render("message", status: .notFound, title: language.word("not_found"), shell: shell,
+                            values: ["heading": language.word("not_found"), "message": language.word("no_such_page")])
     }
 
     // MARK: - Signing in and out

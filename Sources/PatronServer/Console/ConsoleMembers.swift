@@ -12,22 +12,15 @@ extension ConsoleController {
     /// The pages of one program: its dashboard, its members and the back-test.
     func addProgramRoutes(to router: Router<PatronRequestContext>, routes: RouteTable) {
         let base = "/console/programs/{program}"
-        let get: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
+        let get: [(String, Handler)] = [
             (base, dashboard), (base + "/members", members), (base + "/members/{member}", memberPage),
             (base + "/members/{member}/erase", erasePage), (base + "/simulations", backtestPage),
         ]
-        for (path, handler) in get {
-            routes.add(method: .get, path: path)
-            router.get(RouterPath(path), use: handler)
-        }
-        let post: [(String, @Sendable (Request, PatronRequestContext) async throws -> Response)] = [
+        let post: [(String, Handler)] = [
             (base + "/members/{member}/adjustments", adjust), (base + "/members/{member}/erase", erase),
             (base + "/simulations", runBacktest),
         ]
-        for (path, handler) in post {
-            routes.add(method: .post, path: path)
-            router.post(RouterPath(path), use: handler)
-        }
+        Self.register(on: router, in: routes, get: get, post: post)
     }
 
     // MARK: - Search
