@@ -435,5 +435,6 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at)",
         ]),
+        ("2026-12-03-operator-removal", ["ALTER TABLE operator_users ADD COLUMN removed_at timestamptz"]),
     ]
 }

@@ -38,6 +38,25 @@ extension PostgresStore {
         _ = try await rows("UPDATE operator_users SET failed_sign_ins = 0, locked_until = NULL WHERE id = \(userID)")
     }
 
+    public func changeOperator(id: String, role: StaffRole, removedAt: Date?) async throws -> OperatorChange {
+        try await transaction { connection in
+            // Every owner's row is locked first, so two owners demoting each other one at a time
+            // cannot both see the other still there.
+            let owners = try await rows("""
+                SELECT id FROM operator_users WHERE role = 'owner' AND removed_at IS NULL ORDER BY id FOR UPDATE
+                """, on: connection).count
+            guard let user = try await rows("""
+                SELECT * FROM operator_users WHERE id = \(id) AND removed_at IS NULL FOR UPDATE
+                """, on: connection).first.map(Self.operatorUser) else { return .notFound }
+            if user.role == .owner, role != .owner || removedAt != nil, owners <= 1 { return .lastOwner }
+            guard let changed = try await rows("""
+                UPDATE operator_users SET role = \(role.rawValue), removed_at = \(removedAt) WHERE id = \(id) RETURNING *
+                """, on: connection).first.map(Self.operatorUser) else { return .notFound }
+            if removedAt != nil { _ = try await rows("DELETE FROM console_sessions WHERE user_id = \(id)", on: connection) }
+            return .changed(changed)
+        }
+    }
+
     public func insertSession(_ session: ConsoleSession) async throws {
         _ = try await rows("""
             INSERT INTO console_sessions (token_hash, user_id, csrf_token, created_at, expires_at)
@@ -49,7 +68,7 @@ extension PostgresStore {
         guard let row = try await rows("""
             SELECT s.token_hash, s.csrf_token, s.created_at AS session_created_at, s.expires_at, u.*
             FROM console_sessions s JOIN operator_users u ON u.id = s.user_id
-            WHERE s.token_hash = \(tokenHash) AND s.expires_at > \(date)
+            WHERE s.token_hash = \(tokenHash) AND s.expires_at > \(date) AND u.removed_at IS NULL
             """).first else { return nil }
         let user = try Self.operatorUser(row)
         let session = ConsoleSession(tokenHash: try row["token_hash"].decode(String.self), userID: user.id,
@@ -73,6 +92,7 @@ extension PostgresStore {
                      passwordHash: try row["password_hash"].decode(String.self),
                      failedSignIns: try row["failed_sign_ins"].decode(Int.self),
                      lockedUntil: try row["locked_until"].decode(Date?.self),
-                     createdAt: try row["created_at"].decode(Date.self))
+                     createdAt: try row["created_at"].decode(Date.self),
+                     removedAt: try row["removed_at"].decode(Date?.self))
     }
 }

@@ -487,6 +487,9 @@ enum SQLiteMigrations {
                 CREATE INDEX console_sessions_expiry ON console_sessions(expires_at);
                 """)
         }
+        migrator.registerMigration("2026-12-03-operator-removal") { db in
+            try db.execute(sql: "ALTER TABLE operator_users ADD COLUMN removed_at INTEGER")
+        }
         return migrator
     }
 }

@@ -48,6 +48,23 @@ extension SQLiteStore {
         }
     }
 
+    public func changeOperator(id: String, role: StaffRole, removedAt: Date?) async throws -> OperatorChange {
+        // One writer at a time: the count of owners cannot change between the check and the update.
+        try await pool.write { db in
+            guard let user = try db.row("SELECT * FROM operator_users WHERE id = ? AND removed_at IS NULL", [id])
+                .map(Self.operatorUser) else { return .notFound }
+            if user.role == .owner, role != .owner || removedAt != nil {
+                let owners = try Int.fetchOne(db, sql: "SELECT count(*) FROM operator_users WHERE role = 'owner' AND removed_at IS NULL") ?? 0
+                if owners <= 1 { return .lastOwner }
+            }
+            guard let changed = try db.row("UPDATE operator_users SET role = ?, removed_at = ? WHERE id = ? RETURNING *",
+                                           [role.rawValue, removedAt.map(Timestamp.milliseconds), id]).map(Self.operatorUser)
+            else { return .notFound }
+            if removedAt != nil { try db.run("DELETE FROM console_sessions WHERE user_id = ?", [id]) }
+            return .changed(changed)
+        }
+    }
+
     public func insertSession(_ session: ConsoleSession) async throws {
         try await pool.write { db in
             try db.run("""
@@ -63,7 +80,7 @@ extension SQLiteStore {
             guard let row = try db.row("""
                 SELECT s.token_hash, s.csrf_token, s.created_at AS session_created_at, s.expires_at, u.*
                 FROM console_sessions s JOIN operator_users u ON u.id = s.user_id
-                WHERE s.token_hash = ? AND s.expires_at > ?
+                WHERE s.token_hash = ? AND s.expires_at > ? AND u.removed_at IS NULL
                 """, [tokenHash, Timestamp.milliseconds(date)]) else { return nil }
             let user = try Self.operatorUser(row)
             let session = ConsoleSession(tokenHash: row["token_hash"], userID: user.id, csrfToken: row["csrf_token"],
@@ -90,6 +107,7 @@ extension SQLiteStore {
         OperatorUser(id: row["id"], email: row["email"], name: row["name"], role: try decode(StaffRole.self, row["role"]),
                      passwordHash: row["password_hash"], failedSignIns: row["failed_sign_ins"],
                      lockedUntil: (row["locked_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-                     createdAt: Timestamp.date(milliseconds: row["created_at"]))
+                     createdAt: Timestamp.date(milliseconds: row["created_at"]),
+                     removedAt: (row["removed_at"] as Int64?).map(Timestamp.date(milliseconds:)))
     }
 }

@@ -41,6 +41,64 @@ struct OperatorEngineTests {
         }
     }
 
+    @Test("an owner changes roles and removes people, never themselves and never the last owner",
+          arguments: TestStoreKind.available)
+    func changesAndRemovals(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (engine, _) = Self.engine(store, at: "2026-12-01T09:00:00Z")
+            let owner = try await engine.createOperator(email: "owner@example.com", name: "O", role: .owner, password: Self.password)
+            let other = try await engine.createOperator(email: "sam@example.com", name: "S", role: .support, password: Self.password)
+
+            // The only owner cannot stop being one.
+            await #expect(throws: EngineError.conflict(code: "last_owner",
+                                                       detail: "Someone must stay an owner; make another person an owner first.")) {
+                _ = try await engine.changeOperatorRole(id: owner.id, to: .marketer, by: owner)
+            }
+            await #expect(throws: EngineError.conflict(code: "cannot_remove_self", detail: "Another owner must remove you.")) {
+                _ = try await engine.removeOperator(id: owner.id, by: owner)
+            }
+            // A support person may not change anyone.
+            await #expect(throws: EngineError.self) { _ = try await engine.changeOperatorRole(id: owner.id, to: .analyst, by: other) }
+
+            let promoted = try await engine.changeOperatorRole(id: other.id, to: .owner, by: owner)
+            #expect(promoted.role == .owner)
+            #expect(try await engine.changeOperatorRole(id: owner.id, to: .analyst, by: promoted).role == .analyst)
+
+            // Removed: signed out at once, refused as an unknown email would be, and still listed.
+            let token = try #require(Self.token(try await engine.signIn(email: "owner@example.com", password: Self.password)))
+            #expect(try await engine.consoleSession(token: token) != nil)
+            let removed = try await engine.removeOperator(id: owner.id, by: promoted)
+            #expect(removed.removedAt != nil)
+            #expect(try await engine.consoleSession(token: token) == nil)
+            guard case .refused = try await engine.signIn(email: "owner@example.com", password: Self.password) else {
+                Issue.record("a removed person signed in"); return
+            }
+            #expect(try await engine.operatorUsers().map(\.email) == ["owner@example.com", "sam@example.com"])
+            await #expect(throws: EngineError.notFound(resource: "operator", id: owner.id)) {
+                _ = try await engine.changeOperatorRole(id: owner.id, to: .owner, by: promoted)
+            }
+        }
+    }
+
+    @Test("two owners demoting each other at once leave one owner", arguments: TestStoreKind.available)
+    func concurrentDemotions(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (engine, _) = Self.engine(store, at: "2026-12-01T09:00:00Z")
+            let a = try await engine.createOperator(email: "a@example.com", name: "A", role: .owner, password: Self.password)
+            let b = try await engine.createOperator(email: "b@example.com", name: "B", role: .owner, password: Self.password)
+            for _ in 0..<5 {
+                async let first = try? engine.changeOperatorRole(id: a.id, to: .marketer, by: b)
+                async let second = try? engine.changeOperatorRole(id: b.id, to: .marketer, by: a)
+                _ = await (first, second)
+                #expect(try await engine.operatorUsers().filter { $0.role == .owner }.count == 1)
+                for user in [a, b] {
+                    let owner = try await engine.operatorUsers().first { $0.role == .owner }!
+                    if user.id != owner.id { _ = try await engine.changeOperatorRole(id: user.id, to: .owner, by: owner) }
+                }
+            }
+        }
+    }
+
     @Test("a wrong password and an unknown email are refused alike", arguments: TestStoreKind.available)
     func refusals(_ kind: TestStoreKind) async throws {
         try await kind.withStore { store in

@@ -15,9 +15,12 @@ public struct OperatorUser: Sendable, Hashable {
     /// Sign-in is refused until then, whatever the password.
     public var lockedUntil: Date?
     public var createdAt: Date
+    /// When an owner removed the person: they sign in no more, and their row stays so that what
+    /// they did still names them.
+    public var removedAt: Date?
 
     public init(id: String, email: String, name: String, role: StaffRole, passwordHash: String,
-                failedSignIns: Int = 0, lockedUntil: Date? = nil, createdAt: Date) {
+                failedSignIns: Int = 0, lockedUntil: Date? = nil, createdAt: Date, removedAt: Date? = nil) {
         self.id = id
         self.email = email
         self.name = name
@@ -26,7 +29,17 @@ public struct OperatorUser: Sendable, Hashable {
         self.failedSignIns = failedSignIns
         self.lockedUntil = lockedUntil
         self.createdAt = createdAt
+        self.removedAt = removedAt
     }
+}
+
+/// What an owner's change to a person came to.
+public enum OperatorChange: Sendable, Hashable {
+    case changed(OperatorUser)
+    /// No such person, or they were removed.
+    case notFound
+    /// It would leave no owner.
+    case lastOwner
 }
 
 /// A signed-in browser. Only a hash of the cookie's token is kept.
@@ -59,6 +72,9 @@ public protocol OperatorStore: Sendable {
     func recordFailedSignIn(userID: String, lockAfter: Int, lockUntil: Date) async throws -> OperatorUser?
     /// Clears the count of wrong passwords and the lock.
     func recordSignIn(userID: String) async throws
+    /// Gives a person who is not removed a new role, or removes them (`removedAt`, ending their
+    /// sessions), unless that leaves no owner; atomic against concurrent changes.
+    func changeOperator(id: String, role: StaffRole, removedAt: Date?) async throws -> OperatorChange
     func insertSession(_ session: ConsoleSession) async throws
     /// The session with this token hash that has not expired at `date`, and its user.
     func session(tokenHash: String, at date: Date) async throws -> (ConsoleSession, OperatorUser)?

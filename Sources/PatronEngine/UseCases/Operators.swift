@@ -62,7 +62,7 @@ extension Engine {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         let now = now()
         guard Self.emailLengths.contains(email.utf8.count), password.utf8.count <= Self.passwordLengths.upperBound,
-              let user = try await store.operatorUser(email: email) else {
+              let user = try await store.operatorUser(email: email), user.removedAt == nil else {
             // As long as a real check, so that the time taken does not tell which emails exist.
             _ = await Self.bcryptVerify(password, hash: Self.decoyHash)
             return .refused
@@ -96,6 +96,42 @@ extension Engine {
     /// Ends the session behind a cookie's token.
     public func signOut(token: String) async throws {
         try await store.deleteSession(tokenHash: Self.hash(secret: token))
+    }
+
+    /// Gives a person another role, by an owner (`actor`). The last owner stays an owner.
+    public func changeOperatorRole(id: String, to role: StaffRole, by actor: OperatorUser) async throws -> OperatorUser {
+        try await changeOperator(id: id, role: role, removing: false, by: actor)
+    }
+
+    /// Removes a person, by an owner (`actor`): they can no longer sign in, their sessions end at
+    /// once, and they stay listed as removed so that what they did still names them. Nobody
+    /// removes themselves, and the last owner stays.
+    public func removeOperator(id: String, by actor: OperatorUser) async throws -> OperatorUser {
+        guard id != actor.id else {
+            throw EngineError.conflict(code: "cannot_remove_self", detail: "Another owner must remove you.")
+        }
+        return try await changeOperator(id: id, role: nil, removing: true, by: actor)
+    }
+
+    private func changeOperator(id: String, role: StaffRole?, removing: Bool, by actor: OperatorUser) async throws
+        -> OperatorUser {
+        guard actor.role.may(.manageOperators) else {
+            throw EngineError.forbidden(code: "insufficient_role", detail: "Only an owner changes operator users.")
+        }
+        guard let current = try await store.operatorUsers().first(where: { $0.id == id && $0.removedAt == nil }) else {
+            throw EngineError.notFound(resource: "operator", id: id)
+        }
+        switch try await store.changeOperator(id: id, role: role ?? current.role, removedAt: removing ? now() : nil) {
+        case .changed(let user):
+            logger.notice(removing ? "operator removed" : "operator role changed", metadata: [
+                "operator": "\(id)", "role": "\(user.role.rawValue)", "by": "\(actor.id)",
+            ])
+            return user
+        case .notFound:
+            throw EngineError.notFound(resource: "operator", id: id)
+        case .lastOwner:
+            throw EngineError.conflict(code: "last_owner", detail: "Someone must stay an owner; make another person an owner first.")
+        }
     }
 
     /// Every operator user, by email.

@@ -41,10 +41,12 @@ struct ConsoleController: Sendable {
         ]
         let post: [(String, Handler)] = [
             ("/console/sign-in", signIn), ("/console/sign-out", signOut), ("/console/users", createOperator),
+            ("/console/users/{user}/role", changeOperatorRole), ("/console/users/{user}/remove", removeOperator),
         ]
         Self.register(on: router, in: routes, get: get, post: post)
         addProgramRoutes(to: router, routes: routes)
         addConfigRoutes(to: router, routes: routes)
+        addKeyRoutes(to: router, routes: routes)
         // Any other console address is a page that is not there, answered as a page.
         router.get("/console/**", use: notFound)
     }
@@ -141,7 +143,10 @@ struct ConsoleController: Sendable {
 
     @Sendable func operators(_ request: Request, context: PatronRequestContext) async throws -> Response {
         try await page(request, needs: .manageOperators) { shell, _ in
-            try await operatorsPage(shell: shell)
+            let query = Self.query(request)
+            let notice = query["changed"].map { shell.language.word("operator_changed", $0) }
+                ?? query["removed"].map { shell.language.word("operator_removed", $0) }
+            return try await operatorsPage(shell: shell, notice: notice)
         }
     }
 
@@ -168,20 +173,64 @@ struct ConsoleController: Sendable {
         }
     }
 
+    @Sendable func changeOperatorRole(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        let form = try await Self.form(request)
+        return try await page(request, needs: .manageOperators, form: form) { shell, owner in
+            guard let role = form["role"].flatMap(StaffRole.init(rawValue:)) else {
+                return try await operatorsPage(shell: shell, status: .unprocessableContent,
+                                               alert: shell.language.word("choose_role"))
+            }
+            do {
+                let user = try await engine.changeOperatorRole(id: context.parameters.get("user") ?? "", to: role, by: owner)
+                return Self.redirect(to: "/console/users?changed=\(Self.queryValue(user.email))")
+            } catch EngineError.conflict(let code, _) {
+                return try await operatorsPage(shell: shell, status: .conflict, alert: shell.language.word(code))
+            }
+        }
+    }
+
+    @Sendable func removeOperator(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        let form = try await Self.form(request)
+        return try await page(request, needs: .manageOperators, form: form) { shell, owner in
+            do {
+                let user = try await engine.removeOperator(id: context.parameters.get("user") ?? "", by: owner)
+                return Self.redirect(to: "/console/users?removed=\(Self.queryValue(user.email))")
+            } catch EngineError.conflict(let code, _) {
+                return try await operatorsPage(shell: shell, status: .conflict, alert: shell.language.word(code))
+            }
+        }
+    }
+
     private func operatorsPage(shell: ConsoleShell, status: HTTPResponse.Status = .ok, form: [String: String] = [:],
-                               faults: [String: String] = [:]) async throws -> Response {
+                               faults: [String: String] = [:], notice: String? = nil,
+                               alert: String? = nil) async throws -> Response {
         let language = shell.language
+        let me = shell.user?.id
         let rows: [[String: Any]] = try await engine.operatorUsers().map { user in
-            ["email": user.email, "name": user.name, "role_label": language.word("role_" + user.role.rawValue),
-             "locked_until": user.lockedUntil.map(Self.shortTime) ?? "—", "created": Self.shortTime(user.createdAt)]
+            var row: [String: Any] = [
+                "id": user.id, "email": user.email, "name": user.name, "role_label": language.word("role_" + user.role.rawValue),
+                "locked_until": user.lockedUntil.map(Self.shortTime) ?? "—", "created": Self.shortTime(user.createdAt),
+                "removed": user.removedAt.map { language.word("removed_at", Self.shortTime($0)) } ?? "",
+                "is_removed": user.removedAt != nil, "is_me": user.id == me,
+                "role_action": "/console/users/\(user.id)/role", "remove_action": "/console/users/\(user.id)/remove",
+                "role_field": "role-\(user.id)", "role_field_label": language.word("role_of", user.email),
+                "remove_label": language.word("remove_operator", user.email),
+                "roles": StaffRole.allCases.map {
+                    ["value": $0.rawValue, "label": language.word("role_" + $0.rawValue), "selected": $0 == user.role]
+                },
+            ]
+            if user.removedAt != nil { row["locked_until"] = "—" }
+            return row
         }
         let roles: [[String: Any]] = StaffRole.allCases.map {
             ["value": $0.rawValue, "label": language.word("role_" + $0.rawValue), "selected": form["role"] == $0.rawValue]
         }
         let fields: [String: Any] = ["email": form["email"] ?? "", "name": form["name"] ?? ""]
-        return pages.render("operators", status: status, title: language.word("operators"), shell: shell,
-                            values: ["operators": rows, "roles": roles, "form": fields, "faults": faults,
-                                     "has_faults": !faults.isEmpty])
+        var values: [String: Any] = ["operators": rows, "roles": roles, "form": fields, "faults": faults,
+                                     "has_faults": !faults.isEmpty]
+        values["notice"] = notice
+        values["alert"] = alert
+        return pages.render("operators", status: status, title: language.word("operators"), shell: shell, values: values)
     }
 
     @Sendable func stylesheet(_ request: Request, context: PatronRequestContext) async throws -> Response {

@@ -87,6 +87,7 @@ struct ConsoleShell {
             let items: [(String, String, ConsoleAction?)] = [
                 ("/console", language.word("programs"), nil),
                 ("/console/users", language.word("operators"), .manageOperators),
+                ("/console/keys", language.word("api_keys"), .manageKeys),
             ]
             let nav: [[String: Any]] = items.filter { $0.2.map(user.role.may) ?? true }.map { item in
                 ["href": item.0, "label": item.1, "current": item.0 == path]
