@@ -436,5 +436,45 @@ enum PostgresMigrations {
             "CREATE INDEX console_sessions_expiry ON console_sessions(expires_at)",
         ]),
         ("2026-12-03-operator-removal", ["ALTER TABLE operator_users ADD COLUMN removed_at timestamptz"]),
+        // As SQLite's migration of the same name: the portal's codes, their outbox and sessions.
+        ("2026-12-04-portal", [
+            """
+            CREATE TABLE outbox_messages (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                channel text NOT NULL CHECK (channel IN ('sms', 'email')),
+                recipient text NOT NULL,
+                body text NOT NULL,
+                created_at timestamptz NOT NULL
+            )
+            """,
+            "CREATE INDEX outbox_messages_created ON outbox_messages(created_at)",
+            """
+            CREATE TABLE portal_codes (
+                id text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                recipient text NOT NULL,
+                code_hash text NOT NULL,
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL CHECK (expires_at > created_at),
+                attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                consumed_at timestamptz
+            )
+            """,
+            "CREATE INDEX portal_codes_recipient ON portal_codes(program_id, recipient, created_at)",
+            """
+            CREATE TABLE portal_sessions (
+                token_hash text PRIMARY KEY,
+                program_id text NOT NULL REFERENCES programs(id),
+                member_id text NOT NULL REFERENCES members(id),
+                csrf_token text NOT NULL,
+                created_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL CHECK (expires_at > created_at)
+            )
+            """,
+            "CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at)",
+        ]),
     ]
 }

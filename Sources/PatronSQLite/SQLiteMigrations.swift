@@ -490,6 +490,43 @@ enum SQLiteMigrations {
         migrator.registerMigration("2026-12-03-operator-removal") { db in
             try db.execute(sql: "ALTER TABLE operator_users ADD COLUMN removed_at INTEGER")
         }
+        migrator.registerMigration("2026-12-04-portal") { db in
+            try db.execute(sql: """
+                CREATE TABLE outbox_messages (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    channel TEXT NOT NULL CHECK (channel IN ('sms', 'email')),
+                    recipient TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX outbox_messages_created ON outbox_messages(created_at);
+
+                CREATE TABLE portal_codes (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    recipient TEXT NOT NULL,
+                    code_hash TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL CHECK (expires_at > created_at),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    consumed_at INTEGER
+                ) STRICT;
+                CREATE INDEX portal_codes_recipient ON portal_codes(program_id, recipient, created_at);
+
+                CREATE TABLE portal_sessions (
+                    token_hash TEXT PRIMARY KEY NOT NULL,
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    member_id TEXT NOT NULL REFERENCES members(id),
+                    csrf_token TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL CHECK (expires_at > created_at)
+                ) STRICT;
+                CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at);
+                """)
+        }
         return migrator
     }
 }

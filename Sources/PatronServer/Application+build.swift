@@ -83,14 +83,17 @@ func buildRouter(engine: Engine, options: ServerOptions, logger: Logger) throws 
         Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(bytes: spec)))
     }
-    ConsoleController(engine: engine, pages: try ConsolePages.load(), logger: logger).addRoutes(to: router, routes: routes)
+    let pages = try ConsolePages.load()
+    ConsoleController(engine: engine, pages: pages, logger: logger, showOutbox: options.demo).addRoutes(to: router, routes: routes)
+    PortalController(engine: engine, pages: pages, logger: logger).addRoutes(to: router, routes: routes)
     let api = APIService(engine: engine, metrics: MetricsExporter.shared, version: patronVersion)
     try api.registerHandlers(on: RecordingTransport(router: router, table: routes), configuration: Configuration(dateTranscoder: RFC3339Transcoder(),
                                                                         jsonEncodingOptions: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]))
     return router
 }
 
-/// Deletes idempotency records past their retention and expired console sessions, hourly.
+/// Deletes idempotency records past their retention, and expired console sessions, portal
+/// sessions and sign-in codes, hourly.
 struct HousekeepingService: Service {
     let engine: Engine
     let logger: Logger
@@ -113,6 +116,12 @@ struct HousekeepingService: Service {
                     if purged > 0 { logger.debug("purged expired console sessions", metadata: ["count": "\(purged)"]) }
                 } catch {
                     logger.warning("console session purge failed", metadata: ["error": "\(error)"])
+                }
+                do {
+                    let purged = try await engine.store.deleteExpiredPortalState(before: engine.now())
+                    if purged > 0 { logger.debug("purged expired portal sessions and codes", metadata: ["count": "\(purged)"]) }
+                } catch {
+                    logger.warning("portal purge failed", metadata: ["error": "\(error)"])
                 }
                 try? await Task.sleep(for: .seconds(3540))
             }

@@ -4,7 +4,7 @@ import PatronCore
 /// Everything Patron keeps, behind one contract that the SQLite and PostgreSQL stores both meet
 /// (PatronTestSupport's contract suite runs against each).
 public protocol PatronStore: APIKeyStore, ProgramStore, MemberStore, IdempotencyStore, LedgerStore, TierStore,
-    BenefitStore, PlanStore, OperatorStore, AnalyticsStore {
+    BenefitStore, PlanStore, OperatorStore, AnalyticsStore, PortalStore {
     /// Brings the schema up to date; safe to run on every start and from several nodes at once.
     func migrate() async throws
     /// Runs a trivial query; throws when the database cannot be reached.

@@ -11,6 +11,9 @@ struct ConsoleController: Sendable {
     let engine: Engine
     let pages: ConsolePages
     let logger: Logger
+    /// With `serve --demo`: the console shows the message outbox, so that a member's sign-in code
+    /// can be read without a delivery service.
+    var showOutbox = false
 
     static let sessionCookie = "patron_session"
     /// Before sign-in there is no session to hold the form token, so the sign-in form's token is
@@ -47,8 +50,21 @@ struct ConsoleController: Sendable {
         addProgramRoutes(to: router, routes: routes)
         addConfigRoutes(to: router, routes: routes)
         addKeyRoutes(to: router, routes: routes)
+        if showOutbox { Self.register(on: router, in: routes, get: [("/console/outbox", outbox)], post: []) }
         // Any other console address is a page that is not there, answered as a page.
         router.get("/console/**", use: notFound)
+    }
+
+    @Sendable func outbox(_ request: Request, context: PatronRequestContext) async throws -> Response {
+        try await page(request, needs: .viewMembers) { shell, _ in
+            let language = shell.language
+            let rows: [[String: String]] = try await engine.outbox(limit: 50).map { message in
+                ["at": Self.shortTime(message.createdAt), "channel": language.word("channel_" + message.channel.rawValue),
+                 "recipient": message.recipient, "body": message.body]
+            }
+            return pages.render("outbox", title: language.word("outbox"), shell: shell,
+                                values: ["messages": rows, "has_messages": !rows.isEmpty])
+        }
     }
 
     @Sendable func notFound(_ request: Request, context: PatronRequestContext) async throws -> Response {
@@ -259,7 +275,8 @@ struct ConsoleController: Sendable {
             return Self.redirect(to: "/console/sign-in?next=\(next)")
         }
         let language = ConsoleLanguage(request)
-        let shell = ConsoleShell(language: language, user: user, csrf: session.csrfToken, path: request.uri.path)
+        var shell = ConsoleShell(language: language, user: user, csrf: session.csrfToken, path: request.uri.path)
+        shell.outbox = showOutbox
         guard user.role.may(action) else {
             let allowed = StaffRole.allCases.filter(action.roles.contains).map { language.word("role_" + $0.rawValue) }
             let message = language.word("not_allowed_detail", allowed.joined(separator: ", "),
@@ -347,9 +364,9 @@ struct ConsoleController: Sendable {
         return fields
     }
 
-    /// Only paths within this server's console: never another site, never `//host`.
+    /// Only paths within this server's console or portal: never another site, never `//host`.
     static func safeNext(_ next: String?) -> String? {
-        guard let next, next.hasPrefix("/console"), !next.hasPrefix("//"), !next.contains("\\"),
+        guard let next, next.hasPrefix("/console") || next.hasPrefix("/m/"), !next.hasPrefix("//"), !next.contains("\\"),
               next.utf8.count <= 512 else { return nil }
         return next
     }
@@ -363,9 +380,7 @@ struct ConsoleController: Sendable {
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let a = Array(a.utf8), b = Array(b.utf8)
-        guard a.count == b.count else { return false }
-        return zip(a, b).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        Engine.constantTimeEqual(a, b)
     }
 
     static func shortTime(_ date: Date) -> String {

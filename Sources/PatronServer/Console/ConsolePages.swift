@@ -73,6 +73,8 @@ struct ConsoleShell {
     var path: String
     /// The program the page is about, whose pages the navigation then offers.
     var program: Program?
+    /// Whether the navigation offers the outbox (`serve --demo`).
+    var outbox = false
     var cookies: [Cookie] = []
 
     var values: [String: Any] {
@@ -88,7 +90,7 @@ struct ConsoleShell {
                 ("/console", language.word("programs"), nil),
                 ("/console/users", language.word("operators"), .manageOperators),
                 ("/console/keys", language.word("api_keys"), .manageKeys),
-            ]
+            ] + (outbox ? [("/console/outbox", language.word("outbox"), nil)] : [])
             let nav: [[String: Any]] = items.filter { $0.2.map(user.role.may) ?? true }.map { item in
                 ["href": item.0, "label": item.1, "current": item.0 == path]
             }

@@ -88,8 +88,9 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
     static var publicPaths: Set<String> { ["/healthz", "/metrics", "/openapi.yaml"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // The console signs people in with its own sessions.
-        if Self.publicPaths.contains(request.uri.path) || request.uri.path.hasPrefix("/console") {
+        // The console and the member portal sign people in with their own sessions.
+        if Self.publicPaths.contains(request.uri.path) || request.uri.path.hasPrefix("/console")
+            || request.uri.path.hasPrefix("/m/") {
             return try await next(request, context)
         }
         guard let header = request.headers[.authorization] else {

@@ -257,4 +257,34 @@ struct MeasuredStore: PatronStore {
     func activeSubscriptions(programID: String, at instant: Date) async throws -> [String: Int] {
         try await measure("analytics_plans") { try await base.activeSubscriptions(programID: programID, at: instant) }
     }
+
+    // MARK: - The member portal
+
+    func insertPortalCode(_ code: PortalCode, message: OutboxMessage) async throws {
+        try await measure("portal_code_insert") { try await base.insertPortalCode(code, message: message) }
+    }
+    func portalCodes(programID: String, recipient: String, since: Date) async throws -> [PortalCode] {
+        try await measure("portal_codes") { try await base.portalCodes(programID: programID, recipient: recipient, since: since) }
+    }
+    func recordPortalAttempt(codeID: String) async throws -> Int? {
+        try await measure("portal_code_attempt") { try await base.recordPortalAttempt(codeID: codeID) }
+    }
+    func consumePortalCode(codeID: String, at date: Date) async throws -> Bool {
+        try await measure("portal_code_consume") { try await base.consumePortalCode(codeID: codeID, at: date) }
+    }
+    func insertPortalSession(_ session: PortalSession) async throws {
+        try await measure("portal_session_insert") { try await base.insertPortalSession(session) }
+    }
+    func portalSession(tokenHash: String, at date: Date) async throws -> PortalSession? {
+        try await measure("portal_session") { try await base.portalSession(tokenHash: tokenHash, at: date) }
+    }
+    func deletePortalSession(tokenHash: String) async throws {
+        try await measure("portal_session_delete") { try await base.deletePortalSession(tokenHash: tokenHash) }
+    }
+    func deleteExpiredPortalState(before date: Date) async throws -> Int {
+        try await measure("portal_purge") { try await base.deleteExpiredPortalState(before: date) }
+    }
+    func outboxMessages(limit: Int) async throws -> [OutboxMessage] {
+        try await measure("outbox_list") { try await base.outboxMessages(limit: limit) }
+    }
 }
