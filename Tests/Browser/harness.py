@@ -147,6 +147,44 @@ class BrowserTestCase(unittest.TestCase):
         if expect_success:
             self.wait_for("nav.console")
 
+    # --- the member portal ------------------------------------------------------------------
+    def member_phone(self, external_id):
+        """The member's phone number, as the console shows it."""
+        self.sign_in(OWNER)
+        self.open(f"/console/programs/demo/members?q={external_id}")
+        self.find("table.members a").click()
+        self.wait_for("section#ledger")
+        for row in self.find_all("dl.facts div"):
+            if row.find_element("css selector", "dt").text == "Phone":
+                return row.find_element("css selector", "dd").text
+        self.fail("no phone")
+
+    def code_from_outbox(self, phone):
+        """The newest code sent to `phone`, read in the console's outbox."""
+        self.open("/console/outbox")
+        for row in self.find_all("table.outbox tbody tr"):
+            if phone in row.text:
+                return re.search(r"\b(\d{6})\b", row.text).group(1)
+        self.fail(f"no message to {phone} in the outbox")
+
+    def ask_for_code(self, contact):
+        self.open("/m/demo")
+        self.field("Phone number or e-mail").send_keys(contact)
+        self.submit("form#portal-contact button[type=submit]")
+
+    def sign_in_to_portal(self, external_id):
+        """Signs in to the demo portal as the member, with the code the console's outbox shows."""
+        phone = self.member_phone(external_id)
+        self.driver.delete_all_cookies()
+        self.ask_for_code(phone)
+        self.sign_in(OWNER)
+        code = self.code_from_outbox(phone)
+        self.driver.delete_all_cookies()
+        self.open(f"/m/demo/code?to={phone.replace('+', '%2B')}")
+        self.field("Code").send_keys(code)
+        self.submit("form#portal-code button[type=submit]")
+        self.wait_for(".member-card")
+
     # --- page checks that hold everywhere --------------------------------------------------
     def assert_page_fits(self):
         """Nothing wider than the window: no sideways scrolling at this width."""
@@ -187,6 +225,41 @@ class BrowserTestCase(unittest.TestCase):
             if self.driver.switch_to.active_element == target:
                 return
         self.fail(f"{css} is not reachable with the keyboard on {self.path()}")
+
+    def assert_every_control_reachable(self):
+        """Tabbing from the top reaches every visible link, button and field of the page (a radio
+        group once: arrow keys move within it)."""
+        count = self.driver.execute_script("""
+            const controls = [...document.querySelectorAll(
+                'a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex="-1"])')]
+              .filter(e => !e.disabled && e.type !== 'hidden' && e.tabIndex >= 0 && e.getClientRects().length > 0
+                           && getComputedStyle(e).visibility !== 'hidden')
+              // A radio group is one stop (its checked button); arrows move within it.
+              .filter(e => !(e.type === 'radio' && !e.checked && e.form
+                             && [...e.form.elements].some(o => o.type === 'radio' && o.name === e.name && o.checked)));
+            controls.forEach((e, i) => e.dataset.kbd = i);
+            document.activeElement && document.activeElement.blur();
+            const start = document.createElement('span');
+            start.tabIndex = -1;
+            document.body.prepend(start);
+            start.focus();
+            start.remove();
+            return controls.length;
+        """)
+        from selenium.webdriver.common.keys import Keys
+        from selenium.webdriver.common.action_chains import ActionChains
+        reached = set()
+        for _ in range(count + 10):
+            ActionChains(self.driver).send_keys(Keys.TAB).perform()
+            index = self.driver.execute_script("return document.activeElement && document.activeElement.dataset.kbd")
+            if index is not None:
+                reached.add(int(index))
+            if len(reached) == count:
+                return
+        missed = self.driver.execute_script(
+            "return [...document.querySelectorAll('[data-kbd]')].filter(e => !arguments[0].includes(+e.dataset.kbd))"
+            ".slice(0, 5).map(e => e.outerHTML.slice(0, 80))", sorted(reached))
+        self.fail(f"{self.path()}: {count - len(reached)} controls not reached with the keyboard, such as {missed}")
 
     def settle(self, seconds=0.2):
         time.sleep(seconds)

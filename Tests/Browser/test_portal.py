@@ -2,8 +2,6 @@
 `serve --demo` shows it), the card, and a daily check-in that adds points; a wrong code and the
 limit on codes."""
 
-import re
-
 from harness import OWNER, PHONE, DESKTOP, BrowserTestCase
 
 PORTAL = "/m/demo"
@@ -11,30 +9,6 @@ PORTAL = "/m/demo"
 
 class Portal(BrowserTestCase):
     window = PHONE
-
-    def member_phone(self, external_id):
-        """The member's phone number, as the console shows it."""
-        self.sign_in(OWNER)
-        self.open(f"/console/programs/demo/members?q={external_id}")
-        self.find("table.members a").click()
-        self.wait_for("section#ledger")
-        for row in self.find_all("dl.facts div"):
-            if row.find_element("css selector", "dt").text == "Phone":
-                return row.find_element("css selector", "dd").text
-        self.fail("no phone")
-
-    def code_from_outbox(self, phone):
-        """The newest code sent to `phone`, read in the console's outbox."""
-        self.open("/console/outbox")
-        for row in self.find_all("table.outbox tbody tr"):
-            if phone in row.text:
-                return re.search(r"\b(\d{6})\b", row.text).group(1)
-        self.fail(f"no message to {phone} in the outbox")
-
-    def ask_for_code(self, contact):
-        self.open(PORTAL)
-        self.field("Phone number or e-mail").send_keys(contact)
-        self.submit("form#portal-contact button[type=submit]")
 
     def test_a_member_signs_in_with_a_code_and_checks_in(self):
         self.expected_console.append(r"status of 401")
