@@ -88,3 +88,21 @@ struct ConsoleChartTests {
         #expect(shares.contains("1 · 25%"))
     }
 }
+
+/// The templates' words.
+@Suite("Console templates")
+struct ConsoleTemplateTests {
+    @Test("every word a template shows is in the word tables")
+    func words() throws {
+        let templates = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/PatronServer/Console/Templates").standardizedFileURL
+        let english = try #require(ConsoleLanguage.tables[.english])
+        var used: Set<String> = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: templates.path) where name.hasSuffix(".mustache") {
+            let text = try String(contentsOf: templates.appendingPathComponent(name), encoding: .utf8)
+            for match in text.matches(of: /\{\{t\.([a-z0-9_]+)\}\}/) { used.insert(String(match.output.1)) }
+        }
+        #expect(used.count > 100)
+        #expect(used.subtracting(english.keys).sorted() == [])
+    }
+}
