@@ -6,11 +6,14 @@ import os
 import re
 import time
 import unittest
+import urllib.parse
 
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -180,10 +183,14 @@ class BrowserTestCase(unittest.TestCase):
         self.sign_in(OWNER)
         code = self.code_from_outbox(phone)
         self.driver.delete_all_cookies()
-        self.open(f"/m/demo/code?to={phone.replace('+', '%2B')}")
+        self.enter_code(phone, code)
+        self.wait_for(".member-card")
+
+    def enter_code(self, contact, code):
+        """Types `code` on the portal's code page for `contact`, as the member left it."""
+        self.open(f"/m/demo/code?to={urllib.parse.quote(contact, safe='')}")
         self.field("Code").send_keys(code)
         self.submit("form#portal-code button[type=submit]")
-        self.wait_for(".member-card")
 
     # --- page checks that hold everywhere --------------------------------------------------
     def assert_page_fits(self):
@@ -204,11 +211,9 @@ class BrowserTestCase(unittest.TestCase):
         """)
         self.assertEqual(unlabelled, [], f"unlabelled fields on {self.path()}")
 
-    def assert_keyboard_reaches(self, css):
-        """Tabbing from the top of the page reaches the element (within 60 presses)."""
-        target = self.find(css)
-        # Start where a keyboard user starts: before everything. (A click would move the starting
-        # point of sequential focus to wherever it landed.)
+    def focus_top(self):
+        """Puts the keyboard where a keyboard user starts: before everything. (A click would move
+        the starting point of sequential focus to wherever it landed.)"""
         self.driver.execute_script("""
             document.activeElement && document.activeElement.blur();
             const start = document.createElement('span');
@@ -218,10 +223,16 @@ class BrowserTestCase(unittest.TestCase):
             start.remove();
             window.scrollTo(0, 0);
         """)
-        from selenium.webdriver.common.keys import Keys
-        from selenium.webdriver.common.action_chains import ActionChains
+
+    def press_tab(self):
+        ActionChains(self.driver).send_keys(Keys.TAB).perform()
+
+    def assert_keyboard_reaches(self, css):
+        """Tabbing from the top of the page reaches the element (within 60 presses)."""
+        target = self.find(css)
+        self.focus_top()
         for _ in range(60):
-            ActionChains(self.driver).send_keys(Keys.TAB).perform()
+            self.press_tab()
             if self.driver.switch_to.active_element == target:
                 return
         self.fail(f"{css} is not reachable with the keyboard on {self.path()}")
@@ -238,19 +249,12 @@ class BrowserTestCase(unittest.TestCase):
               .filter(e => !(e.type === 'radio' && !e.checked && e.form
                              && [...e.form.elements].some(o => o.type === 'radio' && o.name === e.name && o.checked)));
             controls.forEach((e, i) => e.dataset.kbd = i);
-            document.activeElement && document.activeElement.blur();
-            const start = document.createElement('span');
-            start.tabIndex = -1;
-            document.body.prepend(start);
-            start.focus();
-            start.remove();
             return controls.length;
         """)
-        from selenium.webdriver.common.keys import Keys
-        from selenium.webdriver.common.action_chains import ActionChains
+        self.focus_top()
         reached = set()
         for _ in range(count + 10):
-            ActionChains(self.driver).send_keys(Keys.TAB).perform()
+            self.press_tab()
             index = self.driver.execute_script("return document.activeElement && document.activeElement.dataset.kbd")
             if index is not None:
                 reached.add(int(index))

@@ -30,10 +30,7 @@ class Portal(BrowserTestCase):
         self.sign_in(OWNER)
         code = self.code_from_outbox(phone)
         self.driver.delete_all_cookies()
-        # The code page of the phone number, as the member left it.
-        self.open(f"{PORTAL}/code?to={phone.replace('+', '%2B')}")
-        self.field("Code").send_keys(code)
-        self.submit("form#portal-code button[type=submit]")
+        self.enter_code(phone, code)
 
         self.wait_for(".member-card")
         self.assertIn("DEMO-00061", self.find(".member-card").text)
