@@ -27,8 +27,8 @@ extension PostgresStore {
 
     public func activeMembers(programID: String, since: Date) async throws -> Int {
         try await rows("""
-            SELECT count(DISTINCT member_id) AS members FROM ledger_events
-            WHERE program_id = \(programID) AND occurred_at >= \(since)
+            SELECT count(DISTINCT e.member_id) AS members FROM ledger_events e JOIN members m ON m.id = e.member_id
+            WHERE e.program_id = \(programID) AND e.occurred_at >= \(since) AND m.status = 'active'
             """).first.map { Int(try $0["members"].decode(Int64.self)) } ?? 0
     }
 

@@ -35,7 +35,8 @@ extension SQLiteStore {
     public func activeMembers(programID: String, since: Date) async throws -> Int {
         try await pool.read { db in
             try Int.fetchOne(db, sql: """
-                SELECT count(DISTINCT member_id) FROM ledger_events WHERE program_id = ? AND occurred_at >= ?
+                SELECT count(DISTINCT e.member_id) FROM ledger_events e JOIN members m ON m.id = e.member_id
+                WHERE e.program_id = ? AND e.occurred_at >= ? AND m.status = 'active'
                 """, arguments: [programID, Timestamp.milliseconds(since)]) ?? 0
         }
     }

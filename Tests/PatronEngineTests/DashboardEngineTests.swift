@@ -36,6 +36,7 @@ struct DashboardEngineTests {
             clock.set("2026-03-12T10:00:00+08:00")
             try await T.purchase(engine, a, "o-1", amount: 600_000, at: "2026-01-20T12:00:00+08:00")
             try await T.purchase(engine, b, "o-2", amount: 10_000, at: "2026-03-02T12:00:00+08:00")
+            try await T.purchase(engine, c, "o-3", amount: 10_000, at: "2026-03-03T12:00:00+08:00")
             _ = try await engine.redeem(programCode: "shop", memberID: a, body: try T.json(#"{"points":1000,"reason":"gift"}"#),
                                         requestKey: nil, by: T.owner)
             _ = try await engine.subscribe(programCode: "shop", memberID: a,
@@ -46,11 +47,11 @@ struct DashboardEngineTests {
             let dashboard = try await engine.dashboard(programCode: "shop", months: 3, by: T.owner)
             #expect(dashboard.months.map(\.start) == ["2026-01-01", "2026-02-01", "2026-03-01"].map { T.at($0 + "T00:00:00+08:00") })
             #expect(dashboard.months.map(\.newMembers) == [1, 1, 1])
-            #expect(dashboard.months.map(\.issued) == [6000, 0, 100])
+            #expect(dashboard.months.map(\.issued) == [6000, 0, 200])
             #expect(dashboard.months.map(\.redeemed) == [0, 0, 1000])
-            #expect(dashboard.months.map(\.outstanding) == [6000, 6000, 5100])
+            #expect(dashboard.months.map(\.outstanding) == [6000, 6000, 5200], "the erased member's points are still owed")
             #expect(dashboard.members == 2, "the erased member is not counted")
-            #expect(dashboard.active30 == 1, "B bought on 2 March; A's purchase was in January")
+            #expect(dashboard.active30 == 1, "B bought on 2 March; A's purchase was in January; C was erased")
             #expect(dashboard.active90 == 2)
             #expect(dashboard.levels.map(\.level.code) == ["silver", "gold"])
             #expect(dashboard.levels.map(\.members) == [1, 1])
@@ -60,8 +61,8 @@ struct DashboardEngineTests {
 
             // Points from before the months shown still count in what is owed.
             let lastMonth = try await engine.dashboard(programCode: "shop", months: 1, by: T.owner)
-            #expect(lastMonth.months.map(\.outstanding) == [5100])
-            #expect(lastMonth.months.map(\.issued) == [100])
+            #expect(lastMonth.months.map(\.outstanding) == [5200])
+            #expect(lastMonth.months.map(\.issued) == [200])
         }
     }
 }

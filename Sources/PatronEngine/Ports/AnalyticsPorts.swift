@@ -26,7 +26,8 @@ public protocol AnalyticsStore: Sendable {
     func enrolments(programID: String, boundaries: [Date]) async throws -> [Int: Int]
     /// Members not erased.
     func memberCount(programID: String) async throws -> Int
-    /// Members with an event (a purchase, a refund, an activity) that occurred at or after `since`.
+    /// Members not erased with an event (a purchase, a refund, an activity) that occurred at or
+    /// after `since`.
     func activeMembers(programID: String, since: Date) async throws -> Int
     /// Members not erased, by their recorded level; nil: never changed level (the base level).
     func membersPerLevel(programID: String) async throws -> [String?: Int]
