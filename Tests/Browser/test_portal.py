@@ -39,6 +39,10 @@ class Portal(BrowserTestCase):
         self.submit("form#check-in button[type=submit]")
         self.assertIn("Checked in: +10 points", self.find("[role=status]").text)
         self.assertEqual(self.pending(), pending_before + 10)
+        # The answer is a page of its own: reloading it checks in no second time.
+        self.driver.refresh()
+        self.wait_for(".member-card")
+        self.assertEqual(self.pending(), pending_before + 10)
         self.assertIn("Checked in today", self.find("main").text)
         self.assertEqual(self.find_all("form#check-in"), [])
         self.assertIn("+10", self.find(".portal-history").text)

@@ -29,7 +29,15 @@ struct PortalController: Sendable {
         guard let (session, member) = try await signedIn(request, program: program) else {
             return contactForm(request, program: program)
         }
-        return try await card(request, program: program, session: session, member: member)
+        let language = ConsoleLanguage(request)
+        let notice = ConsoleController.query(request)["checked_in"].map { checked -> String in
+            switch Int64(checked) {
+            case nil: language.word("checked_in_already")
+            case 0?: language.word("checked_in")
+            case let points?: language.word("checked_in_points", ConsoleFormat(program: program).number(points))
+            }
+        }
+        return try await card(request, program: program, session: session, member: member, notice: notice)
     }
 
     private func contactForm(_ request: Request, program: Program, status: HTTPResponse.Status = .ok,
@@ -211,7 +219,6 @@ struct PortalController: Sendable {
               form["_csrf"].map({ Engine.constantTimeEqual($0, session.csrfToken) }) == true else {
             return expired(request, program: program)
         }
-        let language = ConsoleLanguage(request)
         let principal = Engine.portalPrincipal(memberID: member.id, programID: program.id)
         let now = engine.now()
         let result = try await engine.recordEvent(programCode: program.code, body: .object([
@@ -219,10 +226,8 @@ struct PortalController: Sendable {
             "member": .string(member.id), "occurred_at": .string(now.formatted(.iso8601)), "channel": "app",
         ]), by: principal)
         let points = result.receipt.awards.filter { $0.unit == .points }.reduce(0) { $0 + $1.amount }
-        let notice = !result.created ? language.word("checked_in_already")
-            : points > 0 ? language.word("checked_in_points", ConsoleFormat(program: program).number(points))
-            : language.word("checked_in")
-        return try await card(request, program: program, session: session, member: member, notice: notice)
+        // Back to the card by a GET, so that reloading it posts nothing again.
+        return ConsoleController.redirect(to: "/m/\(program.code)?checked_in=\(result.created ? String(points) : "again")")
     }
 
     private func hasCheckedIn(program: Program, member: Member, principal: Principal) async throws -> Bool {
