@@ -38,7 +38,7 @@ extension PostgresStore {
         _ = try await rows("UPDATE operator_users SET failed_sign_ins = 0, locked_until = NULL WHERE id = \(userID)")
     }
 
-    public func changeOperator(id: String, role: StaffRole, removedAt: Date?) async throws -> OperatorChange {
+    public func changeOperator(id: String, role: StaffRole?, removedAt: Date?) async throws -> OperatorChange {
         try await transaction { connection in
             // Every owner's row is locked first, so two owners demoting each other one at a time
             // cannot both see the other still there.
@@ -48,6 +48,7 @@ extension PostgresStore {
             guard let user = try await rows("""
                 SELECT * FROM operator_users WHERE id = \(id) AND removed_at IS NULL FOR UPDATE
                 """, on: connection).first.map(Self.operatorUser) else { return .notFound }
+            let role = role ?? user.role
             if user.role == .owner, role != .owner || removedAt != nil, owners <= 1 { return .lastOwner }
             guard let changed = try await rows("""
                 UPDATE operator_users SET role = \(role.rawValue), removed_at = \(removedAt) WHERE id = \(id) RETURNING *

@@ -48,11 +48,12 @@ extension SQLiteStore {
         }
     }
 
-    public func changeOperator(id: String, role: StaffRole, removedAt: Date?) async throws -> OperatorChange {
+    public func changeOperator(id: String, role: StaffRole?, removedAt: Date?) async throws -> OperatorChange {
         // One writer at a time: the count of owners cannot change between the check and the update.
         try await pool.write { db in
             guard let user = try db.row("SELECT * FROM operator_users WHERE id = ? AND removed_at IS NULL", [id])
                 .map(Self.operatorUser) else { return .notFound }
+            let role = role ?? user.role
             if user.role == .owner, role != .owner || removedAt != nil {
                 let owners = try Int.fetchOne(db, sql: "SELECT count(*) FROM operator_users WHERE role = 'owner' AND removed_at IS NULL") ?? 0
                 if owners <= 1 { return .lastOwner }

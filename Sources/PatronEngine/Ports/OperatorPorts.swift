@@ -72,9 +72,10 @@ public protocol OperatorStore: Sendable {
     func recordFailedSignIn(userID: String, lockAfter: Int, lockUntil: Date) async throws -> OperatorUser?
     /// Clears the count of wrong passwords and the lock.
     func recordSignIn(userID: String) async throws
-    /// Gives a person who is not removed a new role, or removes them (`removedAt`, ending their
-    /// sessions), unless that leaves no owner; atomic against concurrent changes.
-    func changeOperator(id: String, role: StaffRole, removedAt: Date?) async throws -> OperatorChange
+    /// Gives a person who is not removed a new role (nil keeps theirs), or removes them
+    /// (`removedAt`, ending their sessions), unless that leaves no owner; atomic against
+    /// concurrent changes.
+    func changeOperator(id: String, role: StaffRole?, removedAt: Date?) async throws -> OperatorChange
     func insertSession(_ session: ConsoleSession) async throws
     /// The session with this token hash that has not expired at `date`, and its user.
     func session(tokenHash: String, at date: Date) async throws -> (ConsoleSession, OperatorUser)?

@@ -86,7 +86,7 @@ extension Engine {
         if trimmed.isEmpty || trimmed.count > 100 {
             faults.add(.root / "name", "invalid_name", "A name is 1 to 100 characters and not blank.")
         }
-        try faults.check()
+        do throws(ValidationError) { try faults.check() } catch { throw EngineError.invalid(error) }
         var programID: String?
         if let programCode {
             guard let program = try await store.program(code: programCode) else {

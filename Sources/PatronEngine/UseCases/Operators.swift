@@ -30,14 +30,15 @@ extension Engine {
 
     /// Creates an operator user who signs in with this email and password.
     public func createOperator(email: String, name: String, role: StaffRole, password: String) async throws -> OperatorUser {
-        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let typed = email.trimmingCharacters(in: .whitespaces).lowercased()
         let name = name.trimmingCharacters(in: .whitespaces)
         var faults: [ValidationFault] = []
-        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
-        if parts.count != 2 || parts[0].isEmpty || !parts[1].contains(".") || email.contains(where: \.isWhitespace)
-            || !Self.emailLengths.contains(email.utf8.count) {
-            faults.append(ValidationFault(pointer: "/email", code: "invalid_email", message: "'\(email)' is not an email address."))
+        // Members' addresses and operators' follow one rule; an operator's is also counted in bytes.
+        let normalised = MemberRules.email(typed).flatMap { Self.emailLengths.contains($0.utf8.count) ? $0 : nil }
+        if normalised == nil {
+            faults.append(ValidationFault(pointer: "/email", code: "invalid_email", message: "'\(typed)' is not an email address."))
         }
+        let email = normalised ?? typed
         if name.isEmpty || name.count > 200 {
             faults.append(ValidationFault(pointer: "/name", code: "invalid_name", message: "A name is 1 to 200 characters."))
         }
@@ -118,10 +119,7 @@ extension Engine {
         guard actor.role.may(.manageOperators) else {
             throw EngineError.forbidden(code: "insufficient_role", detail: "Only an owner changes operator users.")
         }
-        guard let current = try await store.operatorUsers().first(where: { $0.id == id && $0.removedAt == nil }) else {
-            throw EngineError.notFound(resource: "operator", id: id)
-        }
-        switch try await store.changeOperator(id: id, role: role ?? current.role, removedAt: removing ? now() : nil) {
+        switch try await store.changeOperator(id: id, role: role, removedAt: removing ? now() : nil) {
         case .changed(let user):
             logger.notice(removing ? "operator removed" : "operator role changed", metadata: [
                 "operator": "\(id)", "role": "\(user.role.rawValue)", "by": "\(actor.id)",

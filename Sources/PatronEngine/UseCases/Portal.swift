@@ -112,7 +112,8 @@ extension Engine {
         try await store.outboxMessages(limit: limit)
     }
 
-    private func portalProgram(_ code: String) async throws -> Program {
+    /// The program a portal page is for; the portal reaches any program by its code.
+    public func portalProgram(_ code: String) async throws -> Program {
         try await program(code: code, by: Principal(keyID: "portal", role: .readOnly, programID: nil))
     }
 

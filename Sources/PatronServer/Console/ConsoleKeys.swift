@@ -39,15 +39,7 @@ extension ConsoleController {
                 var response = try await keysView(shell: shell, user: user, issued: issued)
                 response.headers[.cacheControl] = "no-store"
                 return response
-            } catch {
-                // The engine reports a bad name as a validation error of its own, and an unknown
-                // program wrapped as invalid.
-                let invalid: ValidationError
-                switch error {
-                case EngineError.invalid(let wrapped): invalid = wrapped
-                case let plain as ValidationError: invalid = plain
-                default: throw error
-                }
+            } catch EngineError.invalid(let invalid) {
                 for fault in invalid.faults {
                     faults[String(fault.pointer.dropFirst())] = language.words["key_" + fault.code] ?? fault.message
                 }

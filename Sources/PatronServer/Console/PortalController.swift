@@ -247,8 +247,7 @@ struct PortalController: Sendable {
     // MARK: - Parts
 
     private func program(_ context: PatronRequestContext) async throws -> Program {
-        try await engine.program(code: context.parameters.get("program") ?? "",
-                                 by: Principal(keyID: "portal", role: .readOnly, programID: nil))
+        try await engine.portalProgram(context.parameters.get("program") ?? "")
     }
 
     private func signedIn(_ request: Request, program: Program) async throws -> (PortalSession, Member)? {

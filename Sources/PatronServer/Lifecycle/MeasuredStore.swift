@@ -52,7 +52,7 @@ struct MeasuredStore: PatronStore {
     func operatorUser(email: String) async throws -> OperatorUser? {
         try await measure("operator_by_email") { try await base.operatorUser(email: email) }
     }
-    func changeOperator(id: String, role: StaffRole, removedAt: Date?) async throws -> OperatorChange {
+    func changeOperator(id: String, role: StaffRole?, removedAt: Date?) async throws -> OperatorChange {
         try await measure("operator_change") { try await base.changeOperator(id: id, role: role, removedAt: removedAt) }
     }
     func operatorUsers() async throws -> [OperatorUser] { try await measure("operator_list") { try await base.operatorUsers() } }
