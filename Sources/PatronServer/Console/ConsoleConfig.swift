@@ -250,8 +250,7 @@ extension ConsoleController {
             let versions = try await engine.configVersions(programCode: program.code, limit: Engine.maxPageSize, cursor: nil,
                                                            by: user.principal).items
             let current = program.configVersion
-            var actors: [String: String] = [:]
-            for person in try await engine.operatorUsers() { actors["console:" + person.id] = person.email }
+            let actors = try await operatorEmails()
             let rows: [[String: Any]] = versions.map { version in
                 ["number": String(version.number), "at": format.time(version.createdAt),
                  "by": actors[version.createdBy] ?? version.createdBy, "current": version.number == current,

@@ -85,7 +85,7 @@ struct ConsoleController: Sendable {
     @Sendable func signIn(_ request: Request, context: PatronRequestContext) async throws -> Response {
         let form = try await Self.form(request)
         guard let cookie = request.cookies[Self.signInTokenCookie]?.value, !cookie.isEmpty,
-              let token = form["_csrf"], Self.constantTimeEqual(cookie, token) else {
+              let token = form["_csrf"], Engine.constantTimeEqual(cookie, token) else {
             return formExpired(request)
         }
         let email = form["email"] ?? ""
@@ -181,7 +181,7 @@ struct ConsoleController: Sendable {
                 }
                 faults["role"] = shell.language.word("choose_role")
             } catch EngineError.invalid(let error) {
-                for fault in error.faults { faults[String(fault.pointer.dropFirst())] = shell.language.word(fault.code) }
+                faults = shell.language.faults(error)
             } catch EngineError.conflict {
                 faults["email"] = shell.language.word("operator_exists")
             }
@@ -321,6 +321,12 @@ struct ConsoleController: Sendable {
         }
     }
 
+    /// The e-mail of each operator (removed ones too) by the caller the engine records for them, to
+    /// name who did what in the ledger and the configuration's versions.
+    func operatorEmails() async throws -> [String: String] {
+        Dictionary(uniqueKeysWithValues: try await engine.operatorUsers().map { ($0.principal.keyID, $0.email) })
+    }
+
     private func signedIn(_ request: Request) async throws -> (ConsoleSession, OperatorUser)? {
         guard let token = request.cookies[Self.sessionCookie]?.value else { return nil }
         return try await engine.consoleSession(token: token)
@@ -335,7 +341,7 @@ struct ConsoleController: Sendable {
 
     /// Whether a form posted in a session carries that session's token.
     static func carriesToken(_ form: [String: String], of session: ConsoleSession) -> Bool {
-        form["_csrf"].map { constantTimeEqual(session.csrfToken, $0) } ?? false
+        form["_csrf"].map { Engine.constantTimeEqual(session.csrfToken, $0) } ?? false
     }
 
     /// The fields of a url-encoded form; the last of repeated names wins.
@@ -377,10 +383,6 @@ struct ConsoleController: Sendable {
 
     static func expired(_ name: String, path: String = "/console") -> Cookie {
         Cookie(name: name, value: "", maxAge: 0, path: path, httpOnly: true, sameSite: .lax)
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        Engine.constantTimeEqual(a, b)
     }
 
     static func shortTime(_ date: Date) -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import PatronCore
+import PatronEngine
 
 /// How the console writes a program's numbers, money and times: amounts in the program's
 /// currency from minor units, times in the program's time zone.
@@ -67,14 +68,31 @@ struct ConsoleFormat: Sendable {
         components(date).month ?? 1
     }
 
-    /// The ISO form of an instant, for `<time datetime>`.
-    static func machine(_ date: Date) -> String {
-        date.formatted(.iso8601)
-    }
-
     private func components(_ date: Date) -> DateComponents {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         return calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+    }
+}
+
+extension ConsoleFormat {
+    /// An amount of a tier model's metric: money for spend, else a count with its unit.
+    func metric(_ value: Int64, _ metric: TierPolicy.Metric, _ language: ConsoleLanguage) -> String {
+        switch metric {
+        case .spend: money(value)
+        case .orders: language.word("n_orders", number(value))
+        case .growth: language.word("n_growth", number(value))
+        case .pointsEarned: language.word("n_points", number(value))
+        }
+    }
+
+    /// The bar to the next level: its label ("1,200 growth more to 金卡"), its value and maximum,
+    /// and the share reached; nil at the top.
+    func progress(_ standing: TierStanding, _ language: ConsoleLanguage) -> [String: Any]? {
+        guard let next = standing.next else { return nil }
+        let threshold = next.level.threshold
+        return ["text": language.word("more_to", metric(next.needed, standing.metric, language), next.level.name),
+                "value": min(standing.qualifyingValue, threshold), "max": max(threshold, 1),
+                "percent": threshold > 0 ? String(min(100, standing.qualifyingValue * 100 / threshold)) : "100"]
     }
 }

@@ -40,9 +40,7 @@ extension ConsoleController {
                 response.headers[.cacheControl] = "no-store"
                 return response
             } catch EngineError.invalid(let invalid) {
-                for fault in invalid.faults {
-                    faults[String(fault.pointer.dropFirst())] = language.words["key_" + fault.code] ?? fault.message
-                }
+                faults = language.faults(invalid, wordsPrefix: "key_")
                 return try await keysView(shell: shell, user: user, status: .unprocessableContent, form: form, faults: faults)
             }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PatronCore
 
 /// The languages the console and the portal speak, and the words of each.
 enum ConsoleLanguage: String, CaseIterable, Sendable {
@@ -73,6 +74,16 @@ enum ConsoleLanguage: String, CaseIterable, Sendable {
             }
         }
         return result + rest
+    }
+
+    /// The engine's faults by form field (the pointer without its slash), each in this language
+    /// where it has words for the code (`wordsPrefix` + code), else as the engine put it.
+    func faults(_ error: ValidationError, wordsPrefix: String = "") -> [String: String] {
+        var faults: [String: String] = [:]
+        for fault in error.faults {
+            faults[String(fault.pointer.dropFirst())] = words[wordsPrefix + fault.code] ?? fault.message
+        }
+        return faults
     }
 
     /// The word tables, `Words/<language>.json` in the server's resources; the server does not

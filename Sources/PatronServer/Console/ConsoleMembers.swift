@@ -100,8 +100,7 @@ extension ConsoleController {
                                              cursor: query["ledger"], by: principal)
         let subscriptions = try await engine.subscriptions(programCode: program.code, memberID: member.id, by: principal)
         let entitlements = try await engine.entitlements(programCode: program.code, memberID: member.id, by: principal)
-        var actors: [String: String] = [:]
-        for person in try await engine.operatorUsers() { actors["console:" + person.id] = person.email }
+        let actors = try await operatorEmails()
 
         var values: [String: Any] = [
             "member": profile(member, fields: fields, format: format, language: language),
@@ -184,14 +183,7 @@ extension ConsoleController {
 
     private func tier(_ standing: TierStanding, history: [TierChange], runtime: ProgramRuntime, format: ConsoleFormat,
                       language: ConsoleLanguage, actors: [String: String]) -> [String: Any] {
-        func amount(_ value: Int64) -> String {
-            switch standing.metric {
-            case .spend: format.money(value)
-            case .orders: language.word("n_orders", format.number(value))
-            case .growth: language.word("n_growth", format.number(value))
-            case .pointsEarned: language.word("n_points", format.number(value))
-            }
-        }
+        func amount(_ value: Int64) -> String { format.metric(value, standing.metric, language) }
         /// A level's name; a first change comes from the base level.
         func name(_ code: String?) -> String {
             guard let levels = runtime.tiers?.levels else { return code ?? "—" }
@@ -212,13 +204,8 @@ extension ConsoleController {
             },
             "has_history": !history.isEmpty,
         ]
-        if let next = standing.next {
-            values["next"] = [
-                "text": language.word("more_to", amount(next.needed), next.level.name),
-                "value": min(standing.qualifyingValue, next.level.threshold), "max": max(next.level.threshold, 1),
-                "percent": next.level.threshold > 0
-                    ? String(min(100, standing.qualifyingValue * 100 / next.level.threshold)) : "100",
-            ] as [String: Any]
+        if let progress = format.progress(standing, language) {
+            values["next"] = progress
         } else {
             values["top"] = language.word("top_level")
         }
@@ -314,9 +301,7 @@ extension ConsoleController {
                     ])
                     return Self.redirect(to: "/console/programs/\(program.code)/members/\(memberID)?adjusted=\(transfer.id)#ledger")
                 } catch EngineError.invalid(let error) {
-                    for fault in error.faults {
-                        faults[String(fault.pointer.dropFirst())] = language.words["adjust_" + fault.code] ?? fault.message
-                    }
+                    faults = language.faults(error, wordsPrefix: "adjust_")
                 } catch EngineError.insufficientPoints(let available, _) {
                     faults["points"] = language.word("adjust_insufficient", ConsoleFormat(program: program).number(available))
                 }

@@ -126,8 +126,7 @@ struct PortalController: Sendable {
     @Sendable func signOut(_ request: Request, context: PatronRequestContext) async throws -> Response {
         let program = try await program(context)
         let form = try await ConsoleController.form(request)
-        guard let (session, _) = try await signedIn(request, program: program),
-              form["_csrf"].map({ Engine.constantTimeEqual($0, session.csrfToken) }) == true,
+        guard try await signedIn(request, program: program, form: form) != nil,
               let cookie = request.cookies[Self.sessionCookie] else { return expired(request, program: program) }
         try await engine.portalSignOut(token: cookie.value)
         var response = ConsoleController.redirect(to: "/m/\(program.code)")
@@ -181,17 +180,8 @@ struct PortalController: Sendable {
             let standing = try await engine.tierStanding(programCode: program.code, memberID: member.id, by: principal)
             values["level"] = standing.level.name
             values["valid_until"] = standing.validUntil.map(format.day) ?? language.word("no_end")
-            if let next = standing.next {
-                let amount = switch standing.metric {
-                case .spend: format.money(next.needed)
-                case .orders: language.word("n_orders", format.number(next.needed))
-                case .growth: language.word("n_growth", format.number(next.needed))
-                case .pointsEarned: language.word("n_points", format.number(next.needed))
-                }
-                values["progress"] = [
-                    "text": language.word("more_to", amount, next.level.name),
-                    "value": min(standing.qualifyingValue, next.level.threshold), "max": max(next.level.threshold, 1),
-                ] as [String: Any]
+            if let progress = format.progress(standing, language) {
+                values["progress"] = progress
             } else if tiers.levels.count > 1 {
                 values["top"] = language.word("top_level")
             }
@@ -215,8 +205,7 @@ struct PortalController: Sendable {
     @Sendable func checkIn(_ request: Request, context: PatronRequestContext) async throws -> Response {
         let program = try await program(context)
         let form = try await ConsoleController.form(request)
-        guard let (session, member) = try await signedIn(request, program: program),
-              form["_csrf"].map({ Engine.constantTimeEqual($0, session.csrfToken) }) == true else {
+        guard let (_, member) = try await signedIn(request, program: program, form: form) else {
             return expired(request, program: program)
         }
         let principal = Engine.portalPrincipal(memberID: member.id, programID: program.id)
@@ -253,6 +242,14 @@ struct PortalController: Sendable {
     private func signedIn(_ request: Request, program: Program) async throws -> (PortalSession, Member)? {
         guard let token = request.cookies[Self.sessionCookie]?.value else { return nil }
         return try await engine.portalSession(programCode: program.code, token: token)
+    }
+
+    /// The session of a form posted in it: signed in, and the form carries the session's token.
+    private func signedIn(_ request: Request, program: Program, form: [String: String]) async throws
+        -> (PortalSession, Member)? {
+        guard let (session, member) = try await signedIn(request, program: program),
+              let token = form["_csrf"], Engine.constantTimeEqual(token, session.csrfToken) else { return nil }
+        return (session, member)
     }
 
     private func carriesFormToken(_ request: Request, _ form: [String: String]) -> Bool {
