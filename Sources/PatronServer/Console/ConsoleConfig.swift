@@ -48,7 +48,9 @@ extension ConsoleController {
             let base = "/console/programs/\(program.code)/config"
             if candidate == current.document { return Self.redirect(to: base + "?unchanged=1#section-\(section.id)") }
             return try await storeConfig(candidate, expected: form["_version"].flatMap(Int.init), shell: shell, user: user,
-                                         program: program, current: current, section: section.id) { faults, alert in
+                                         program: program, current: current.number, stored: { version in
+                Self.redirect(to: base + "?saved=\(version.number)#section-\(section.id)")
+            }) { faults, alert in
                 configForms(shell: shell, user: user, program: program, document: candidate,
                             version: form["_version"].flatMap(Int.init) ?? current.number, status: .unprocessableContent,
                             faults: faults, alert: alert, open: section.id)
@@ -56,10 +58,11 @@ extension ConsoleController {
         }
     }
 
-    /// Stores `document` as the next version and goes back to `page`, or answers `refused` with
-    /// the validator's faults by pointer, or an alert when the configuration moved on meanwhile.
+    /// Stores `document` as the next version and answers `stored`; or answers `refused` with the
+    /// validator's faults by pointer, or with no faults and an alert when the configuration moved
+    /// on from `expected` meanwhile (it is at `current` as far as the page knew).
     private func storeConfig(_ document: JSONValue, expected: Int?, shell: ConsoleShell, user: OperatorUser, program: Program,
-                             current: ConfigVersion, section: String?, page: String = "",
+                             current: Int, stored: (ConfigVersion) -> Response,
                              refused: ([String: String], String?) -> Response) async throws -> Response {
         let language = shell.language
         do {
@@ -68,8 +71,7 @@ extension ConsoleController {
             logger.info("configuration changed in the console", metadata: [
                 "operator": "\(user.id)", "program": "\(program.code)", "version": "\(version.number)",
             ])
-            let anchor = section.map { "#section-\($0)" } ?? ""
-            return Self.redirect(to: "/console/programs/\(program.code)/config\(page)?saved=\(version.number)\(anchor)")
+            return stored(version)
         } catch EngineError.invalid(let error) {
             var faults: [String: String] = [:]
             for fault in error.faults {
@@ -77,7 +79,7 @@ extension ConsoleController {
             }
             return refused(faults, language.word("config_refused"))
         } catch EngineError.preconditionFailed {
-            return refused([:], language.word("config_moved_on", String(current.number)))
+            return refused([:], language.word("config_moved_on", String(current)))
         }
     }
 
@@ -220,7 +222,9 @@ extension ConsoleController {
                 return Self.redirect(to: "/console/programs/\(program.code)/config/json?saved=\(current.number)")
             }
             return try await storeConfig(document, expected: expected, shell: shell, user: user, program: program,
-                                         current: current, section: nil, page: "/json") { faults, alert in
+                                         current: current.number, stored: { version in
+                Self.redirect(to: "/console/programs/\(program.code)/config/json?saved=\(version.number)")
+            }) { faults, alert in
                 refused(faults.sorted { $0.key < $1.key }.map { "\($0.key.isEmpty ? "/" : $0.key): \($0.value)" }, alert)
             }
         }
@@ -309,23 +313,20 @@ extension ConsoleController {
         return try await programPage(request, context, needs: .editConfig, form: form) { shell, user, program in
             let number = context.parameters.get("number").flatMap(Int.init) ?? 0
             let old = try await engine.configVersion(programCode: program.code, number: number, by: user.principal)
-            do {
-                let (version, _) = try await engine.updateConfig(programCode: program.code, document: old.document,
-                                                                 expectedVersion: form["_version"].flatMap(Int.init),
-                                                                 by: user.principal)
+            return try await storeConfig(old.document, expected: form["_version"].flatMap(Int.init), shell: shell, user: user,
+                                         program: program, current: program.configVersion, stored: { version in
                 logger.notice("configuration rolled back in the console", metadata: [
                     "operator": "\(user.id)", "program": "\(program.code)", "to": "\(number)", "version": "\(version.number)",
                 ])
                 return Self.redirect(to: "/console/programs/\(program.code)/config/versions?rolled=\(number)")
-            } catch EngineError.invalid(let error) {
-                // An old document that today's validator refuses (a rule language change) cannot come back as it was.
-                let message = error.faults.map { "\($0.pointer): \($0.message)" }.joined(separator: " ")
-                return pages.render("message", status: .unprocessableContent, title: shell.language.word("config_refused"),
-                                    shell: shell, values: ["heading": shell.language.word("config_refused"), "message": message])
-            } catch EngineError.preconditionFailed {
-                return pages.render("message", status: .conflict, title: shell.language.word("config_refused"), shell: shell,
-                                    values: ["heading": shell.language.word("config_refused"),
-                                             "message": shell.language.word("config_moved_on", String(program.configVersion))])
+            }) { faults, alert in
+                // An old document that today's validator refuses (a rule language change) cannot
+                // come back as it was; without faults, the configuration moved on meanwhile.
+                let title = shell.language.word("config_refused")
+                let message = faults.isEmpty ? alert ?? title
+                    : faults.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: " ")
+                return pages.render("message", status: faults.isEmpty ? .conflict : .unprocessableContent, title: title,
+                                    shell: shell, values: ["heading": title, "message": message])
             }
         }
     }

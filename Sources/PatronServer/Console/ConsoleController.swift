@@ -222,27 +222,26 @@ struct ConsoleController: Sendable {
                                alert: String? = nil) async throws -> Response {
         let language = shell.language
         let me = shell.user?.id
+        func roles(selecting selected: String?) -> [[String: Any]] {
+            StaffRole.allCases.map {
+                ["value": $0.rawValue, "label": language.word("role_" + $0.rawValue), "selected": $0.rawValue == selected]
+            }
+        }
         let rows: [[String: Any]] = try await engine.operatorUsers().map { user in
-            var row: [String: Any] = [
+            [
                 "id": user.id, "email": user.email, "name": user.name, "role_label": language.word("role_" + user.role.rawValue),
-                "locked_until": user.lockedUntil.map(Self.shortTime) ?? "—", "created": Self.shortTime(user.createdAt),
+                "locked_until": user.removedAt == nil ? user.lockedUntil.map(Self.shortTime) ?? "—" : "—",
+                "created": Self.shortTime(user.createdAt),
                 "removed": user.removedAt.map { language.word("removed_at", Self.shortTime($0)) } ?? "",
                 "is_removed": user.removedAt != nil, "is_me": user.id == me,
                 "role_action": "/console/users/\(user.id)/role", "remove_action": "/console/users/\(user.id)/remove",
                 "role_field": "role-\(user.id)", "role_field_label": language.word("role_of", user.email),
                 "remove_label": language.word("remove_operator", user.email),
-                "roles": StaffRole.allCases.map {
-                    ["value": $0.rawValue, "label": language.word("role_" + $0.rawValue), "selected": $0 == user.role]
-                },
+                "roles": roles(selecting: user.role.rawValue),
             ]
-            if user.removedAt != nil { row["locked_until"] = "—" }
-            return row
-        }
-        let roles: [[String: Any]] = StaffRole.allCases.map {
-            ["value": $0.rawValue, "label": language.word("role_" + $0.rawValue), "selected": form["role"] == $0.rawValue]
         }
         let fields: [String: Any] = ["email": form["email"] ?? "", "name": form["name"] ?? ""]
-        var values: [String: Any] = ["operators": rows, "roles": roles, "form": fields, "faults": faults,
+        var values: [String: Any] = ["operators": rows, "roles": roles(selecting: form["role"]), "form": fields, "faults": faults,
                                      "has_faults": !faults.isEmpty]
         values["notice"] = notice
         values["alert"] = alert
