@@ -19,6 +19,7 @@ struct ConsoleController: Sendable {
     /// Before sign-in there is no session to hold the form token, so the sign-in form's token is
     /// also set as a cookie, and the two must match (the double-submit pattern).
     static let signInTokenCookie = "patron_sign_in"
+    static let signInToken = FormToken(cookieName: signInTokenCookie, path: "/console")
     static let maxFormBytes = 16 * 1024
 
     typealias Handler = @Sendable (Request, PatronRequestContext) async throws -> Response
@@ -84,10 +85,7 @@ struct ConsoleController: Sendable {
 
     @Sendable func signIn(_ request: Request, context: PatronRequestContext) async throws -> Response {
         let form = try await Self.form(request)
-        guard let cookie = request.cookies[Self.signInTokenCookie]?.value, !cookie.isEmpty,
-              let token = form["_csrf"], Engine.constantTimeEqual(cookie, token) else {
-            return formExpired(request)
-        }
+        guard Self.signInToken.verify(request, form: form) else { return formExpired(request) }
         let email = form["email"] ?? ""
         let next = Self.safeNext(form["next"])
         switch try await engine.signIn(email: email, password: form["password"] ?? "") {
@@ -113,11 +111,9 @@ struct ConsoleController: Sendable {
     private func signInForm(_ request: Request, next: String?, email: String = "", status: HTTPResponse.Status = .ok,
                             error: String? = nil) -> Response {
         let language = ConsoleLanguage(request)
-        // One token per browser, kept while it lasts, so two open tabs both work.
-        let token = request.cookies[Self.signInTokenCookie]?.value ?? Engine.randomToken()
+        let (token, cookie) = Self.signInToken.issue(for: request)
         var shell = ConsoleShell(language: language, user: nil, csrf: token, path: "/console/sign-in")
-        shell.cookies.append(Cookie(name: Self.signInTokenCookie, value: token, maxAge: 3600, path: "/console",
-                                    httpOnly: true, sameSite: .strict))
+        shell.cookies.append(cookie)
         var values: [String: Any] = ["email": email, "next": next ?? ""]
         if let error { values["error"] = error }
         return pages.render("sign-in", status: status, title: language.word("sign_in"), shell: shell, values: values)

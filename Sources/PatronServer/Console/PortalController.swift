@@ -52,7 +52,7 @@ struct PortalController: Sendable {
         let program = try await program(context)
         let form = try await ConsoleController.form(request)
         let language = ConsoleLanguage(request)
-        guard carriesFormToken(request, form) else { return expired(request, program: program) }
+        guard formToken(program).verify(request, form: form) else { return expired(request, program: program) }
         let contact = (form["contact"] ?? "").trimmingCharacters(in: .whitespaces)
         do {
             switch try await engine.requestPortalCode(programCode: program.code, contact: contact) {
@@ -95,7 +95,7 @@ struct PortalController: Sendable {
         let program = try await program(context)
         let form = try await ConsoleController.form(request)
         let language = ConsoleLanguage(request)
-        guard carriesFormToken(request, form) else { return expired(request, program: program) }
+        guard formToken(program).verify(request, form: form) else { return expired(request, program: program) }
         let contact = form["contact"] ?? ""
         let outcome: PortalSignIn
         do {
@@ -252,9 +252,8 @@ struct PortalController: Sendable {
         return (session, member)
     }
 
-    private func carriesFormToken(_ request: Request, _ form: [String: String]) -> Bool {
-        guard let cookie = request.cookies[Self.formCookie]?.value, !cookie.isEmpty, let token = form["_csrf"] else { return false }
-        return Engine.constantTimeEqual(cookie, token)
+    private func formToken(_ program: Program) -> FormToken {
+        FormToken(cookieName: Self.formCookie, path: "/m/\(program.code)")
     }
 
     private func expired(_ request: Request, program: Program) -> Response {
@@ -270,10 +269,9 @@ struct PortalController: Sendable {
         let path = "/m/\(program.code)"
         var shell = ConsoleShell(language: language, user: nil, csrf: values["csrf"] as? String ?? "", path: path)
         if values["csrf"] == nil {
-            let token = request.cookies[Self.formCookie]?.value ?? Engine.randomToken()
+            let (token, cookie) = formToken(program).issue(for: request)
             shell.csrf = token
-            shell.cookies.append(Cookie(name: Self.formCookie, value: token, maxAge: 3600, path: path, httpOnly: true,
-                                        sameSite: .strict))
+            shell.cookies.append(cookie)
         }
         var page = values
         page["program_name"] = program.name
