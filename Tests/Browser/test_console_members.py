@@ -3,26 +3,9 @@ personal data on request — each by role, enforced by the server.
 
 The tests share one demo server, so each works on its own demo member (DEMO-000NN)."""
 
-
 from harness import DESKTOP, MARKETER, OWNER, PHONE, BrowserTestCase
 
 MEMBERS = "/console/programs/demo/members"
-
-# Posts a form to a path below the member page being shown, with the page's own CSRF token:
-# what a second submit, or a hand-made request by someone signed in, sends.
-POST_FORM = """
-    const [below, fields] = arguments;
-    const form = document.createElement('form');
-    form.method = 'post';
-    form.action = location.pathname + '/' + below;
-    const values = Object.assign({_csrf: document.querySelector('form#sign-out input[name=_csrf]').value}, fields);
-    for (const [name, value] of Object.entries(values)) {
-      const input = document.createElement('input');
-      input.type = 'hidden'; input.name = name; input.value = value; form.appendChild(input);
-    }
-    document.body.appendChild(form);
-    form.submit();
-"""
 
 
 class MemberPages(BrowserTestCase):
@@ -106,10 +89,8 @@ class MemberPages(BrowserTestCase):
         self.assertIn("owner@example.com", newest)
         self.assertEqual(len(self.ledger_rows()), min(len(before) + 1, 20))
         # The same form sent again (a double click, a resubmit) records nothing more.
-        page = self.find("html")
-        self.driver.execute_script(POST_FORM, "adjustments",
-                                   {"request_key": key, "points": "250", "reason": "Parcel arrived late"})
-        self.wait_until_left(page)
+        self.post_form(self.path().split("?")[0] + "/adjustments",
+                       {"request_key": key, "points": "250", "reason": "Parcel arrived late"})
         self.assertEqual(sum("Parcel arrived late" in row for row in self.ledger_rows()), 1)
 
     def test_erasure_asks_for_the_external_id_first(self):
@@ -142,9 +123,7 @@ class MemberPages(BrowserTestCase):
         self.assertEqual(self.find_all("form#adjust"), [])
         self.assertEqual(self.find_all("a.danger-link"), [])
         before = self.ledger_rows()
-        page = self.find("html")
-        self.driver.execute_script(POST_FORM, "adjustments", {"points": "100000", "reason": "sneaky"})
-        self.wait_until_left(page)
+        self.post_form(self.path() + "/adjustments", {"points": "100000", "reason": "sneaky"})
         self.assertEqual(self.heading(), "Not allowed")
         self.open_member("DEMO-00044")
         self.assertEqual(self.ledger_rows(), before)
