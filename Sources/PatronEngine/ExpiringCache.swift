@@ -34,6 +34,13 @@ final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         return value
     }
 
+    /// The cached value for `key` while it is fresh, without loading anything: for a caller that
+    /// must not suspend, and takes another path on a miss.
+    func cachedValue(for key: Key) -> Value? {
+        guard let entry = entries.withLock({ $0[key] }), entry.expires > ContinuousClock.now else { return nil }
+        return entry.value
+    }
+
     /// Drops the entries whose value matches.
     func remove(where matches: (Value) -> Bool) {
         entries.withLock { entries in

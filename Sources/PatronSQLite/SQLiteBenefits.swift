@@ -9,16 +9,19 @@ import PatronEngine
 extension SQLiteStore {
     public func entitlementState(programID: String, memberID: String, periods: [String: Date]) async throws
         -> EntitlementState? {
-        try await pool.read { db in
-            guard let row = try db.row("""
-                SELECT status, tier, tier_since, tier_until, tier_version, plan_until FROM members WHERE id = ? AND program_id = ?
-                """, [memberID, programID]) else { return nil }
-            return EntitlementState(
-                memberID: memberID, isActive: (row["status"] as String) == MemberStatus.active.rawValue,
-                tier: Self.memberTier(row),
-                planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-                usage: try Self.benefitUsage(memberID: memberID, periods: periods, db))
-        }
+        try await pool.read { db in try Self.entitlementState(programID: programID, memberID: memberID, periods: periods, db) }
+    }
+
+    static func entitlementState(programID: String, memberID: String, periods: [String: Date], _ db: Database)
+        throws -> EntitlementState? {
+        guard let row = try db.row("""
+            SELECT status, tier, tier_since, tier_until, tier_version, plan_until FROM members WHERE id = ? AND program_id = ?
+            """, [memberID, programID]) else { return nil }
+        return EntitlementState(
+            memberID: memberID, isActive: (row["status"] as String) == MemberStatus.active.rawValue,
+            tier: memberTier(row),
+            planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)),
+            usage: try benefitUsage(memberID: memberID, periods: periods, db))
     }
 
     private static func benefitUsage(memberID: String, periods: [String: Date], _ db: Database) throws -> BenefitUsage {

@@ -7,6 +7,8 @@ import PatronEngine
 /// concurrent readers). `synchronous=FULL` makes every acknowledged commit durable.
 public final class SQLiteStore: PatronStore {
     let pool: DatabasePool
+    /// The database file.
+    let path: String
     public let displayName: String
 
     /// Opens (creating if needed) the database file at `path`.
@@ -17,6 +19,7 @@ public final class SQLiteStore: PatronStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        self.path = path
         displayName = "sqlite:\(path)"
     }
 

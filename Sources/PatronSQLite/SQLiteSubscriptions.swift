@@ -48,9 +48,11 @@ extension SQLiteStore {
     }
 
     public func subscriptions(memberID: String) async throws -> [Subscription] {
-        try await pool.read { db in
-            try db.rows("SELECT * FROM subscriptions WHERE member_id = ? ORDER BY id DESC", [memberID]).map(Self.subscription)
-        }
+        try await pool.read { db in try Self.subscriptions(memberID: memberID, db) }
+    }
+
+    static func subscriptions(memberID: String, _ db: Database) throws -> [Subscription] {
+        try db.rows("SELECT * FROM subscriptions WHERE member_id = ? ORDER BY id DESC", [memberID]).map(subscription)
     }
 
     public func subscriptionPayment(programID: String, paymentRef: String) async throws

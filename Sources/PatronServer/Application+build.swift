@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import OpenAPIHummingbird
 import OpenAPIRuntime
 import PatronAPI
@@ -43,9 +44,15 @@ public func buildApplication(_ options: ServerOptions,
     let location = try StoreLocation(options.database)
     let (store, services) = try location.open(logger: logger)
     let engine = Engine(store: MeasuredStore(store), logger: logger)
+    let serverName = "patron"
+    // Entitlement checks are answered on the event loop where the store reads without suspending.
+    let readers = (store as? any ImmediateReaderSource).map { EventLoopReaders(source: $0, logger: logger) }
     var app = Application(
         router: try buildRouter(engine: engine, options: options, logger: logger),
-        configuration: .init(address: .hostname(options.host, port: options.port), serverName: "patron"),
+        server: .http1(configuration: .init(additionalChannelHandlers: readers.map {
+            [EntitlementCheckHandler(engine: engine, readers: $0, serverName: serverName)]
+        } ?? [])),
+        configuration: .init(address: .hostname(options.host, port: options.port), serverName: serverName),
         services: services + [HousekeepingService(engine: engine, logger: logger),
                               LedgerJobService(engine: engine, logger: logger)],
         logger: logger)

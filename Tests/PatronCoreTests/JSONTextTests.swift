@@ -11,9 +11,10 @@ struct JSONTextTests {
         try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
     }
 
-    static func foundationText(_ value: JSONValue) -> String {
+    static func foundationText(_ value: JSONValue, pretty: Bool = false) -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = pretty ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+            : [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try! encoder.encode(value), as: UTF8.self)
     }
 
@@ -67,6 +68,7 @@ struct JSONTextTests {
             let text = value.canonicalString()
             #expect(text == Self.foundationText(value))
             #expect(try JSONValue(parsing: Data(text.utf8)) == Self.foundationParse(text))
+            #expect(String(decoding: value.prettyData(), as: UTF8.self) == Self.foundationText(value, pretty: true))
         }
     }
 
@@ -119,6 +121,21 @@ struct TimestampTests {
             let parsed = try CELTimestamp(rfc3339: text)
             #expect(parsed.seconds * 1000 + Int64(parsed.nanos / 1_000_000) == milliseconds, "\(text)")
             #expect(text.utf8.count == 24)
+        }
+    }
+
+    @Test("the HTTP Date header's text: RFC 9110's example, and Foundation's formatting of random instants")
+    func httpDate() {
+        #expect(Timestamp.httpDate(Date(timeIntervalSince1970: 784_111_777)) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(Timestamp.httpDate(Date(timeIntervalSince1970: 951_782_400.999)) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        var random = SeededGenerator(seed: 5)
+        for _ in 0..<2_000 {
+            let date = Date(timeIntervalSince1970: Double(Int64.random(in: 0...4_102_444_800, using: &random)))
+            #expect(Timestamp.httpDate(date) == formatter.string(from: date))
         }
     }
 

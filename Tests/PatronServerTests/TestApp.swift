@@ -18,7 +18,9 @@ struct TestApp {
     /// The application's database, for what a test must do behind its back.
     let databaseURL: String
 
-    static func run(_ kind: TestStoreKind, maxBodyBytes: Int = 1 << 20,
+    /// `setup` `.live` runs the server on a socket, with its channel handlers; `.router` (the
+    /// default) drives the router in memory.
+    static func run(_ kind: TestStoreKind, maxBodyBytes: Int = 1 << 20, setup: TestingSetup = .router,
                     _ body: @Sendable @escaping (TestApp) async throws -> Void) async throws {
         try await kind.withDatabaseURL { url in
             var options = ServerOptions()
@@ -27,7 +29,7 @@ struct TestApp {
             options.maxBodyBytes = maxBodyBytes
             options.logLevel = .critical
             let app = try buildApplication(options, announce: { _ in })
-            try await app.test(.router) { client in try await body(TestApp(client: client, databaseURL: url)) }
+            try await app.test(setup) { client in try await body(TestApp(client: client, databaseURL: url)) }
         }
     }
 

@@ -44,6 +44,15 @@ extension JSONValue {
         return Data(writer.bytes)
     }
 
+    /// The text Foundation's JSONEncoder writes with `.prettyPrinted`, `.sortedKeys` and
+    /// `.withoutEscapingSlashes` (the API's answers): two spaces of indent, `"key" : value`, and an
+    /// empty array or object as its brackets around an empty line.
+    public func prettyData() -> Data {
+        var writer = JSONWriter(pretty: true)
+        writer.write(self)
+        return Data(writer.bytes)
+    }
+
     /// The canonical text as a string.
     public func canonicalString() -> String {
         var writer = JSONWriter()
@@ -313,12 +322,15 @@ private struct JSONParser {
     }
 }
 
-/// Writes compact JSON with sorted keys and `/` unescaped.
+/// Writes JSON with sorted keys and `/` unescaped: compact, or pretty as JSONEncoder prints it.
 struct JSONWriter {
     var bytes: [UInt8] = []
+    let pretty: Bool
+    private var depth = 0
 
-    init() {
-        bytes.reserveCapacity(256)
+    init(pretty: Bool = false) {
+        self.pretty = pretty
+        bytes.reserveCapacity(pretty ? 1024 : 256)
     }
 
     mutating func write(_ value: JSONValue) {
@@ -329,22 +341,50 @@ struct JSONWriter {
         case .double(let number): append(Self.text(of: number))
         case .string(let string): write(string)
         case .array(let elements):
-            bytes.append(UInt8(ascii: "["))
+            open("[")
             for (position, element) in elements.enumerated() {
-                if position > 0 { bytes.append(UInt8(ascii: ",")) }
+                separate(position)
                 write(element)
             }
-            bytes.append(UInt8(ascii: "]"))
+            close("]")
         case .object(let members):
-            bytes.append(UInt8(ascii: "{"))
+            open("{")
             for (position, key) in members.keys.sorted().enumerated() {
-                if position > 0 { bytes.append(UInt8(ascii: ",")) }
+                separate(position)
                 write(key)
-                bytes.append(UInt8(ascii: ":"))
+                append(pretty ? " : " : ":")
                 write(members[key]!)
             }
-            bytes.append(UInt8(ascii: "}"))
+            close("}")
         }
+    }
+
+    private mutating func open(_ bracket: Unicode.Scalar) {
+        bytes.append(UInt8(ascii: bracket))
+        guard pretty else { return }
+        bytes.append(0x0A)
+        depth += 1
+    }
+
+    /// The comma before every member but the first, and in pretty text the line and indent.
+    private mutating func separate(_ position: Int) {
+        if position > 0 { bytes.append(UInt8(ascii: ",")) }
+        guard pretty else { return }
+        if position > 0 { bytes.append(0x0A) }
+        indent()
+    }
+
+    private mutating func close(_ bracket: Unicode.Scalar) {
+        if pretty {
+            bytes.append(0x0A)
+            depth -= 1
+            indent()
+        }
+        bytes.append(UInt8(ascii: bracket))
+    }
+
+    private mutating func indent() {
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth))
     }
 
     mutating func write(_ string: String) {

@@ -67,4 +67,10 @@ final class ProgramRuntimes: Sendable {
         }
         return runtime
     }
+
+    /// The compiled runtime of the program's configuration version, if it is compiled already.
+    func compiled(for program: Program) -> ProgramRuntime? {
+        guard let cached = cache.withLock({ $0[program.id] }), cached.configVersion == program.configVersion else { return nil }
+        return cached
+    }
 }

@@ -133,3 +133,21 @@ public protocol BenefitStore: Sendable {
     func grantBenefit(_ grant: BenefitGrant) async throws -> Bool
 
 }
+
+/// A store that opens readers which answer on the calling thread, without suspending. The
+/// embedded store does: a read there takes tens of microseconds. The server opens one per event
+/// loop and answers entitlement checks on the loop with it, so that a check is neither handed to
+/// another thread and back nor made to wait on a lock another loop holds.
+public protocol ImmediateReaderSource: Sendable {
+    /// A reader with a connection of its own, for one thread's use.
+    func makeImmediateReader() throws -> any ImmediateBenefitReader
+}
+
+/// Reads a member's standing for benefits on the calling thread; used by one thread at a time.
+public protocol ImmediateBenefitReader: AnyObject {
+    /// What `BenefitStore.entitlementState` reads, and with it the member's subscriptions when
+    /// their plans run past `instant` (else none), in one read transaction; nil when the program
+    /// has no such member.
+    func entitlementState(programID: String, memberID: String, periods: [String: Date], plansAfter instant: Date) throws
+        -> (state: EntitlementState, subscriptions: [Subscription])?
+}

@@ -30,11 +30,16 @@ extension Engine {
             throw EngineError.unauthenticated(detail: "The API key is not valid.")
         }
         let hash = Self.hash(secret: secret)
-        guard let key = try await apiKeys.value(for: hash, load: { try await store.apiKey(secretHash: hash) }),
-              key.revokedAt == nil else {
+        guard let principal = try await apiKeys.value(for: hash, load: { try await store.apiKey(secretHash: hash) })
+            .flatMap(Self.principal) else {
             throw EngineError.unauthenticated(detail: "The API key is not valid or has been revoked.")
         }
-        return Principal(keyID: key.id, role: key.role, programID: key.programID)
+        return principal
+    }
+
+    /// Who calls with `key`; nil for a revoked key.
+    static func principal(_ key: APIKey) -> Principal? {
+        key.revokedAt == nil ? Principal(keyID: key.id, role: key.role, programID: key.programID) : nil
     }
 
     /// Makes sure an owner key exists at start. With `adminSecret` (PATRON_ADMIN_KEY), that secret

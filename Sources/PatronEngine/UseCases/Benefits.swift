@@ -52,8 +52,35 @@ extension Engine {
         // Every quota's current period, so that the member and their usage are read at once.
         let periods = runtime.quotaPeriods(at: now)
         let state = try await entitlementState(program: program, memberID: memberID, periods: periods.mapValues(\.start))
+        return Self.entitlements(state, subscriptions: try await subscriptions(of: state, runningAfter: now),
+                                 runtime: runtime, periods: periods, at: now)
+    }
+
+    /// The member's entitlements computed on the calling thread with `reader`, without
+    /// suspending, for a caller that must not wait (the server's event loop). Nil when something
+    /// it needs is not at hand — the API key, the program or its compiled configuration not cached
+    /// on this node — and when the answer would be a refusal: the caller then takes the ordinary
+    /// path (`authenticate`, then `entitlements`), which loads what was missing and words every
+    /// refusal. What it answers is what that path answers.
+    public func entitlementsAtHand(secret: String, programCode: String, memberID: String,
+                                   reader: any ImmediateBenefitReader) throws -> Entitlements? {
+        guard let principal = apiKeys.cachedValue(for: Self.hash(secret: secret)).flatMap(Self.principal),
+              principal.has(.readMembers), let program = programs.cachedValue(for: programCode),
+              principal.canReach(programID: program.id), let runtime = runtimes.compiled(for: program),
+              Identifier.isWellFormed(memberID) else { return nil }
+        let now = now()
+        let periods = runtime.quotaPeriods(at: now)
+        guard let (state, subscriptions) = try reader.entitlementState(programID: program.id, memberID: memberID,
+                                                                       periods: periods.mapValues(\.start), plansAfter: now),
+              state.isActive else { return nil }
+        return Self.entitlements(state, subscriptions: subscriptions, runtime: runtime, periods: periods, at: now)
+    }
+
+    /// The effective set, from the member's standing and usage and their subscriptions.
+    private static func entitlements(_ state: EntitlementState, subscriptions: [Subscription], runtime: ProgramRuntime,
+                                     periods: [String: (start: Date, end: Date?)], at now: Date) -> Entitlements {
         let usage = state.usage
-        let (level, plans) = try await benefitSources(state, runtime: runtime, at: now)
+        let (level, plans) = benefitSources(state, subscriptions: subscriptions, runtime: runtime, at: now)
         let carried = runtime.benefits.entitled(level: level, plans: plans)
         // Catalogue order: what the level and plans carry, and what was granted.
         let items = runtime.benefits.benefits.compactMap { benefit -> Entitlement? in
@@ -94,7 +121,8 @@ extension Engine {
         let state = try await entitlementState(program: program, memberID: memberID,
                                                periods: period.map { [benefit.code: $0.start] } ?? [:])
         let usage = state.usage
-        let (level, plans) = try await benefitSources(state, runtime: runtime, at: now)
+        let (level, plans) = Self.benefitSources(state, subscriptions: try await subscriptions(of: state, runningAfter: now),
+                                                 runtime: runtime, at: now)
         let carried = runtime.benefits.entitled(level: level, plans: plans).contains(benefit)
         let allowance = usage.allowances[benefit.code]
         guard carried || allowance != nil else {
@@ -148,18 +176,22 @@ extension Engine {
         throw EngineError.quotaExceeded(benefit: benefit.code, remaining: exceeded.max() ?? 0, requested: quantity)
     }
 
+    /// The member's subscriptions when one of their plans runs past `instant`, else none: the
+    /// member row names the plan ending last, and only then are all subscriptions read.
+    func subscriptions(of state: EntitlementState, runningAfter instant: Date) async throws -> [Subscription] {
+        guard let until = state.planUntil, until > instant else { return [] }
+        return try await store.subscriptions(memberID: state.memberID)
+    }
+
     /// Where a member's benefits come from at `instant`: their level (nil when the program has no
     /// tiers, or while a plan that does not stack with the tier is active) and their active plans.
-    func benefitSources(_ state: EntitlementState, runtime: ProgramRuntime, at instant: Date) async throws
-        -> (level: String?, plans: Set<String>) {
+    static func benefitSources(_ state: EntitlementState, subscriptions: [Subscription], runtime: ProgramRuntime,
+                               at instant: Date) -> (level: String?, plans: Set<String>) {
         var level = runtime.tiers?.levelCode(of: state.tier)
         var plans: Set<String> = []
-        // The member row names the plan ending last; only then are all subscriptions read.
-        if let until = state.planUntil, until > instant {
-            for subscription in try await store.subscriptions(memberID: state.memberID) where subscription.isActive(at: instant) {
-                plans.insert(subscription.plan)
-                if runtime.plans.plan(subscription.plan)?.stacksWithTier == false { level = nil }
-            }
+        for subscription in subscriptions where subscription.isActive(at: instant) {
+            plans.insert(subscription.plan)
+            if runtime.plans.plan(subscription.plan)?.stacksWithTier == false { level = nil }
         }
         return (level, plans)
     }

@@ -22,14 +22,17 @@ struct MeasuredStore: PatronStore {
         defer { inFlight.decrement() }
         do {
             let result = try await work()
-            Timer(label: "patron_db_operation_duration_seconds", dimensions: [("operation", operation), ("outcome", "ok")],
-                  preferredDisplayUnit: .seconds).recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
+            Self.record(operation, "ok", since: start)
             return result
         } catch {
-            Timer(label: "patron_db_operation_duration_seconds", dimensions: [("operation", operation), ("outcome", "error")],
-                  preferredDisplayUnit: .seconds).recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
+            Self.record(operation, "error", since: start)
             throw error
         }
+    }
+
+    private static func record(_ operation: String, _ outcome: String, since start: UInt64) {
+        Timer(label: "patron_db_operation_duration_seconds", dimensions: [("operation", operation), ("outcome", outcome)],
+              preferredDisplayUnit: .seconds).recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
     }
 
     func migrate() async throws { try await measure("migrate") { try await base.migrate() } }
@@ -288,3 +291,4 @@ struct MeasuredStore: PatronStore {
         try await measure("outbox_list") { try await base.outboxMessages(limit: limit) }
     }
 }
+
