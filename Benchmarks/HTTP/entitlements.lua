@@ -1,7 +1,9 @@
 -- wrk script: GET of a random member's entitlements (members: whitespace-separated ids in the file
 -- named by MEMBERS_FILE; bearer key from KEY; program code from PROGRAM). With PACE_MS > 0 each
--- connection waits that long between requests, so the load is offered at a set rate instead of as
--- fast as answers come (wrk measures latency from the send, so the wait is not counted).
+-- connection waits between requests, so the load is offered at a set rate instead of as fast as
+-- answers come (wrk measures latency from the send, so the wait is not counted): PACE_MS exactly
+-- with ARRIVALS=lockstep, or a random wait averaging PACE_MS (exponential, so that the connections'
+-- requests arrive independently, as different customers' checkouts do) with ARRIVALS=independent.
 local report = dofile(os.getenv("BENCH_DIR") .. "/report.lua")
 
 local members = {}
@@ -11,6 +13,7 @@ end
 local prefix = "/v1/programs/" .. os.getenv("PROGRAM") .. "/members/"
 local headers = {["Authorization"] = "Bearer " .. os.getenv("KEY")}
 local pace = tonumber(os.getenv("PACE_MS") or "0")
+local independent = os.getenv("ARRIVALS") == "independent"
 
 function init(args)
   math.randomseed(os.time() * 1000 + math.random(1, 1000000))
@@ -22,6 +25,10 @@ end
 
 if pace > 0 then
   function delay()
+    if independent then
+      -- wrk's delay is whole milliseconds.
+      return math.floor(-math.log(1 - math.random()) * pace + 0.5)
+    end
     return pace
   end
 end

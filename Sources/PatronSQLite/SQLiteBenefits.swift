@@ -12,7 +12,7 @@ extension SQLiteStore {
         try await pool.read { db in try Self.entitlementState(programID: programID, memberID: memberID, periods: periods, db) }
     }
 
-    static func entitlementState(programID: String, memberID: String, periods: [String: Date], _ db: Database)
+    private static func entitlementState(programID: String, memberID: String, periods: [String: Date], _ db: Database)
         throws -> EntitlementState? {
         guard let row = try db.row("""
             SELECT status, tier, tier_since, tier_until, tier_version, plan_until FROM members WHERE id = ? AND program_id = ?

@@ -15,7 +15,9 @@ struct EntitlementCheckHandlerTests {
     static let config = """
         {"currency":"CNY","time_zone":"Asia/Shanghai",
          "earning_rules":[{"code":"growth","on":"purchase","unit":"growth","award":"event.amount / 100"}],
-         "tiers":{"levels":[{"code":"silver","name":"银卡","threshold":0},{"code":"gold","name":"金卡","threshold":5000}]},
+         "tiers":{"levels":[{"code":"silver","name":"银卡","threshold":0},
+                            {"code":"gold","name":"金卡","threshold":5000,
+                             "upgrade_reward":{"benefits":[{"benefit":"free_shipping","quantity":2}]}}]},
          "plans":[{"code":"plus","name":"Plus","price":1900,"period":"days","period_days":30}],
          "benefits":[
            {"code":"skip_ads","name":"No ads","label":"免广告","kind":"access","levels":["silver","gold"]},
@@ -24,17 +26,23 @@ struct EntitlementCheckHandlerTests {
            {"code":"gold_discount","name":"5% off","kind":"percent_discount","value":5,"levels":["gold"]}]}
         """
 
-    /// A gold member with a running plan who used the quota twice: every part of the answer.
-    static func goldMember(_ app: TestApp) async throws -> String {
-        #expect(try await app.createProgram().status == 201)
-        #expect(try await app.call(.put, "/v1/programs/shop/config", json: config).status == 200)
-        let member = try #require(try await app.enrol("shop", #"{"external_id":"H-1","channel":"app"}"#).json["id"]?.stringValue)
+    /// A gold member with granted uses (the upgrade reward) who used the quota twice, with a
+    /// running plan unless `plan` is false: every part of the answer.
+    static func goldMember(_ app: TestApp, _ externalID: String = "H-1", plan: Bool = true) async throws -> String {
+        if externalID == "H-1" {
+            #expect(try await app.createProgram().status == 201)
+            #expect(try await app.call(.put, "/v1/programs/shop/config", json: config).status == 200)
+        }
+        let member = try #require(try await app.enrol("shop", #"{"external_id":"\#(externalID)","channel":"app"}"#)
+            .json["id"]?.stringValue)
         #expect(try await app.call(.post, "/v1/programs/shop/events", json: """
-            {"id":"h-1","type":"purchase","member":"\(member)","occurred_at":"\(Timestamp.rfc3339(Date().addingTimeInterval(-60)))",
-             "amount":500000,"order_id":"h-1"}
+            {"id":"\(externalID)","type":"purchase","member":"\(member)",
+             "occurred_at":"\(Timestamp.rfc3339(Date().addingTimeInterval(-60)))","amount":500000,"order_id":"\(externalID)"}
             """).status == 201)
-        #expect(try await app.call(.post, "/v1/programs/shop/members/\(member)/subscriptions",
-                                   json: #"{"plan":"plus","payment_ref":"pay-1","paid_amount":1900}"#).status == 201)
+        if plan {
+            #expect(try await app.call(.post, "/v1/programs/shop/members/\(member)/subscriptions",
+                                       json: #"{"plan":"plus","payment_ref":"pay-\#(externalID)","paid_amount":1900}"#).status == 201)
+        }
         #expect(try await app.call(.post, "/v1/programs/shop/members/\(member)/entitlements/free_shipping/use",
                                    json: #"{"reference":"order-1","quantity":2}"#).status == 201)
         return member
@@ -73,13 +81,22 @@ struct EntitlementCheckHandlerTests {
                     .filter { !$0.contains("\"as_of\"") }
             }
             #expect(withoutInstant(direct.body) == withoutInstant(routed.body))
+            // Without a plan the read takes another way (one statement): a member with no level
+            // quota, and a gold member with granted uses and used quota.
             let silver = try #require(try await app.enrol("shop", #"{"external_id":"H-2","channel":"app"}"#).json["id"]?.stringValue)
-            let silverPath = "/v1/programs/shop/members/\(silver)/entitlements"
-            let silverRouted = try await app.call(.get, silverPath + "?from=router")
-            let silverDirect = try await app.call(.get, silverPath)
-            #expect(try await Self.answeredOnEventLoop(app) == before + 2)
-            #expect(silverDirect.json["plans"] == .array([]))
-            #expect(withoutInstant(silverDirect.body) == withoutInstant(silverRouted.body))
+            let noPlan = try await Self.goldMember(app, "H-3", plan: false)
+            for other in [silver, noPlan] {
+                let otherPath = "/v1/programs/shop/members/\(other)/entitlements"
+                let otherRouted = try await app.call(.get, otherPath + "?from=router")
+                #expect(withoutInstant(try await app.call(.get, otherPath).body) == withoutInstant(otherRouted.body))
+            }
+            #expect(try await Self.answeredOnEventLoop(app) == before + 3)
+            let silverAnswer = try await app.call(.get, "/v1/programs/shop/members/\(silver)/entitlements")
+            #expect(silverAnswer.json["plans"] == .array([]))
+            let noPlanAnswer = try await app.call(.get, "/v1/programs/shop/members/\(noPlan)/entitlements")
+            let noPlanShipping = noPlanAnswer.json["items"]?.arrayValue?.first { $0["benefit"] == .string("free_shipping") }
+            #expect(noPlanShipping?["quota"]?["used"] == .int(2))
+            #expect(noPlanShipping?["granted"]?["granted"] == .int(2))
             #expect(direct.json["level"] == .string("gold"))
             #expect(direct.json["plans"] == .array([.string("plus")]))
             let shipping = try #require(direct.json["items"]?.arrayValue?.first { $0["benefit"] == .string("free_shipping") })
@@ -89,7 +106,7 @@ struct EntitlementCheckHandlerTests {
             // A use is seen by the next check at once: nothing is cached but the key and the program.
             #expect(try await app.call(.post, "\(path)/free_shipping/use", json: #"{"reference":"order-2"}"#).status == 201)
             let after = try await app.call(.get, path)
-            #expect(try await Self.answeredOnEventLoop(app) == before + 3)
+            #expect(try await Self.answeredOnEventLoop(app) == before + 6)
             let used = try #require(after.json["items"]?.arrayValue?.first { $0["benefit"] == .string("free_shipping") })
             #expect(used["quota"]?["used"] == .int(3))
         }

@@ -95,7 +95,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     private static func check(_ head: HTTPRequest) -> (program: Substring, member: Substring, secret: Substring)? {
         // `Connection: close` (or an upgrade) is the router's to honour; keep-alive is what it does anyway.
         guard head.method == .get, let path = head.path,
-              head.headerFields[.connection].map({ $0.lowercased() == "keep-alive" }) ?? true,
+              head.headerFields[.connection].map({ Self.matches($0[...], "keep-alive") }) ?? true,
               head.headerFields[.contentLength] == nil,
               head.headerFields[.transferEncoding] == nil,
               // Percent-escapes and queries are the router's to read.
@@ -108,11 +108,18 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
               let authorization = head.headerFields[.authorization] else { return nil }
         // The scheme is case-insensitive; the router also trims spaces around the secret, which a
         // client that sends them gets there.
-        let scheme = authorization.prefix(7)
-        guard scheme.count == 7, scheme.lowercased() == "bearer ", authorization.count > 7 else { return nil }
+        guard Self.matches(authorization.prefix(7), "bearer "), authorization.count > 7 else { return nil }
         let secret = authorization.dropFirst(7)
         guard secret.first != " ", secret.first != "\t", secret.last != " ", secret.last != "\t" else { return nil }
         return (Substring(segments[3]), Substring(segments[5]), secret)
+    }
+
+    /// Whether `text` is `lowercase` in any ASCII case, without making a lowercased copy.
+    private static func matches(_ text: Substring, _ lowercase: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        return text.utf8.elementsEqual(expected) { byte, wanted in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
+        }
     }
 
     /// The answer's JSON, or nil when the router must answer.
