@@ -11,12 +11,12 @@ public struct Engine: Sendable {
     let ledgerWriter: LedgerWriter
     let runtimes = ProgramRuntimes()
     /// API keys by secret hash, and programs by code: every request looks both up.
-    let apiKeys = ExpiringCache<String, APIKey>(lifetime: Engine.cacheLifetime)
-    let programs = ExpiringCache<String, Program>(lifetime: Engine.cacheLifetime)
+    let apiKeys: ExpiringCache<String, APIKey>
+    let programs: ExpiringCache<String, Program>
 
     /// How long a node may answer from its cached copy of an API key or a program after another
-    /// node changed it (revoked the key, stored a new configuration). The node that makes the
-    /// change forgets its copy at once.
+    /// node changed it (revoked the key, stored a new configuration), unless the engine is made
+    /// with another lifetime. The node that makes the change forgets its copy at once.
     public static let cacheLifetime: Duration = .seconds(2)
 
     /// The largest page a list returns.
@@ -30,8 +30,10 @@ public struct Engine: Sendable {
     public static let idempotencyClaimTimeout: TimeInterval = 120
 
     public init(store: any PatronStore, logger: Logger = Logger(label: "patron.engine"),
-                clock: @escaping @Sendable () -> Date = { Date() }) {
+                clock: @escaping @Sendable () -> Date = { Date() }, cacheLifetime: Duration = Engine.cacheLifetime) {
         self.store = store
+        self.apiKeys = ExpiringCache(lifetime: cacheLifetime)
+        self.programs = ExpiringCache(lifetime: cacheLifetime)
         self.logger = logger
         self.clock = clock
         self.ledgerWriter = LedgerWriter(store: store)

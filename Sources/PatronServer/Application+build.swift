@@ -23,6 +23,9 @@ public struct ServerOptions: Sendable {
     /// for `patron simulate`.
     public var maxUploadBytes = 64 << 20
     public var logLevel: Logger.Level = .info
+    /// How long the node answers from its cached copy of an API key or a program
+    /// (`Engine.cacheLifetime`); tests that must not see the copy expire make it longer.
+    public var cacheLifetime = Engine.cacheLifetime
 
     public init() {}
 }
@@ -43,7 +46,7 @@ public func buildApplication(_ options: ServerOptions,
     }()
     let location = try StoreLocation(options.database)
     let (store, services) = try location.open(logger: logger)
-    let engine = Engine(store: MeasuredStore(store), logger: logger)
+    let engine = Engine(store: MeasuredStore(store), logger: logger, cacheLifetime: options.cacheLifetime)
     let serverName = "patron"
     // Entitlement checks are answered on the event loop where the store reads without suspending.
     let readers = (store as? any ImmediateReaderSource).map { EventLoopReaders(source: $0, logger: logger) }

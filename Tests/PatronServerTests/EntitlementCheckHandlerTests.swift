@@ -12,6 +12,11 @@ import Testing
 /// of the requests.
 @Suite("Entitlement checks on the event loop", .serialized)
 struct EntitlementCheckHandlerTests {
+    /// The node's cached key and program outlive the test, so that a slow moment in a loaded test
+    /// run cannot send a check to the router by letting them expire (the handler answers only
+    /// from the cache).
+    static let cacheLifetime: Duration = .seconds(3600)
+
     static let config = """
         {"currency":"CNY","time_zone":"Asia/Shanghai",
          "earning_rules":[{"code":"growth","on":"purchase","unit":"growth","award":"event.amount / 100"}],
@@ -57,7 +62,7 @@ struct EntitlementCheckHandlerTests {
 
     @Test("answers a check on the event loop with the router's answer, byte for byte but the instant")
     func sameAnswer() async throws {
-        try await TestApp.run(.sqlite, setup: .live) { app in
+        try await TestApp.run(.sqlite, setup: .live, cacheLifetime: Self.cacheLifetime) { app in
             let member = try await Self.goldMember(app)
             let path = "/v1/programs/shop/members/\(member)/entitlements"
             // A query is the router's to read, so that answer is the router's.
@@ -114,7 +119,7 @@ struct EntitlementCheckHandlerTests {
 
     @Test("leaves refusals, unknowns and other requests to the router")
     func refusalsGoToTheRouter() async throws {
-        try await TestApp.run(.sqlite, setup: .live) { app in
+        try await TestApp.run(.sqlite, setup: .live, cacheLifetime: Self.cacheLifetime) { app in
             let member = try await Self.goldMember(app)
             let path = "/v1/programs/shop/members/\(member)/entitlements"
             _ = try await app.call(.get, path)
@@ -142,7 +147,7 @@ struct EntitlementCheckHandlerTests {
 
     @Test("answers pipelined requests in order, a check behind a request still in the router included")
     func pipelinedInOrder() async throws {
-        try await TestApp.run(.sqlite, setup: .live) { app in
+        try await TestApp.run(.sqlite, setup: .live, cacheLifetime: Self.cacheLifetime) { app in
             let member = try await Self.goldMember(app)
             let path = "/v1/programs/shop/members/\(member)/entitlements"
             _ = try await app.call(.get, path)
@@ -175,7 +180,8 @@ enum RawHTTP {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        // Generous: in a loaded test run the router's answers can wait for a busy thread pool.
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

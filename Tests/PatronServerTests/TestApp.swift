@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import PatronCore
+import PatronEngine
 @testable import PatronServer
 import PatronTestSupport
 import Testing
@@ -19,14 +20,17 @@ struct TestApp {
     let databaseURL: String
 
     /// `setup` `.live` runs the server on a socket, with its channel handlers; `.router` (the
-    /// default) drives the router in memory.
+    /// default) drives the router in memory. `cacheLifetime` is how long the node answers from its
+    /// cached API keys and programs.
     static func run(_ kind: TestStoreKind, maxBodyBytes: Int = 1 << 20, setup: TestingSetup = .router,
+                    cacheLifetime: Duration = Engine.cacheLifetime,
                     _ body: @Sendable @escaping (TestApp) async throws -> Void) async throws {
         try await kind.withDatabaseURL { url in
             var options = ServerOptions()
             options.database = url
             options.adminKey = adminKey
             options.maxBodyBytes = maxBodyBytes
+            options.cacheLifetime = cacheLifetime
             options.logLevel = .critical
             let app = try buildApplication(options, announce: { _ in })
             try await app.test(setup) { client in try await body(TestApp(client: client, databaseURL: url)) }
