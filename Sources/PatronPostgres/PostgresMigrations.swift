@@ -476,5 +476,12 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at)",
         ]),
+        ("2026-12-05-plan-reward-sweep", [
+            // The renewals whose cash-back the pay-plan-rewards job looks for, by when recorded.
+            """
+            CREATE INDEX subscription_payments_reward ON subscription_payments(program_id, recorded_at)
+                WHERE reward_amount > 0
+            """,
+        ]),
     ]
 }

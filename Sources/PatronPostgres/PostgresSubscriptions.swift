@@ -59,6 +59,18 @@ extension PostgresStore {
         return (payment, subscription)
     }
 
+    public func unpaidPlanRewards(programID: String, recordedIn window: Range<Date>, limit: Int) async throws
+        -> [(payment: SubscriptionPayment, memberID: String)] {
+        try await rows("""
+            SELECT p.*, s.member_id AS member_id FROM subscription_payments p JOIN subscriptions s ON s.id = p.subscription_id
+            WHERE p.program_id = \(programID) AND p.reward_amount > 0
+              AND p.recorded_at >= \(window.lowerBound) AND p.recorded_at < \(window.upperBound)
+              AND NOT EXISTS (SELECT 1 FROM ledger_transfers t
+                              WHERE t.program_id = p.program_id AND t.request_key = \(SubscriptionPayment.rewardKeyPrefix) || p.id)
+            ORDER BY p.recorded_at, p.id LIMIT \(limit)
+            """).map { (try Self.payment($0), try $0["member_id"].decode(String.self)) }
+    }
+
     public func subscriptionPayments(subscriptionID: String) async throws -> [SubscriptionPayment] {
         try await rows("SELECT * FROM subscription_payments WHERE subscription_id = \(subscriptionID) ORDER BY id")
             .map(Self.payment)

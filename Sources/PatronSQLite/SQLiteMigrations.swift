@@ -527,6 +527,13 @@ enum SQLiteMigrations {
                 CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at);
                 """)
         }
+        migrator.registerMigration("2026-12-05-plan-reward-sweep") { db in
+            // The renewals whose cash-back the pay-plan-rewards job looks for, by when recorded.
+            try db.execute(sql: """
+                CREATE INDEX subscription_payments_reward ON subscription_payments(program_id, recorded_at)
+                    WHERE reward_amount > 0;
+                """)
+        }
         return migrator
     }
 }

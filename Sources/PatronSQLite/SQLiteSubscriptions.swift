@@ -66,6 +66,20 @@ extension SQLiteStore {
         }
     }
 
+    public func unpaidPlanRewards(programID: String, recordedIn window: Range<Date>, limit: Int) async throws
+        -> [(payment: SubscriptionPayment, memberID: String)] {
+        try await pool.read { db in
+            try db.rows("""
+                SELECT p.*, s.member_id AS member_id FROM subscription_payments p JOIN subscriptions s ON s.id = p.subscription_id
+                WHERE p.program_id = ? AND p.reward_amount > 0 AND p.recorded_at >= ? AND p.recorded_at < ?
+                  AND NOT EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.program_id = p.program_id AND t.request_key = ? || p.id)
+                ORDER BY p.recorded_at, p.id LIMIT ?
+                """, [programID, Timestamp.milliseconds(window.lowerBound), Timestamp.milliseconds(window.upperBound),
+                      SubscriptionPayment.rewardKeyPrefix, limit])
+            .map { (Self.payment($0), $0["member_id"]) }
+        }
+    }
+
     public func subscriptionPayments(subscriptionID: String) async throws -> [SubscriptionPayment] {
         try await pool.read { db in
             try db.rows("SELECT * FROM subscription_payments WHERE subscription_id = ? ORDER BY id", [subscriptionID])

@@ -197,21 +197,8 @@ struct CashbackEngineTests {
           arguments: TestStoreKind.available)
     func retryPaysRecordedReward(_ kind: TestStoreKind) async throws {
         try await kind.withStore { store in
-            let shop = try await Self.shop(store, at: "2026-01-01T10:00:00+08:00")
-            let club = try await shop.subscribe("club", "c-1")
-            shop.clock.set("2026-02-01T10:00:00+08:00")
-            try await shop.purchase("p1", at: "2026-01-15T12:00:00+08:00", 20_000)
-
             // What a renewal records first, alone: the payment with its reward, no transfer yet
-            var renewed = club
-            renewed.periodStart = club.periodEnd
-            renewed.periodEnd = T.at("2026-03-01T10:00:00+08:00")
-            renewed.version += 1
-            let reward = PlanReward(from: club.startedAt, to: shop.clock.now(), spend: 20_000, computed: 300, amount: 300,
-                                    planYear: 0)
-            try await store.updateSubscription(renewed, payment: SubscriptionPayment(
-                id: Identifier.make(at: shop.clock.now()), subscriptionID: club.id, paymentRef: "c-2", paidAmount: 1,
-                periodStart: renewed.periodStart, periodEnd: renewed.periodEnd, recordedAt: shop.clock.now(), reward: reward))
+            let (shop, club) = try await Self.renewalLeftUnpaid(store, reward: 300)
             #expect(try await shop.cashback().available == 0)
 
             let retried = try await shop.renew(club, "c-2")
@@ -220,6 +207,77 @@ struct CashbackEngineTests {
             _ = try await shop.renew(club, "c-2")
             #expect(try await shop.cashbackTransfers().count == 1)
         }
+    }
+
+    @Test("a renewal's cash-back left unpaid is paid by the pay-plan-rewards job, once, within the job's window",
+          arguments: TestStoreKind.available)
+    func sweepPaysRecordedReward(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            // Given a renewal recorded alone, as a stopped server leaves it, and never reported again
+            let (shop, club) = try await Self.renewalLeftUnpaid(store, reward: 300)
+            // and another member's renewal, paid the ordinary way
+            let other = Shop(engine: shop.engine, clock: shop.clock, member: try await T.enrol(shop.engine, "D"))
+            shop.clock.set("2026-01-01T10:00:00+08:00")
+            let otherClub = try await other.subscribe("club", "d-1")
+            shop.clock.set("2026-02-01T10:00:00+08:00")
+            try await other.purchase("p2", at: "2026-01-16T12:00:00+08:00", 10_000)
+            #expect(try await other.renew(otherClub, "d-2").payment.reward?.amount == 150)
+            #expect(try await other.cashback().available == 150)
+            #expect(try await shop.cashback().available == 0)
+
+            // Run before the renewal was recorded, the job finds nothing
+            let before = try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob,
+                                                      asOf: T.at("2026-02-01T09:00:00+08:00"), by: T.owner)
+            #expect(before.transfers == 0)
+            // Two days later it still reaches it, and pays it once
+            shop.clock.set("2026-02-03T09:00:00+08:00")
+            let report = try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob, asOf: nil, by: T.owner)
+            #expect(report.transfers == 1)
+            #expect(report.points == 300)
+            #expect(try await shop.cashback().available == 300)
+            #expect(try await shop.cashbackTransfers().first?.reference == "subscription:\(club.id)")
+            #expect(try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob, asOf: nil, by: T.owner).transfers == 0)
+            // and a retry of the renewal pays nothing more
+            #expect(try await shop.renew(club, "c-2").created == false)
+            #expect(try await shop.cashbackTransfers().count == 1)
+            #expect(try await other.cashbackTransfers().count == 1)
+            #expect(try await shop.engine.verifyLedger(programCode: "shop").isSound)
+        }
+    }
+
+    @Test("a renewal's unpaid cash-back older than the job's window waits for a run with an earlier as_of",
+          arguments: TestStoreKind.available)
+    func sweepWindow(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            let (shop, _) = try await Self.renewalLeftUnpaid(store, reward: 120)
+            shop.clock.set("2026-02-04T10:00:00+08:00")
+            #expect(try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob, asOf: nil, by: T.owner).transfers == 0)
+            let earlier = try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob,
+                                                       asOf: T.at("2026-02-02T10:00:00+08:00"), by: T.owner)
+            #expect(earlier.transfers == 1)
+            #expect(try await shop.cashback().available == 120)
+        }
+    }
+
+    /// A member subscribed to the club on 1 January who bought in January, and the renewal of
+    /// 1 February recorded with a cash-back of `reward` as a renewal's first step records it,
+    /// without the second (the transfer), as a server stopped between them leaves it.
+    static func renewalLeftUnpaid(_ store: any PatronStore, reward: Int64) async throws -> (Shop, Subscription) {
+        let shop = try await Self.shop(store, at: "2026-01-01T10:00:00+08:00")
+        let subscription = try await shop.subscribe("club", "c-1")
+        shop.clock.set("2026-02-01T10:00:00+08:00")
+        try await shop.purchase("p1", at: "2026-01-15T12:00:00+08:00", 20_000)
+        var renewed = subscription
+        renewed.periodStart = subscription.periodEnd
+        renewed.periodEnd = subscription.periodEnd.addingTimeInterval(28 * 86_400)
+        renewed.version += 1
+        let now = shop.clock.now()
+        try await store.updateSubscription(renewed, payment: SubscriptionPayment(
+            id: Identifier.make(at: now), subscriptionID: subscription.id, paymentRef: "c-2", paidAmount: 1,
+            periodStart: renewed.periodStart, periodEnd: renewed.periodEnd, recordedAt: now,
+            reward: PlanReward(from: subscription.startedAt, to: now, spend: 20_000, computed: reward,
+                               amount: reward, planYear: 0)))
+        return (shop, subscription)
     }
 
     @Test("the reward is the percent of the spend rounded down, in decimal; plan years follow the program's calendar")

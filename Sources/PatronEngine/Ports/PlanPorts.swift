@@ -95,7 +95,10 @@ public struct SubscriptionPayment: Sendable, Hashable {
     }
 
     /// The request key of the cash-back transfer of this payment's reward.
-    public var rewardKey: String { "plan-reward:\(id)" }
+    public var rewardKey: String { Self.rewardKeyPrefix + id }
+
+    /// What every reward key starts with; the payment's id follows.
+    public static let rewardKeyPrefix = "plan-reward:"
 }
 
 /// Subscriptions and their payments. Every write also sets the member's `plan` (the active plan
@@ -111,6 +114,11 @@ public protocol PlanStore: Sendable {
     func subscriptions(memberID: String) async throws -> [Subscription]
     /// The subscription's payments, oldest first.
     func subscriptionPayments(subscriptionID: String) async throws -> [SubscriptionPayment]
+    /// Payments recorded in `window` with a cash-back (`reward.amount` > 0) that no ledger transfer
+    /// with the payment's `rewardKey` has paid — a renewal that stopped between recording and
+    /// paying — oldest first, at most `limit`, each with its subscription's member.
+    func unpaidPlanRewards(programID: String, recordedIn window: Range<Date>, limit: Int) async throws
+        -> [(payment: SubscriptionPayment, memberID: String)]
     /// The payment with this provider reference, and its subscription.
     func subscriptionPayment(programID: String, paymentRef: String) async throws -> (SubscriptionPayment, Subscription)?
     /// The member's qualifying spend in `spans`: posted purchases less posted refunds that occurred

@@ -37,7 +37,8 @@ public struct JobReport: Sendable, Hashable {
     public var asOf: Date
     /// Members whose ledger the job brought up to `asOf`.
     public var members: Int
-    /// Transfers of the job's own kind it recorded, and their total points.
+    /// Transfers of the job's own kind it recorded, and their total points (for `pay-plan-rewards`,
+    /// cash-back payments and their total in minor units).
     public var transfers: Int
     public var points: Int64
     /// For `tier-review`: what the reviews did.
@@ -57,7 +58,7 @@ extension Engine {
         try require(.runJobs, principal)
         let program = try await program(code: programCode, by: principal)
         let job = LedgerJob(rawValue: name)
-        guard job != nil || name == tierReviewJob || name == expireSubscriptionsJob else {
+        guard job != nil || [tierReviewJob, expireSubscriptionsJob, payPlanRewardsJob].contains(name) else {
             throw EngineError.notFound(resource: "job", id: name)
         }
         let now = now()
@@ -66,6 +67,10 @@ extension Engine {
                                                       message: "A job cannot run ahead of time."))
         }
         let asOf = requested.map(Timestamp.truncated) ?? now
+        if name == payPlanRewardsJob {
+            let paid = try await payPlanRewards(program: program, asOf: asOf)
+            return JobReport(job: name, asOf: asOf, members: paid.payments, transfers: paid.payments, points: paid.amount)
+        }
         if name == expireSubscriptionsJob {
             let ended = try await expireSubscriptions(program: program, asOf: asOf)
             return JobReport(job: name, asOf: asOf, members: ended, transfers: 0, points: 0, subscriptionsEnded: ended)

@@ -3,6 +3,8 @@ import PatronCore
 
 /// The job that ends subscriptions whose last paid period is over.
 public let expireSubscriptionsJob = "expire-subscriptions"
+/// The job that pays cash-back recorded with a renewal and not yet paid.
+public let payPlanRewardsJob = "pay-plan-rewards"
 
 extension Engine {
     /// Records a paid subscription the provider reports: the plan, its payment reference (unique in
@@ -95,7 +97,7 @@ extension Engine {
             }
         }
         // Paid once, by its key, whether this is the first answer or a retry after a lost one.
-        try await payPlanReward(renewal.payment, of: renewal.subscription, program: program)
+        try await payPlanReward(renewal.payment, memberID: renewal.subscription.memberID, program: program)
         return renewal
     }
 
@@ -166,11 +168,36 @@ extension Engine {
     /// Pays a renewal's cash-back into the member's cash-back account from `system:issued`, once:
     /// the transfer carries the payment's reward key, so a retried renewal (or one that raced
     /// another) finds it paid.
-    private func payPlanReward(_ payment: SubscriptionPayment, of subscription: Subscription, program: Program) async throws {
+    private func payPlanReward(_ payment: SubscriptionPayment, memberID: String, program: Program) async throws {
         guard let reward = payment.reward, reward.amount > 0 else { return }
-        try await issueOnce(.cashback, reward.amount, to: subscription.memberID, programID: program.id, source: "plan_reward",
-                            at: payment.recordedAt, expiresAt: nil, reference: "subscription:\(subscription.id)",
+        try await issueOnce(.cashback, reward.amount, to: memberID, programID: program.id, source: "plan_reward",
+                            at: payment.recordedAt, expiresAt: nil, reference: "subscription:\(payment.subscriptionID)",
                             key: payment.rewardKey)
+    }
+
+    /// How far back `payPlanRewards` looks: renewals recorded within this long before its `as_of`.
+    /// The provider's retry of a renewal pays its reward too; the job covers a renewal whose
+    /// answer was lost and never retried. An older one is reached by running the job with an
+    /// earlier `as_of`.
+    public static let planRewardSweepWindow: TimeInterval = 2 * 86_400
+
+    /// Pays the cash-back of renewals recorded in the `planRewardSweepWindow` up to `asOf` that a
+    /// renewal recorded and did not pay (it stopped between the two). Each is paid once, by its
+    /// payment's key, so running it again, or beside a retried renewal, pays nothing twice.
+    public func payPlanRewards(program: Program, asOf: Date) async throws -> (payments: Int, amount: Int64) {
+        // Up to and including `asOf`, at the stores' millisecond.
+        let window = asOf.addingTimeInterval(-Self.planRewardSweepWindow)..<asOf.addingTimeInterval(0.001)
+        var paid = (payments: 0, amount: Int64(0))
+        while true {
+            let unpaid = try await store.unpaidPlanRewards(programID: program.id, recordedIn: window, limit: Self.jobRoundSize)
+            for (payment, memberID) in unpaid {
+                try await payPlanReward(payment, memberID: memberID, program: program)
+                paid.payments += 1
+                paid.amount += payment.reward?.amount ?? 0
+            }
+            // Paid ones drop out of the next round.
+            if unpaid.count < Self.jobRoundSize { return paid }
+        }
     }
 
     /// Cancels a subscription: `at: "now"` ends it at once with the unused share of the current

@@ -5,7 +5,7 @@ import PatronEngine
 import ServiceLifecycle
 
 /// Runs the time-driven jobs (activate pending points, expire points, lapse holds, end lapsed
-/// subscriptions, and the tier reviews with the ends of manual assignments) for every program, every `interval`. Spending never
+/// subscriptions, pay plan cash-back a renewal left unpaid, and the tier reviews with the ends of manual assignments) for every program, every `interval`. Spending never
 /// depends on it: a lot past its expiry or a hold past its deadline is treated as such whether or
 /// not the job has run. Several nodes may run it at once; the work is idempotent, each member is
 /// settled under its lock, and a tier change is recorded only on the version it was decided on.
@@ -41,6 +41,12 @@ struct LedgerJobService: Service {
                     let ended = try await engine.expireSubscriptions(program: program, asOf: engine.now())
                     if ended > 0 {
                         logger.debug("subscriptions ended", metadata: ["program": "\(program.code)", "count": "\(ended)"])
+                    }
+                    let rewards = try await engine.payPlanRewards(program: program, asOf: engine.now())
+                    if rewards.payments > 0 {
+                        logger.info("unpaid plan cash-back paid", metadata: [
+                            "program": "\(program.code)", "payments": "\(rewards.payments)", "amount": "\(rewards.amount)",
+                        ])
                     }
                     let review = try await engine.runTierReview(program: program, asOf: engine.now())
                     if !review.reviews.isEmpty || review.assignmentsEnded > 0 {

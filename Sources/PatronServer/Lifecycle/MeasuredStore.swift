@@ -222,6 +222,13 @@ struct MeasuredStore: PatronStore {
     func subscriptions(memberID: String) async throws -> [Subscription] {
         try await measure("subscription_list") { try await base.subscriptions(memberID: memberID) }
     }
+    func unpaidPlanRewards(programID: String, recordedIn window: Range<Date>, limit: Int) async throws
+        -> [(payment: SubscriptionPayment, memberID: String)] {
+        try await measure("unpaid_plan_rewards") {
+            try await base.unpaidPlanRewards(programID: programID, recordedIn: window, limit: limit)
+        }
+    }
+
     func subscriptionPayments(subscriptionID: String) async throws -> [SubscriptionPayment] {
         try await measure("subscription_payments") { try await base.subscriptionPayments(subscriptionID: subscriptionID) }
     }
