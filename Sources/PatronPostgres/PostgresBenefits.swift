@@ -48,17 +48,20 @@ extension PostgresStore {
     public func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {
         try await transaction { connection in
             /// What the member has used of the quota period, or of their allowance, that `use` draws on.
-            func used(_ use: BenefitUse) async throws -> Int64 {
+            func tally(_ use: BenefitUse) async throws -> BenefitTally {
                 switch use.source {
                 case .quota:
-                    try await rows("""
+                    let used = try await rows("""
                         SELECT used FROM benefit_usage
                         WHERE member_id = \(use.memberID) AND benefit = \(use.benefit) AND period_start = \(use.periodStart)
-                        """, on: connection).first?["used"].decode(Int64.self) ?? 0
+                        """, on: connection).first?["used"].decode(Int64.self)
+                    return BenefitTally(used: used ?? 0, limit: limit)
                 case .grant:
-                    try await rows("""
-                        SELECT used FROM benefit_allowances WHERE member_id = \(use.memberID) AND benefit = \(use.benefit)
-                        """, on: connection).first?["used"].decode(Int64.self) ?? 0
+                    let row = try await rows("""
+                        SELECT used, granted FROM benefit_allowances WHERE member_id = \(use.memberID) AND benefit = \(use.benefit)
+                        """, on: connection).first
+                    return BenefitTally(used: try row?["used"].decode(Int64.self) ?? 0,
+                                        limit: try row?["granted"].decode(Int64.self) ?? 0)
                 }
             }
             if let row = try await rows("""
@@ -66,28 +69,28 @@ extension PostgresStore {
                   AND reference = \(use.reference)
                 """, on: connection).first {
                 let earlier = try Self.benefitUse(row)
-                return .earlier(earlier, used: try await used(earlier))
+                return .earlier(earlier, try await tally(earlier))
             }
             let raised: [PostgresRandomAccessRow]
             switch use.source {
             case .quota:
-                guard use.quantity <= limit else { return .exceeded(used: try await used(use)) }
+                guard use.quantity <= limit else { return .exceeded(try await tally(use)) }
                 raised = try await rows("""
                     INSERT INTO benefit_usage (member_id, benefit, period_start, used)
                     VALUES (\(use.memberID), \(use.benefit), \(use.periodStart), \(use.quantity))
                     ON CONFLICT (member_id, benefit, period_start) DO UPDATE SET used = benefit_usage.used + excluded.used
                     WHERE benefit_usage.used + excluded.used <= \(limit)
-                    RETURNING used
+                    RETURNING used, \(limit)::bigint AS "limit"
                     """, on: connection)
             case .grant:
                 raised = try await rows("""
                     UPDATE benefit_allowances SET used = used + \(use.quantity)
                     WHERE member_id = \(use.memberID) AND benefit = \(use.benefit) AND used + \(use.quantity) <= granted
-                    RETURNING used
+                    RETURNING used, granted AS "limit"
                     """, on: connection)
             }
-            guard let total = try raised.first?["used"].decode(Int64.self) else {
-                return .exceeded(used: try await used(use))
+            guard let row = raised.first else {
+                return .exceeded(try await tally(use))
             }
             _ = try await execute("""
                 INSERT INTO benefit_uses (id, program_id, member_id, benefit, source, period_start, quantity, reference, actor,
@@ -95,7 +98,7 @@ extension PostgresStore {
                 VALUES (\(use.id), \(use.programID), \(use.memberID), \(use.benefit), \(use.source.rawValue),
                         \(use.periodStart), \(use.quantity), \(use.reference), \(use.actor), \(use.usedAt))
                 """, on: connection)
-            return .recorded(use, used: total)
+            return .recorded(use, BenefitTally(used: try row["used"].decode(Int64.self), limit: try row["limit"].decode(Int64.self)))
         }
     }
 

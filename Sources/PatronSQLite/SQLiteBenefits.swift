@@ -42,24 +42,26 @@ extension SQLiteStore {
     public func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {
         try await pool.write { db in
             /// What the member has used of the quota period, or of their allowance, that `use` draws on.
-            func used(_ use: BenefitUse) throws -> Int64 {
+            func tally(_ use: BenefitUse) throws -> BenefitTally {
                 switch use.source {
                 case .quota:
-                    try db.value("SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?",
-                                 [use.memberID, use.benefit, Timestamp.milliseconds(use.periodStart)], as: Int64.self) ?? 0
+                    let used = try db.value("SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?",
+                                            [use.memberID, use.benefit, Timestamp.milliseconds(use.periodStart)], as: Int64.self)
+                    return BenefitTally(used: used ?? 0, limit: limit)
                 case .grant:
-                    try db.value("SELECT used FROM benefit_allowances WHERE member_id = ? AND benefit = ?",
-                                 [use.memberID, use.benefit], as: Int64.self) ?? 0
+                    let row = try db.row("SELECT used, granted FROM benefit_allowances WHERE member_id = ? AND benefit = ?",
+                                         [use.memberID, use.benefit])
+                    return BenefitTally(used: row?["used"] ?? 0, limit: row?["granted"] ?? 0)
                 }
             }
             if let row = try db.row("SELECT * FROM benefit_uses WHERE member_id = ? AND benefit = ? AND reference = ?",
                                     [use.memberID, use.benefit, use.reference]) {
                 let earlier = Self.benefitUse(row)
-                return .earlier(earlier, used: try used(earlier))
+                return .earlier(earlier, try tally(earlier))
             }
             switch use.source {
             case .quota:
-                guard use.quantity <= limit else { return .exceeded(used: try used(use)) }
+                guard use.quantity <= limit else { return .exceeded(try tally(use)) }
                 try db.run("""
                     INSERT INTO benefit_usage (member_id, benefit, period_start, used) VALUES (?, ?, ?, ?)
                     ON CONFLICT (member_id, benefit, period_start) DO UPDATE SET used = used + excluded.used
@@ -71,7 +73,7 @@ extension SQLiteStore {
                     WHERE member_id = ? AND benefit = ? AND used + ? <= granted
                     """, [use.quantity, use.memberID, use.benefit, use.quantity])
             }
-            guard db.changesCount == 1 else { return .exceeded(used: try used(use)) }
+            guard db.changesCount == 1 else { return .exceeded(try tally(use)) }
             try db.run("""
                 INSERT INTO benefit_uses (id, program_id, member_id, benefit, source, period_start, quantity, reference, actor,
                     used_at)
@@ -79,7 +81,7 @@ extension SQLiteStore {
                 """, [use.id, use.programID, use.memberID, use.benefit, use.source.rawValue,
                       Timestamp.milliseconds(use.periodStart), use.quantity, use.reference, use.actor,
                       Timestamp.milliseconds(use.usedAt)])
-            return .recorded(use, used: try used(use))
+            return .recorded(use, try tally(use))
         }
     }
 

@@ -109,12 +109,24 @@ public struct EntitlementState: Sendable, Hashable {
 
 /// What recording a use did.
 public enum BenefitUseOutcome: Sendable, Hashable {
-    /// Recorded; `used` is the period's total after it.
-    case recorded(BenefitUse, used: Int64)
-    /// The member had already used the benefit with this reference: that use, and its period's total.
-    case earlier(BenefitUse, used: Int64)
-    /// It would take the period past the limit; nothing was recorded.
-    case exceeded(used: Int64)
+    /// Recorded; the tally is as it stands after it.
+    case recorded(BenefitUse, BenefitTally)
+    /// The member had already used the benefit with this reference: that use, and its tally.
+    case earlier(BenefitUse, BenefitTally)
+    /// It would take the tally past its limit; nothing was recorded.
+    case exceeded(BenefitTally)
+}
+
+/// What a use draws on, as the store holds it: a quota period's total and the quota, or the
+/// member's allowance (what they used of it, and the uses granted).
+public struct BenefitTally: Sendable, Hashable {
+    public var used: Int64
+    public var limit: Int64
+
+    public init(used: Int64, limit: Int64) {
+        self.used = used
+        self.limit = limit
+    }
 }
 
 /// Benefit quotas: what each member used per benefit and period, with every use.
@@ -126,7 +138,7 @@ public protocol BenefitStore: Sendable {
     /// Records `use` unless the member already used the benefit with its reference (`earlier`), or
     /// it would take the period's total past `limit` (`exceeded`); atomic, so concurrent uses never
     /// together pass the limit. A `.grant` use draws on the member's allowance instead (its
-    /// `granted` is the limit; `limit` is not read), and `used` in the outcome is the allowance's.
+    /// `granted` is the limit; `limit` is not read), and the outcome's tally is the allowance's.
     func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome
     /// Adds `grant` to the member's allowance of its benefit; false, and nothing changes, when the
     /// member already has a grant with its reference.

@@ -150,27 +150,28 @@ extension Engine {
                 // The same reference was used by a racing request: answer as a retry.
                 outcome = try await store.useBenefit(use, limit: limit)
             }
-            func receipt(_ use: BenefitUse, used: Int64) -> BenefitUseReceipt {
+            func receipt(_ use: BenefitUse, _ tally: BenefitTally) -> BenefitUseReceipt {
                 switch use.source {
                 case .quota:
                     BenefitUseReceipt(use: use, quota: benefit.quota.map {
-                        Self.quota($0, used: used, period: $0.period(containing: use.usedAt, calendar: calendar))
+                        Self.quota($0, used: tally.used, period: $0.period(containing: use.usedAt, calendar: calendar))
                     })
                 case .grant:
-                    BenefitUseReceipt(use: use, granted: BenefitAllowance(granted: max(allowance?.granted ?? used, used), used: used))
+                    // As the store holds the allowance after the use, grants made meanwhile included.
+                    BenefitUseReceipt(use: use, granted: BenefitAllowance(granted: tally.limit, used: tally.used))
                 }
             }
             switch outcome {
-            case .recorded(let recorded, let used):
-                return (receipt(recorded, used: used), true)
-            case .earlier(let earlier, let used):
+            case .recorded(let recorded, let tally):
+                return (receipt(recorded, tally), true)
+            case .earlier(let earlier, let tally):
                 guard earlier.quantity == quantity else {
                     throw EngineError.conflict(code: "reference_reused",
                                                detail: "'\(earlier.reference)' was used for \(earlier.quantity), not \(quantity).")
                 }
-                return (receipt(earlier, used: used), false)
-            case .exceeded(let used):
-                exceeded.append(source == .quota ? max(0, quota!.quantity - used) : max(0, (allowance?.granted ?? 0) - used))
+                return (receipt(earlier, tally), false)
+            case .exceeded(let tally):
+                exceeded.append(max(0, tally.limit - tally.used))
             }
         }
         throw EngineError.quotaExceeded(benefit: benefit.code, remaining: exceeded.max() ?? 0, requested: quantity)
