@@ -12,31 +12,39 @@ extension SQLiteStore {
         try await pool.read { db in try Self.entitlementState(programID: programID, memberID: memberID, periods: periods, db) }
     }
 
-    private static func entitlementState(programID: String, memberID: String, periods: [String: Date], _ db: Database)
-        throws -> EntitlementState? {
-        guard let row = try db.row("""
-            SELECT status, tier, tier_since, tier_until, tier_version, plan_until FROM members WHERE id = ? AND program_id = ?
-            """, [memberID, programID]) else { return nil }
-        return EntitlementState(
-            memberID: memberID, isActive: (row["status"] as String) == MemberStatus.active.rawValue,
-            tier: memberTier(row),
-            planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-            usage: try benefitUsage(memberID: memberID, periods: periods, db))
-    }
+    /// The member's standing (`part` 0), their usage in the given periods (1, from a JSON object of
+    /// benefit code → period start) and their allowances (2), in one statement: of one moment
+    /// without a transaction of its own, and one step instead of one per quota (an entitlement
+    /// check answered on the event loop reads with it, where each statement was a measured cost).
+    private static let standingSQL = """
+        SELECT 0 AS part, status, tier, tier_since, tier_until, tier_version, plan_until,
+               NULL AS benefit, NULL AS used, NULL AS granted
+          FROM members WHERE id = ?1 AND program_id = ?2
+        UNION ALL
+        SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, benefit, used, NULL FROM benefit_usage
+         WHERE member_id = ?1 AND (benefit, period_start) IN (SELECT key, value FROM json_each(?3))
+        UNION ALL
+        SELECT 2, NULL, NULL, NULL, NULL, NULL, NULL, benefit, used, granted FROM benefit_allowances WHERE member_id = ?1
+        """
 
-    private static func benefitUsage(memberID: String, periods: [String: Date], _ db: Database) throws -> BenefitUsage {
+    /// What `entitlementState` answers, read on `db`.
+    static func entitlementState(programID: String, memberID: String, periods: [String: Date], _ db: Database)
+        throws -> EntitlementState? {
+        let periodStarts = JSONValue.object(periods.mapValues { .int(Timestamp.milliseconds($0)) }).canonicalString()
+        var member: Row?
         var usage = BenefitUsage()
-        for (benefit, start) in periods {
-            if let used = try db.value("""
-                SELECT used FROM benefit_usage WHERE member_id = ? AND benefit = ? AND period_start = ?
-                """, [memberID, benefit, Timestamp.milliseconds(start)], as: Int64.self) {
-                usage.used[benefit] = used
+        for row in try db.rows(standingSQL, [memberID, programID, periodStarts]) {
+            switch row["part"] as Int {
+            case 0: member = row
+            case 1: usage.used[row["benefit"]] = row["used"]
+            default: usage.allowances[row["benefit"]] = BenefitAllowance(granted: row["granted"], used: row["used"])
             }
         }
-        for row in try db.rows("SELECT benefit, granted, used FROM benefit_allowances WHERE member_id = ?", [memberID]) {
-            usage.allowances[row["benefit"]] = BenefitAllowance(granted: row["granted"], used: row["used"])
-        }
-        return usage
+        guard let member else { return nil }
+        return EntitlementState(
+            memberID: memberID, isActive: (member["status"] as String) == MemberStatus.active.rawValue,
+            tier: memberTier(member),
+            planUntil: (member["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)), usage: usage)
     }
 
     public func useBenefit(_ use: BenefitUse, limit: Int64) async throws -> BenefitUseOutcome {

@@ -5,7 +5,6 @@ import Logging
 import Metrics
 import NIOCore
 import NIOHTTPTypes
-import OpenAPIRuntime
 import PatronCore
 import PatronEngine
 import Synchronization
@@ -15,8 +14,8 @@ import Synchronization
 ///
 /// A checkout calls the check for every basket and waits for it: issue 5 asks for p99 ≤ 2 ms at
 /// 64 connections. Through the router a request is handed from NIO's event loop to a task on
-/// Swift's cooperative pool and its answer back, and that hand-off alone measured a p99 above
-/// 2 ms at 1,000 requests/s on this kind of machine (docs/PERFORMANCE.md). This handler sits in
+/// Swift's cooperative pool and its answer back: a share of every request's CPU and latency
+/// (docs/PERFORMANCE.md, "Entitlement checks"). This handler sits in
 /// the channel pipeline after HTTP decoding and answers the check itself when everything it needs
 /// is at hand (`Engine.entitlementsAtHand`: the key, the program and its configuration cached on
 /// this node): one read on the event loop through the loop's own SQLite connection
@@ -40,7 +39,15 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Requests passed on to the router whose answer has not been written in full.
     private var inRouter = 0
     /// A check held back until its request ends, to be answered here.
-    private var held: (head: HTTPRequest, program: Substring, member: Substring, secret: Substring)?
+    private var held: Check?
+
+    /// A plain check: its head, the path's program and member, and the bearer secret.
+    private struct Check {
+        var head: HTTPRequest
+        var program: Substring
+        var member: Substring
+        var secret: Substring
+    }
 
     init(engine: Engine, readers: EventLoopReaders, serverName: String) {
         self.engine = engine
@@ -56,7 +63,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         switch unwrapInboundIn(data) {
         case .head(let head):
             if inRouter == 0, reader != nil, let check = Self.check(head) {
-                held = (head, check.program, check.member, check.secret)
+                held = check
                 return
             }
             pass(head: head, context: context)
@@ -91,8 +98,8 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 
-    /// The path's program and member and the bearer secret, when the request is a plain check.
-    private static func check(_ head: HTTPRequest) -> (program: Substring, member: Substring, secret: Substring)? {
+    /// The request as a check, when it is a plain one.
+    private static func check(_ head: HTTPRequest) -> Check? {
         // `Connection: close` (or an upgrade) is the router's to honour; keep-alive is what it does anyway.
         guard head.method == .get, let path = head.path,
               head.headerFields[.connection].map({ Self.matches($0[...], "keep-alive") }) ?? true,
@@ -111,7 +118,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         guard Self.matches(authorization.prefix(7), "bearer "), authorization.count > 7 else { return nil }
         let secret = authorization.dropFirst(7)
         guard secret.first != " ", secret.first != "\t", secret.last != " ", secret.last != "\t" else { return nil }
-        return (Substring(segments[3]), Substring(segments[5]), secret)
+        return Check(head: head, program: Substring(segments[3]), member: Substring(segments[5]), secret: secret)
     }
 
     /// Whether `text` is `lowercase` in any ASCII case, without making a lowercased copy.
@@ -123,7 +130,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// The answer's JSON, or nil when the router must answer.
-    private func answer(_ check: (head: HTTPRequest, program: Substring, member: Substring, secret: Substring)) -> ByteBuffer? {
+    private func answer(_ check: Check) -> ByteBuffer? {
         let start = DispatchTime.now().uptimeNanoseconds
         guard let reader,
               let entitlements = try? engine.entitlementsAtHand(secret: String(check.secret), programCode: String(check.program),
