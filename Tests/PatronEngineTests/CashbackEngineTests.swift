@@ -226,17 +226,17 @@ struct CashbackEngineTests {
             #expect(try await shop.cashback().available == 0)
 
             // Run before the renewal was recorded, the job finds nothing
-            let before = try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob,
+            let before = try await shop.engine.runJob(programCode: "shop", job: "pay-plan-rewards",
                                                       asOf: T.at("2026-02-01T09:00:00+08:00"), by: T.owner)
             #expect(before.transfers == 0)
             // Two days later it still reaches it, and pays it once
             shop.clock.set("2026-02-03T09:00:00+08:00")
-            let report = try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob, asOf: nil, by: T.owner)
+            let report = try await shop.engine.runJob(programCode: "shop", job: "pay-plan-rewards", asOf: nil, by: T.owner)
             #expect(report.transfers == 1)
             #expect(report.points == 300)
             #expect(try await shop.cashback().available == 300)
             #expect(try await shop.cashbackTransfers().first?.reference == "subscription:\(club.id)")
-            #expect(try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob, asOf: nil, by: T.owner).transfers == 0)
+            #expect(try await shop.engine.runJob(programCode: "shop", job: "pay-plan-rewards", asOf: nil, by: T.owner).transfers == 0)
             // and a retry of the renewal pays nothing more
             #expect(try await shop.renew(club, "c-2").created == false)
             #expect(try await shop.cashbackTransfers().count == 1)
@@ -251,8 +251,8 @@ struct CashbackEngineTests {
         try await kind.withStore { store in
             let (shop, _) = try await Self.renewalLeftUnpaid(store, reward: 120)
             shop.clock.set("2026-02-04T10:00:00+08:00")
-            #expect(try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob, asOf: nil, by: T.owner).transfers == 0)
-            let earlier = try await shop.engine.runJob(programCode: "shop", job: payPlanRewardsJob,
+            #expect(try await shop.engine.runJob(programCode: "shop", job: "pay-plan-rewards", asOf: nil, by: T.owner).transfers == 0)
+            let earlier = try await shop.engine.runJob(programCode: "shop", job: "pay-plan-rewards",
                                                        asOf: T.at("2026-02-02T10:00:00+08:00"), by: T.owner)
             #expect(earlier.transfers == 1)
             #expect(try await shop.cashback().available == 120)

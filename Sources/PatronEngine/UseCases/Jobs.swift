@@ -27,8 +27,19 @@ public enum LedgerJob: String, Sendable, CaseIterable {
     }
 }
 
-/// The job that runs the tier model's reviews (and ends manual assignments); see Tiers.swift.
-public let tierReviewJob = "tier-review"
+/// Every time-driven job of a program, by the name the API and the scheduler know it by, in the
+/// order the scheduler runs them.
+public enum ProgramJob: String, Sendable, CaseIterable {
+    case activatePending = "activate-pending"
+    case expirePoints = "expire-points"
+    case lapseHolds = "lapse-holds"
+    /// Ends subscriptions whose last paid period is over (Subscriptions.swift).
+    case expireSubscriptions = "expire-subscriptions"
+    /// Pays cash-back a renewal recorded and did not pay (Subscriptions.swift).
+    case payPlanRewards = "pay-plan-rewards"
+    /// Runs the tier model's reviews and ends manual assignments (Tiers.swift).
+    case tierReview = "tier-review"
+}
 
 /// What a job run did.
 public struct JobReport: Sendable, Hashable {
@@ -45,6 +56,13 @@ public struct JobReport: Sendable, Hashable {
     public var tierReview: TierReviewReport?
     /// For `expire-subscriptions`: how many ended.
     public var subscriptionsEnded: Int?
+
+    /// Whether the run changed anything: recorded a transfer, ended a subscription, or moved a
+    /// level.
+    public var changedAnything: Bool {
+        transfers > 0 || (subscriptionsEnded ?? 0) > 0
+            || tierReview.map { !$0.reviews.isEmpty || $0.assignmentsEnded > 0 } ?? false
+    }
 }
 
 extension Engine {
@@ -57,30 +75,34 @@ extension Engine {
         -> JobReport {
         try require(.runJobs, principal)
         let program = try await program(code: programCode, by: principal)
-        let job = LedgerJob(rawValue: name)
-        guard job != nil || [tierReviewJob, expireSubscriptionsJob, payPlanRewardsJob].contains(name) else {
-            throw EngineError.notFound(resource: "job", id: name)
-        }
+        guard let job = ProgramJob(rawValue: name) else { throw EngineError.notFound(resource: "job", id: name) }
         let now = now()
         if let requested, requested > now {
             throw EngineError.invalid(ValidationError(pointer: "/as_of", code: "in_future",
                                                       message: "A job cannot run ahead of time."))
         }
         let asOf = requested.map(Timestamp.truncated) ?? now
-        if name == payPlanRewardsJob {
-            let paid = try await payPlanRewards(program: program, asOf: asOf)
-            return JobReport(job: name, asOf: asOf, members: paid.payments, transfers: paid.payments, points: paid.amount)
-        }
-        if name == expireSubscriptionsJob {
+        // Asked for by name, a review of a program without tiers is refused (409) rather than empty.
+        if job == .tierReview { _ = try await tierPolicy(program) }
+        return try await run(job, program: program, asOf: asOf, actor: principal.keyID)
+    }
+
+    /// Runs `job` for a program as of `asOf`: what the API's `runJob` and the scheduler both call.
+    public func run(_ job: ProgramJob, program: Program, asOf: Date, actor: String = "system") async throws -> JobReport {
+        switch job {
+        case .activatePending: return try await runJob(.activatePending, program: program, asOf: asOf, actor: actor)
+        case .expirePoints: return try await runJob(.expirePoints, program: program, asOf: asOf, actor: actor)
+        case .lapseHolds: return try await runJob(.lapseHolds, program: program, asOf: asOf, actor: actor)
+        case .expireSubscriptions:
             let ended = try await expireSubscriptions(program: program, asOf: asOf)
-            return JobReport(job: name, asOf: asOf, members: ended, transfers: 0, points: 0, subscriptionsEnded: ended)
-        }
-        guard let job else {
-            _ = try await tierPolicy(program)
+            return JobReport(job: job.rawValue, asOf: asOf, members: ended, transfers: 0, points: 0, subscriptionsEnded: ended)
+        case .payPlanRewards:
+            let paid = try await payPlanRewards(program: program, asOf: asOf)
+            return JobReport(job: job.rawValue, asOf: asOf, members: paid.payments, transfers: paid.payments, points: paid.amount)
+        case .tierReview:
             let review = try await runTierReview(program: program, asOf: asOf)
-            return JobReport(job: name, asOf: asOf, members: review.members, transfers: 0, points: 0, tierReview: review)
+            return JobReport(job: job.rawValue, asOf: asOf, members: review.members, transfers: 0, points: 0, tierReview: review)
         }
-        return try await runJob(job, program: program, asOf: asOf, actor: principal.keyID)
     }
 
     /// Runs a job for a program, round after round, until no member has anything of its kind due.

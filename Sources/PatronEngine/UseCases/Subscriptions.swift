@@ -1,11 +1,6 @@
 import Foundation
 import PatronCore
 
-/// The job that ends subscriptions whose last paid period is over.
-public let expireSubscriptionsJob = "expire-subscriptions"
-/// The job that pays cash-back recorded with a renewal and not yet paid.
-public let payPlanRewardsJob = "pay-plan-rewards"
-
 extension Engine {
     /// Records a paid subscription the provider reports: the plan, its payment reference (unique in
     /// the program: the same payment reported again answers the subscription it started, `created`

@@ -30,30 +30,22 @@ struct LedgerJobService: Service {
             while true {
                 let programs = try await engine.store.programs(after: after, limit: Engine.maxPageSize, onlyID: nil)
                 for program in programs {
-                    for job in LedgerJob.allCases {
-                        let report = try await engine.runJob(job, program: program, asOf: engine.now())
-                        if report.transfers > 0 {
-                            logger.debug("ledger job ran", metadata: [
-                                "job": "\(job.rawValue)", "program": "\(program.code)", "transfers": "\(report.transfers)",
-                            ])
+                    for job in ProgramJob.allCases {
+                        let report = try await engine.run(job, program: program, asOf: engine.now())
+                        guard report.changedAnything else { continue }
+                        var metadata: Logger.Metadata = [
+                            "job": "\(job.rawValue)", "program": "\(program.code)", "members": "\(report.members)",
+                            "transfers": "\(report.transfers)", "points": "\(report.points)",
+                        ]
+                        if let ended = report.subscriptionsEnded { metadata["subscriptions_ended"] = "\(ended)" }
+                        if let review = report.tierReview {
+                            metadata["reviews"] = "\(review.reviews.count)"
+                            metadata["downgraded"] = "\(review.downgraded)"
+                            metadata["assignments_ended"] = "\(review.assignmentsEnded)"
                         }
-                    }
-                    let ended = try await engine.expireSubscriptions(program: program, asOf: engine.now())
-                    if ended > 0 {
-                        logger.debug("subscriptions ended", metadata: ["program": "\(program.code)", "count": "\(ended)"])
-                    }
-                    let rewards = try await engine.payPlanRewards(program: program, asOf: engine.now())
-                    if rewards.payments > 0 {
-                        logger.info("unpaid plan cash-back paid", metadata: [
-                            "program": "\(program.code)", "payments": "\(rewards.payments)", "amount": "\(rewards.amount)",
-                        ])
-                    }
-                    let review = try await engine.runTierReview(program: program, asOf: engine.now())
-                    if !review.reviews.isEmpty || review.assignmentsEnded > 0 {
-                        logger.info("tier review ran", metadata: [
-                            "program": "\(program.code)", "reviews": "\(review.reviews.count)",
-                            "downgraded": "\(review.downgraded)", "assignments_ended": "\(review.assignmentsEnded)",
-                        ])
+                        // What an operator wants to hear of: levels moved, and cash-back a renewal had left unpaid.
+                        let level: Logger.Level = job == .tierReview || job == .payPlanRewards ? .info : .debug
+                        logger.log(level: level, "scheduled job changed something", metadata: metadata)
                     }
                 }
                 guard let last = programs.last, programs.count == Engine.maxPageSize else { return }
