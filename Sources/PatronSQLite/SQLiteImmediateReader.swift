@@ -4,7 +4,7 @@ import PatronCore
 import PatronEngine
 
 extension SQLiteStore: ImmediateReaderSource {
-    public func makeImmediateReader() throws -> any ImmediateBenefitReader {
+    public func makeImmediateReader() throws -> any ImmediateReader {
         try SQLiteImmediateReader(path: path)
     }
 }
@@ -13,7 +13,7 @@ extension SQLiteStore: ImmediateReaderSource {
 /// `DatabaseQueue`'s synchronous access there when the queue is idle, and nobody else uses this
 /// one, so a read takes no lock that another thread holds (a pool's readers are handed out under
 /// one).
-final class SQLiteImmediateReader: ImmediateBenefitReader {
+final class SQLiteImmediateReader: ImmediateReader {
     private let queue: DatabaseQueue
 
     init(path: String) throws {
@@ -22,6 +22,10 @@ final class SQLiteImmediateReader: ImmediateBenefitReader {
         configuration.busyMode = .timeout(10)
         configuration.label = "patron.immediate-reader"
         queue = try DatabaseQueue(path: path, configuration: configuration)
+    }
+
+    func member(programID: String, id: String) throws -> Member? {
+        try queue.inDatabase { db in try SQLiteStore.member(programID: programID, id: id, db) }
     }
 
     func entitlementState(programID: String, memberID: String, periods: [String: Date], plansAfter instant: Date) throws

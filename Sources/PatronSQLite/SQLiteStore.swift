@@ -10,6 +10,8 @@ public final class SQLiteStore: PatronStore {
     /// The database file.
     let path: String
     public let displayName: String
+    /// The writer connection's page cache, in KiB.
+    static let writerCacheKiB = 65_536
 
     /// Opens (creating if needed) the database file at `path`.
     public init(path: String) throws {
@@ -17,6 +19,12 @@ public final class SQLiteStore: PatronStore {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // The writer's pages: a batch of events touches the member-keyed index pages all over
+            // the file, and with SQLite's default 2 MB cache a quarter of its CPU went to reading
+            // them back (docs/PERFORMANCE.md). Readers keep the default.
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
+            }
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         self.path = path
@@ -200,10 +208,11 @@ extension SQLiteStore {
     }
 
     public func member(programID: String, id: String) async throws -> Member? {
-        try await pool.read { db in
-            try db.row("SELECT * FROM members WHERE program_id = ? AND id = ?",
-                       [programID, id]).map(Self.member)
-        }
+        try await pool.read { db in try Self.member(programID: programID, id: id, db) }
+    }
+
+    static func member(programID: String, id: String, _ db: Database) throws -> Member? {
+        try db.row("SELECT * FROM members WHERE program_id = ? AND id = ?", [programID, id]).map { try member($0) }
     }
 
     public func members(programID: String, matching query: MemberQuery, after cursor: String?,

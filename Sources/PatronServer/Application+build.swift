@@ -48,12 +48,14 @@ public func buildApplication(_ options: ServerOptions,
     let (store, services) = try location.open(logger: logger)
     let engine = Engine(store: MeasuredStore(store), logger: logger, cacheLifetime: options.cacheLifetime)
     let serverName = "patron"
-    // Entitlement checks are answered on the event loop where the store reads without suspending.
+    // Entitlement checks are answered, and events taken to their batch, on the event loop where
+    // the store reads without suspending.
     let readers = (store as? any ImmediateReaderSource).map { EventLoopReaders(source: $0, logger: logger) }
     var app = Application(
         router: try buildRouter(engine: engine, options: options, logger: logger),
         server: .http1(configuration: .init(additionalChannelHandlers: readers.map {
-            [EntitlementCheckHandler(engine: engine, readers: $0, serverName: serverName)]
+            [EntitlementCheckHandler(engine: engine, readers: $0, serverName: serverName),
+             EventPostHandler(engine: engine, readers: $0, serverName: serverName, maxBodyBytes: options.maxBodyBytes)]
         } ?? [])),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: serverName),
         services: services + [HousekeepingService(engine: engine, logger: logger),

@@ -49,6 +49,13 @@ struct TestApp {
         return Reply(status: response.status.code, headers: response.headers, body: Data(buffer: response.body))
     }
 
+    /// A counter's value in `/metrics` (0 while it has not been counted).
+    func counter(_ name: String) async throws -> Int {
+        let metrics = String(decoding: try await call(.get, "/metrics", key: nil).body, as: UTF8.self)
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("\(name) ") }
+        return line.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) } ?? 0
+    }
+
     func createProgram(_ code: String = "shop") async throws -> Reply {
         try await call(.post, "/v1/programs",
                        json: #"{"code":"\#(code)","name":"Shop","currency":"CNY","time_zone":"Asia/Shanghai"}"#)

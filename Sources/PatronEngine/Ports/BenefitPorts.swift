@@ -148,15 +148,19 @@ public protocol BenefitStore: Sendable {
 
 /// A store that opens readers which answer on the calling thread, without suspending. The
 /// embedded store does: a read there takes tens of microseconds. The server opens one per event
-/// loop and answers entitlement checks on the loop with it, so that a check is neither handed to
+/// loop and answers entitlement checks (and prepares events) on the loop with it, so that a check is neither handed to
 /// another thread and back nor made to wait on a lock another loop holds.
 public protocol ImmediateReaderSource: Sendable {
     /// A reader with a connection of its own, for one thread's use.
-    func makeImmediateReader() throws -> any ImmediateBenefitReader
+    func makeImmediateReader() throws -> any ImmediateReader
 }
 
-/// Reads a member's standing for benefits on the calling thread; used by one thread at a time.
-public protocol ImmediateBenefitReader: AnyObject {
+/// Reads on the calling thread, for the requests answered on an event loop; used by one thread at
+/// a time.
+public protocol ImmediateReader: AnyObject {
+    /// What `MemberStore.member(programID:id:)` reads.
+    func member(programID: String, id: String) throws -> Member?
+
     /// What `BenefitStore.entitlementState` reads, and with it the member's subscriptions when
     /// their plans run past `instant` (else none), in one read transaction; nil when the program
     /// has no such member.

@@ -63,7 +63,7 @@ extension Engine {
     /// path (`authenticate`, then `entitlements`), which loads what was missing and words every
     /// refusal. What it answers is what that path answers.
     public func entitlementsAtHand(secret: String, programCode: String, memberID: String,
-                                   reader: any ImmediateBenefitReader) throws -> Entitlements? {
+                                   reader: any ImmediateReader) throws -> Entitlements? {
         guard let principal = apiKeys.cachedValue(for: Self.hash(secret: secret)).flatMap(Self.principal),
               principal.has(.readMembers), let program = programs.cachedValue(for: programCode),
               principal.canReach(programID: program.id), let runtime = runtimes.compiled(for: program),

@@ -123,6 +123,13 @@ public struct EventReceipt: Sendable, Hashable, Codable {
     }()
 }
 
+/// An event ready to post (`Engine.post`): what its batch reads, and how it is planned.
+public struct PreparedEvent: Sendable {
+    let read: LedgerRead
+    let plan: @Sendable (LedgerSnapshot) throws -> LedgerPlan
+    let runtime: ProgramRuntime
+}
+
 /// What posting an event did.
 public struct EventResult: Sendable {
     public var receipt: EventReceipt
@@ -140,6 +147,13 @@ extension Engine {
         try require(.postEvents, principal)
         let (read, plan, runtime) = try await prepareEvent(programCode: programCode, body: body, principal: principal,
                                                            preview: false)
+        return try await post(PreparedEvent(read: read, plan: plan, runtime: runtime))
+    }
+
+    /// Posts an event prepared by `recordEvent` or `eventAtHand`: it is answered once its batch is
+    /// durable, and tier upgrades it earns are applied before the answer.
+    public func post(_ prepared: PreparedEvent) async throws -> EventResult {
+        let (read, plan, runtime) = (prepared.read, prepared.plan, prepared.runtime)
         do {
             let planned = try await ledgerWriter.submit(LedgerWork(read: read, plan: plan))
             let result = planned.outcome as! EventResult
@@ -157,6 +171,29 @@ extension Engine {
         } catch let fault as LedgerFault {
             throw Self.engineError(fault)
         }
+    }
+
+    /// The event prepared for `post` on the calling thread, without suspending, when everything it
+    /// needs is at hand: the API key, the program and its configuration cached on this node, and
+    /// the member it names by id read through `reader`. Nil when something is not at hand and when
+    /// the event would be refused before its batch (a fault in the body, a B2B or external id
+    /// naming, an unknown or erased member): the caller then takes `recordEvent`, which loads what
+    /// was missing and words every refusal. What it prepares is what `recordEvent` prepares.
+    public func eventAtHand(secret: String, programCode: String, body: JSONValue, reader: any ImmediateReader) throws
+        -> PreparedEvent? {
+        guard let principal = apiKeys.cachedValue(for: Self.hash(secret: secret)).flatMap(Self.principal),
+              principal.has(.postEvents), principal.has(.readPrograms),
+              let program = programs.cachedValue(for: programCode), principal.canReach(programID: program.id),
+              let runtime = runtimes.compiled(for: program),
+              let event = try? LedgerEvent(parsing: body), event.buyerID == nil, event.executorID == nil,
+              let memberID = event.memberID, Identifier.isWellFormed(memberID) else { return nil }
+        let now = now()
+        guard event.occurredAt <= now.addingTimeInterval(Self.futureTolerance),
+              let member = try reader.member(programID: program.id, id: memberID), member.status == .active
+        else { return nil }
+        let (read, plan) = eventPlan(event, parties: EventParties(subject: member), runtime: runtime, body: body,
+                                     actor: principal.keyID, now: now, preview: false)
+        return PreparedEvent(read: read, plan: plan, runtime: runtime)
     }
 
     /// Answers what posting the event would do, and posts nothing.
@@ -182,15 +219,22 @@ extension Engine {
         }
         let runtime = try await runtime(program)
         let parties = try await eventParties(event, runtime: runtime)
+        let (read, plan) = eventPlan(event, parties: parties, runtime: runtime, body: body, actor: principal.keyID,
+                                     now: now, preview: preview)
+        return (read, plan, runtime)
+    }
+
+    /// What an event reads in its batch, and how it is planned from what was read.
+    private func eventPlan(_ event: LedgerEvent, parties: EventParties, runtime: ProgramRuntime, body: JSONValue,
+                           actor: String, now: Date, preview: Bool)
+        -> (LedgerRead, @Sendable (LedgerSnapshot) throws -> LedgerPlan) {
         let canonical = body.canonicalData()
         let fingerprint = Self.sha256(canonical)
         let read = EventPlanner.read(for: event, parties: parties, runtime: runtime, checkingLimits: true)
-        let actor = principal.keyID
-        let plan: @Sendable (LedgerSnapshot) throws -> LedgerPlan = { snapshot in
+        return (read, { snapshot in
             try EventPlanner(event: event, parties: parties, runtime: runtime, fingerprint: fingerprint, actor: actor,
                              now: now, preview: preview, body: canonical).plan(snapshot)
-        }
-        return (read, plan, runtime)
+        })
     }
 
     /// Who an event is recorded under and who earns from it. A B2B event names the organisation

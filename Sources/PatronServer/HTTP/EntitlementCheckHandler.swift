@@ -35,7 +35,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     private let readers: EventLoopReaders
     private let serverName: String
     /// The event loop's reader; nil until the handler is added, or when none could be opened.
-    private var reader: (any ImmediateBenefitReader)?
+    private var reader: (any ImmediateReader)?
     /// Requests passed on to the router whose answer has not been written in full.
     private var inRouter = 0
     /// A check held back until its request ends, to be answered here.
@@ -102,7 +102,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     private static func check(_ head: HTTPRequest) -> Check? {
         // `Connection: close` (or an upgrade) is the router's to honour; keep-alive is what it does anyway.
         guard head.method == .get, let path = head.path,
-              head.headerFields[.connection].map({ Self.matches($0[...], "keep-alive") }) ?? true,
+              head.headerFields[.connection].map({ HTTPText.matches($0[...], "keep-alive") }) ?? true,
               head.headerFields[.contentLength] == nil,
               head.headerFields[.transferEncoding] == nil,
               // Percent-escapes and queries are the router's to read.
@@ -112,21 +112,8 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
               segments[2].elementsEqual("programs".utf8), !segments[3].isEmpty,
               segments[4].elementsEqual("members".utf8), !segments[5].isEmpty,
               segments[6].elementsEqual("entitlements".utf8),
-              let authorization = head.headerFields[.authorization] else { return nil }
-        // The scheme is case-insensitive; the router also trims spaces around the secret, which a
-        // client that sends them gets there.
-        guard Self.matches(authorization.prefix(7), "bearer "), authorization.count > 7 else { return nil }
-        let secret = authorization.dropFirst(7)
-        guard secret.first != " ", secret.first != "\t", secret.last != " ", secret.last != "\t" else { return nil }
+              let secret = HTTPText.bearerSecret(head.headerFields[.authorization]) else { return nil }
         return Check(head: head, program: Substring(segments[3]), member: Substring(segments[5]), secret: secret)
-    }
-
-    /// Whether `text` is `lowercase` in any ASCII case, without making a lowercased copy.
-    private static func matches(_ text: Substring, _ lowercase: StaticString) -> Bool {
-        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        return text.utf8.elementsEqual(expected) { byte, wanted in
-            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
-        }
     }
 
     /// The answer's JSON, or nil when the router must answer.
@@ -172,7 +159,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
 final class EventLoopReaders: Sendable {
     private let source: any ImmediateReaderSource
     private let logger: Logger
-    private let readers = Mutex<[ObjectIdentifier: NIOLoopBound<any ImmediateBenefitReader>]>([:])
+    private let readers = Mutex<[ObjectIdentifier: NIOLoopBound<any ImmediateReader>]>([:])
 
     init(source: any ImmediateReaderSource, logger: Logger) {
         self.source = source
@@ -181,7 +168,7 @@ final class EventLoopReaders: Sendable {
 
     /// The reader of `eventLoop`, which must be the current loop; nil when none can be opened (the
     /// router then answers every check on the loop).
-    func reader(on eventLoop: any EventLoop) -> (any ImmediateBenefitReader)? {
+    func reader(on eventLoop: any EventLoop) -> (any ImmediateReader)? {
         let key = ObjectIdentifier(eventLoop)
         if let bound = readers.withLock({ $0[key] }) { return bound.value }
         do {

@@ -53,7 +53,7 @@ struct RequestBodyMiddleware<Context: RequestContext>: RouterMiddleware {
             throw tooLarge
         }
         let bytes = Data(buffer: buffer)
-        if Self.containsEscapedNUL(bytes) {
+        if bytes.containsEscapedNUL {
             // PostgreSQL text cannot hold U+0000, so it is refused for every store alike.
             throw Problem(.unprocessableContent, code: "nul_character",
                           detail: "Text cannot contain the NUL character (\\u0000).")
@@ -64,9 +64,10 @@ struct RequestBodyMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-extension RequestBodyMiddleware {
+extension Collection<UInt8> {
     /// Whether JSON text holds the escape `\u0000` (a backslash run of odd length before `u0000`).
-    static func containsEscapedNUL(_ bytes: Data) -> Bool {
+    var containsEscapedNUL: Bool {
+        let bytes = self
         let escape = Array("u0000".utf8)
         var backslashes = 0
         for (index, byte) in zip(bytes.indices, bytes) {
@@ -116,7 +117,7 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
 struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
     let engine: Engine
     let logger: Logger
-    static var headerName: HTTPField.Name { HTTPField.Name("Idempotency-Key")! }
+    static var headerName: HTTPField.Name { .idempotencyKey }
     static var replayedHeaderName: HTTPField.Name { HTTPField.Name("Idempotent-Replayed")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -170,6 +171,10 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
         replayable.body = .init(byteBuffer: body)
         return replayable
     }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }
 
 /// A response-body writer that keeps what is written, to store it for idempotent replay.

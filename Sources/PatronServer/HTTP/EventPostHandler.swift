@@ -1,0 +1,265 @@
+import Dispatch
+import Foundation
+import HTTPTypes
+import Metrics
+import NIOCore
+import NIOHTTPTypes
+import PatronCore
+import PatronEngine
+
+/// Takes `POST /v1/programs/{program}/events` from the connection's event loop straight to the
+/// ledger's group commit, when it can.
+///
+/// Every purchase of every store goes through this route: issue 4 asks for 10,000 durable events/s
+/// on SQLite. Through the router an event was decoded twice (the generated code's `JSONDecoder`,
+/// then the engine's parser), its member read through the pool on another thread, and its receipt
+/// encoded by `JSONEncoder`, with a hop between threads at each step (docs/PERFORMANCE.md, "The
+/// points ledger over HTTP"). Here the body is parsed once and the event prepared on the loop
+/// (`Engine.eventAtHand`: the key, the program and its configuration cached on this node, the
+/// member read through the loop's own SQLite connection); one task then waits for its batch to be
+/// durable, and the receipt is written without Codable, as the router writes it.
+///
+/// Everything else passes through unchanged to the router, which stays the one place that words
+/// problems: other routes, a cache miss, a refusal (before the batch, or of the batch: nothing was
+/// written, so the router's second try answers what the first would have), an `Idempotency-Key`,
+/// `Expect` or `Connection: close`, another content type, a body over the limit, and a request
+/// that arrives while an earlier one on the connection is unanswered (it waits its turn, so the
+/// answers keep the requests' order).
+final class EventPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let engine: Engine
+    private let readers: EventLoopReaders
+    private let serverName: String
+    private let maxBodyBytes: Int
+    /// The event loop's reader; nil until the handler is added, or when none could be opened.
+    private var reader: (any ImmediateReader)?
+    /// Requests passed on to the router whose answer has not been written in full.
+    private var inRouter = 0
+    /// An event whose body is being collected, to be posted here.
+    private var held: Post?
+    /// Whether an event taken here waits for its batch.
+    private var posting = false
+    /// What arrived on the connection while an event was posting, in order.
+    private var waiting: [HTTPRequestPart] = []
+
+    /// A plain event post: its head, the path's program, the bearer secret, and the body so far.
+    private struct Post {
+        var head: HTTPRequest
+        var program: Substring
+        var secret: Substring
+        var body: ByteBuffer
+        var start: UInt64
+    }
+
+    init(engine: Engine, readers: EventLoopReaders, serverName: String, maxBodyBytes: Int) {
+        self.engine = engine
+        self.readers = readers
+        self.serverName = serverName
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        reader = readers.reader(on: context.eventLoop)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if posting { return waiting.append(part) }
+        read(part, context: context)
+    }
+
+    private func read(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            if inRouter == 0, reader != nil, let post = Self.post(head, allocator: context.channel.allocator) {
+                held = post
+                return
+            }
+            pass(head: head, context: context)
+        case .body(var bytes):
+            guard var post = held else { return context.fireChannelRead(wrapInboundOut(part)) }
+            if post.body.readableBytes + bytes.readableBytes > maxBodyBytes {
+                // The router refuses it, in its words.
+                held = nil
+                pass(post, context: context)
+                return context.fireChannelRead(wrapInboundOut(part))
+            }
+            held = nil
+            post.body.writeBuffer(&bytes)
+            held = post
+        case .end:
+            guard let post = held else { return context.fireChannelRead(wrapInboundOut(part)) }
+            held = nil
+            guard let prepared = prepare(post) else {
+                pass(post, context: context)
+                return context.fireChannelRead(wrapInboundOut(part))
+            }
+            posting = true
+            let engine = engine
+            context.eventLoop.makeFutureWithTask { () -> (HTTPResponse.Status, ByteBuffer)? in
+                // Any refusal of the batch goes to the router, which words it.
+                guard let result = try? await engine.post(prepared) else { return nil }
+                // Written without Codable, as the generated code's encoder writes it.
+                return (result.created ? .created : .ok, ByteBuffer(bytes: result.receipt.answer.prettyData()))
+            }.assumeIsolated().whenComplete { outcome in
+                self.posting = false
+                if case .success(let answer?) = outcome {
+                    self.respond(answer.0, answer.1, post: post, context: context)
+                } else {
+                    self.pass(post, context: context)
+                    context.fireChannelRead(self.wrapInboundOut(.end(nil)))
+                }
+                // What waited, in order, until another event is taken here.
+                while !self.posting, !self.waiting.isEmpty {
+                    self.read(self.waiting.removeFirst(), context: context)
+                }
+                // Outside a read from the socket: the router takes what it was handed at the end
+                // of a read.
+                context.fireChannelReadComplete()
+            }
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { inRouter -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    /// Hands a request's head to the router; its answer's end, written back through `write`,
+    /// settles it.
+    private func pass(head: HTTPRequest, context: ChannelHandlerContext) {
+        inRouter += 1
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    /// Hands a held post to the router as it came: its head and the body collected so far.
+    private func pass(_ post: Post, context: ChannelHandlerContext) {
+        pass(head: post.head, context: context)
+        if post.body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(post.body))) }
+    }
+
+    /// The event prepared for its batch, or nil when the router must take it.
+    private func prepare(_ post: Post) -> PreparedEvent? {
+        guard let reader, !post.body.readableBytesView.containsEscapedNUL,
+              let body = try? JSONValue(parsing: Data(post.body.readableBytesView)) else { return nil }
+        return try? engine.eventAtHand(secret: String(post.secret), programCode: String(post.program), body: body,
+                                       reader: reader)
+    }
+
+    /// The request as a plain event post, when it is one.
+    private static func post(_ head: HTTPRequest, allocator: ByteBufferAllocator) -> Post? {
+        let fields = head.headerFields
+        guard head.method == .post, let path = head.path,
+              // `Connection: close` (or an upgrade) is the router's to honour; keep-alive is what it does anyway.
+              fields[.connection].map({ HTTPText.matches($0[...], "keep-alive") }) ?? true,
+              fields[.expect] == nil, fields[.idempotencyKey] == nil,
+              let contentType = fields[.contentType],
+              HTTPText.matches(contentType[...], "application/json")
+                || HTTPText.matches(contentType[...], "application/json; charset=utf-8"),
+              // Percent-escapes and queries are the router's to read.
+              !path.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "?") }) else { return nil }
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard segments.count == 5, segments[0].isEmpty, segments[1].elementsEqual("v1".utf8),
+              segments[2].elementsEqual("programs".utf8), !segments[3].isEmpty,
+              segments[4].elementsEqual("events".utf8),
+              let secret = HTTPText.bearerSecret(fields[.authorization]) else { return nil }
+        return Post(head: head, program: Substring(segments[3]), secret: secret, body: allocator.buffer(capacity: 0),
+                    start: DispatchTime.now().uptimeNanoseconds)
+    }
+
+    private func respond(_ status: HTTPResponse.Status, _ body: ByteBuffer, post: Post, context: ChannelHandlerContext) {
+        let head = HTTPResponse(status: status, headerFields: [
+            .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes),
+            .date: Timestamp.httpDate(Date()), .server: serverName,
+        ])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        Self.postedHere.increment()
+        let (counter, timer) = status == .created ? Self.created : Self.replayed
+        counter.increment()
+        timer.recordNanoseconds(DispatchTime.now().uptimeNanoseconds - post.start)
+    }
+
+    /// Counted and timed as the router counts and times the route (`hb.requests` and
+    /// `http.server.request.duration`), so `/metrics` sees every event whichever path took it.
+    private static let route = "/v1/programs/{program}/events"
+    private static func measures(_ status: String) -> (Counter, Timer) {
+        let dimensions = [("http.route", route), ("http.request.method", "POST"), ("http.response.status_code", status)]
+        return (Counter(label: "hb.requests", dimensions: dimensions),
+                Timer(label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds))
+    }
+    private static let created = measures("201")
+    private static let replayed = measures("200")
+    /// How many events were taken here rather than by the router.
+    private static let postedHere = Counter(label: "patron_events_on_event_loop")
+}
+
+/// Reading request heads byte by byte, for the handlers that answer on the event loop.
+enum HTTPText {
+    /// Whether `text` is `lowercase` in any ASCII case, without making a lowercased copy.
+    static func matches(_ text: Substring, _ lowercase: StaticString) -> Bool {
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        return text.utf8.elementsEqual(expected) { byte, wanted in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == wanted
+        }
+    }
+
+    /// The secret of `Authorization: Bearer <secret>`, when it is plainly given. The scheme is
+    /// case-insensitive; the router also trims spaces around the secret, which a client that sends
+    /// them gets there.
+    static func bearerSecret(_ authorization: String?) -> Substring? {
+        guard let authorization, matches(authorization.prefix(7), "bearer "), authorization.count > 7 else { return nil }
+        let secret = authorization.dropFirst(7)
+        guard secret.first != " ", secret.first != "\t", secret.last != " ", secret.last != "\t" else { return nil }
+        return secret
+    }
+}
+
+extension EventReceipt {
+    /// The answer as the generated `Components.Schemas.EventReceipt` (`init(_ receipt:)` in
+    /// LedgerMapping) encodes it, absent values left out; `JSONValue.prettyData()` writes it as the
+    /// generated code's encoder does. Keep the two in step: `EventPostHandlerTests` compares the
+    /// handler's answers with the router's byte for byte.
+    var answer: JSONValue {
+        func time(_ date: Date) -> JSONValue { .string(Timestamp.rfc3339(date)) }
+        var top: [String: JSONValue] = [
+            "id": .string(id), "event": .string(event), "member": .string(member), "type": .string(type),
+            "occurred_at": time(occurredAt), "recorded_at": time(recordedAt), "status": .string(status),
+            "failures": .array(failures.map { .object(["rule": .string($0.rule), "error": .string($0.error)]) }),
+        ]
+        top["buyer"] = buyer.map(JSONValue.string)
+        top["executor"] = executor.map(JSONValue.string)
+        top["awards"] = .array(awards.map { award in
+            var entry: [String: JSONValue] = [
+                "rule": .string(award.rule), "member": .string(award.member ?? member), "unit": .string(award.unit.rawValue),
+                "amount": .int(award.amount), "computed": .int(award.computed), "state": .string(award.state),
+            ]
+            entry["capped_by"] = award.cappedBy.map(JSONValue.string)
+            entry["available_at"] = award.availableAt.map(time)
+            entry["expires_at"] = award.expiresAt.map(time)
+            return .object(entry)
+        })
+        top["clawbacks"] = .array(clawbacks.map { clawback in
+            .object([
+                "member": .string(clawback.member ?? member), "unit": .string(clawback.unit.rawValue),
+                "requested": .int(clawback.requested), "from_pending": .int(clawback.fromPending),
+                "from_available": .int(clawback.fromAvailable), "into_debt": .int(clawback.intoDebt),
+                "not_recovered": .int(clawback.notRecovered),
+            ])
+        })
+        if let review {
+            var entry: [String: JSONValue] = ["held_for": .string(review.heldFor)]
+            entry["outcome"] = review.outcome.map(JSONValue.string)
+            entry["by"] = review.by.map(JSONValue.string)
+            entry["at"] = review.at.map(time)
+            entry["reason"] = review.reason.map(JSONValue.string)
+            top["review"] = .object(entry)
+        }
+        return .object(top)
+    }
+}
