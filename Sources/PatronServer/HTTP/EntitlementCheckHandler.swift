@@ -25,19 +25,7 @@ import Synchronization
 /// problems: other routes, a cache miss, any refusal, a request with a body or a query, and a
 /// request that arrives while an earlier one on the connection is still in the router (answering
 /// it first would put the answers out of order).
-final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
-
-    private let engine: Engine
-    private let readers: EventLoopReaders
-    private let serverName: String
-    /// The event loop's reader; nil until the handler is added, or when none could be opened.
-    private var reader: (any ImmediateReader)?
-    /// Requests passed on to the router whose answer has not been written in full.
-    private var inRouter = 0
+final class EntitlementCheckHandler: EventLoopRouteHandler {
     /// A check held back until its request ends, to be answered here.
     private var held: Check?
 
@@ -49,17 +37,7 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         var secret: Substring
     }
 
-    init(engine: Engine, readers: EventLoopReaders, serverName: String) {
-        self.engine = engine
-        self.readers = readers
-        self.serverName = serverName
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        reader = readers.reader(on: context.eventLoop)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    override func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             if inRouter == 0, reader != nil, let check = Self.check(head) {
@@ -78,24 +56,12 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
             guard let held else { return context.fireChannelRead(data) }
             self.held = nil
             if let body = answer(held) {
-                respond(body, context: context)
+                respond(.ok, body, context: context)
             } else {
                 pass(head: held.head, context: context)
                 context.fireChannelRead(data)
             }
         }
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { inRouter -= 1 }
-        context.write(data, promise: promise)
-    }
-
-    /// Hands a request's head to the router; its answer's end, written back through `write`,
-    /// settles it.
-    private func pass(head: HTTPRequest, context: ChannelHandlerContext) {
-        inRouter += 1
-        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 
     /// The request as a check, when it is a plain one.
@@ -131,16 +97,6 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
         return ByteBuffer(bytes: json)
     }
 
-    private func respond(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        let head = HTTPResponse(status: .ok, headerFields: [
-            .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes),
-            .date: Timestamp.httpDate(Date()), .server: serverName,
-        ])
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-    }
-
     /// Counted and timed as the router counts and times the route (`hb.requests` and
     /// `http.server.request.duration`), so `/metrics` sees every check whichever path answered it.
     private static let route = "/v1/programs/{program}/members/{member}/entitlements"
@@ -152,6 +108,61 @@ final class EntitlementCheckHandler: ChannelDuplexHandler, RemovableChannelHandl
     private static let duration = Timer(label: "http.server.request.duration", dimensions: [
         ("http.route", route), ("http.request.method", "GET"), ("http.response.status_code", "200"),
     ], preferredDisplayUnit: .seconds)
+}
+
+/// What the handlers that answer a route on the event loop share: the loop's reader, the count of
+/// requests handed on to the router (a request is answered here only when none is in the router,
+/// so that the answers keep the requests' order), and writing a JSON answer as the router does.
+class EventLoopRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let engine: Engine
+    private let readers: EventLoopReaders
+    private let serverName: String
+    /// The event loop's reader; nil until the handler is added, or when none could be opened.
+    private(set) var reader: (any ImmediateReader)?
+    /// Requests passed on to the router whose answer has not been written in full.
+    private(set) var inRouter = 0
+
+    init(engine: Engine, readers: EventLoopReaders, serverName: String) {
+        self.engine = engine
+        self.readers = readers
+        self.serverName = serverName
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        reader = readers.reader(on: context.eventLoop)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { inRouter -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    /// Hands a request's head to the router; its answer's end, written back through `write`,
+    /// settles it.
+    final func pass(head: HTTPRequest, context: ChannelHandlerContext) {
+        inRouter += 1
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    /// Writes a JSON answer with the headers the router's answer has.
+    final func respond(_ status: HTTPResponse.Status, _ body: ByteBuffer, context: ChannelHandlerContext) {
+        let head = HTTPResponse(status: status, headerFields: [
+            .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes),
+            .date: Timestamp.httpDate(Date()), .server: serverName,
+        ])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
 }
 
 /// One reader per event loop, opened on the loop's first connection, so that the loops share no

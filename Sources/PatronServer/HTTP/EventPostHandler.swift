@@ -25,20 +25,8 @@ import PatronEngine
 /// `Expect` or `Connection: close`, another content type, a body over the limit, and a request
 /// that arrives while an earlier one on the connection is unanswered (it waits its turn, so the
 /// answers keep the requests' order).
-final class EventPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
-
-    private let engine: Engine
-    private let readers: EventLoopReaders
-    private let serverName: String
+final class EventPostHandler: EventLoopRouteHandler {
     private let maxBodyBytes: Int
-    /// The event loop's reader; nil until the handler is added, or when none could be opened.
-    private var reader: (any ImmediateReader)?
-    /// Requests passed on to the router whose answer has not been written in full.
-    private var inRouter = 0
     /// An event whose body is being collected, to be posted here.
     private var held: Post?
     /// Whether an event taken here waits for its batch.
@@ -56,17 +44,11 @@ final class EventPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     init(engine: Engine, readers: EventLoopReaders, serverName: String, maxBodyBytes: Int) {
-        self.engine = engine
-        self.readers = readers
-        self.serverName = serverName
         self.maxBodyBytes = maxBodyBytes
+        super.init(engine: engine, readers: readers, serverName: serverName)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        reader = readers.reader(on: context.eventLoop)
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    override func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         if posting { return waiting.append(part) }
         read(part, context: context)
@@ -107,6 +89,9 @@ final class EventPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return (result.created ? .created : .ok, ByteBuffer(bytes: result.receipt.answer.prettyData()))
             }.assumeIsolated().whenComplete { outcome in
                 self.posting = false
+                // The client went away: the event stands (or not) as its batch left it; a retry
+                // with the same id answers it.
+                guard context.channel.isActive else { return self.waiting.removeAll() }
                 if case .success(let answer?) = outcome {
                     self.respond(answer.0, answer.1, post: post, context: context)
                 } else {
@@ -122,18 +107,6 @@ final class EventPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.fireChannelReadComplete()
             }
         }
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { inRouter -= 1 }
-        context.write(data, promise: promise)
-    }
-
-    /// Hands a request's head to the router; its answer's end, written back through `write`,
-    /// settles it.
-    private func pass(head: HTTPRequest, context: ChannelHandlerContext) {
-        inRouter += 1
-        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 
     /// Hands a held post to the router as it came: its head and the body collected so far.
@@ -172,13 +145,7 @@ final class EventPostHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func respond(_ status: HTTPResponse.Status, _ body: ByteBuffer, post: Post, context: ChannelHandlerContext) {
-        let head = HTTPResponse(status: status, headerFields: [
-            .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes),
-            .date: Timestamp.httpDate(Date()), .server: serverName,
-        ])
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(body)), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        respond(status, body, context: context)
         Self.postedHere.increment()
         let (counter, timer) = status == .created ? Self.created : Self.replayed
         counter.increment()
