@@ -36,7 +36,7 @@ final class SQLiteImmediateReader: ImmediateReader {
             try SQLiteStore.entitlementState(programID: programID, memberID: memberID, periods: periods, db)
         }
         guard let state = try queue.inDatabase(standing) else { return nil }
-        guard let until = state.planUntil, until > instant else { return (state, []) }
+        guard state.hasPlan(runningAfter: instant) else { return (state, []) }
         // A running plan: the standing again with the subscriptions, in one transaction, so that
         // both are of one moment.
         return try queue.inDatabase { db in

@@ -141,7 +141,7 @@ struct EventPostHandlerTests {
             #expect(keyed.status == 201)
             let replayed = try await app.call(.post, path, json: Self.purchase("k-1", member: member),
                                               headers: [.idempotencyKey: "key-1"])
-            #expect(replayed.headers[IdempotencyMiddleware<PatronRequestContext>.replayedHeaderName] == "true")
+            #expect(replayed.headers[.idempotentReplayed] == "true")
             #expect(try await Self.takenOnEventLoop(app) == before)
             // Nothing refused was posted: r-1 and k-1 alone earned.
             let balance = try await app.call(.get, "/v1/programs/shop/members/\(member)/balance")

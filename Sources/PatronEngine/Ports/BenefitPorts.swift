@@ -105,6 +105,12 @@ public struct EntitlementState: Sendable, Hashable {
         self.planUntil = planUntil
         self.usage = usage
     }
+
+    /// Whether a paid plan of the member runs past `instant`: only then do their subscriptions
+    /// matter (the member row names the plan ending last).
+    public func hasPlan(runningAfter instant: Date) -> Bool {
+        planUntil.map { $0 > instant } ?? false
+    }
 }
 
 /// What recording a use did.

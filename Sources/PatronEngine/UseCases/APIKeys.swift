@@ -37,6 +37,17 @@ extension Engine {
         return principal
     }
 
+    /// The caller and the program, with its compiled configuration, when all are cached on this
+    /// node, the key is not revoked, has every permission in `needs` and reaches the program: what
+    /// a request answered without suspending (`entitlementsAtHand`, `eventAtHand`) starts from.
+    /// Nil otherwise, and the ordinary path loads what was missing and words any refusal.
+    func programAtHand(secret: String, programCode: String, needs: [Permission]) -> (Principal, Program, ProgramRuntime)? {
+        guard let principal = apiKeys.cachedValue(for: Self.hash(secret: secret)).flatMap(Self.principal),
+              needs.allSatisfy(principal.has), let program = programs.cachedValue(for: programCode),
+              principal.canReach(programID: program.id), let runtime = runtimes.compiled(for: program) else { return nil }
+        return (principal, program, runtime)
+    }
+
     /// Who calls with `key`; nil for a revoked key.
     static func principal(_ key: APIKey) -> Principal? {
         key.revokedAt == nil ? Principal(keyID: key.id, role: key.role, programID: key.programID) : nil

@@ -64,9 +64,7 @@ extension Engine {
     /// refusal. What it answers is what that path answers.
     public func entitlementsAtHand(secret: String, programCode: String, memberID: String,
                                    reader: any ImmediateReader) throws -> Entitlements? {
-        guard let principal = apiKeys.cachedValue(for: Self.hash(secret: secret)).flatMap(Self.principal),
-              principal.has(.readMembers), let program = programs.cachedValue(for: programCode),
-              principal.canReach(programID: program.id), let runtime = runtimes.compiled(for: program),
+        guard let (_, program, runtime) = programAtHand(secret: secret, programCode: programCode, needs: [.readMembers]),
               Identifier.isWellFormed(memberID) else { return nil }
         let now = now()
         let periods = runtime.quotaPeriods(at: now)
@@ -177,11 +175,9 @@ extension Engine {
         throw EngineError.quotaExceeded(benefit: benefit.code, remaining: exceeded.max() ?? 0, requested: quantity)
     }
 
-    /// The member's subscriptions when one of their plans runs past `instant`, else none: the
-    /// member row names the plan ending last, and only then are all subscriptions read.
+    /// The member's subscriptions when one of their plans runs past `instant`, else none.
     func subscriptions(of state: EntitlementState, runningAfter instant: Date) async throws -> [Subscription] {
-        guard let until = state.planUntil, until > instant else { return [] }
-        return try await store.subscriptions(memberID: state.memberID)
+        state.hasPlan(runningAfter: instant) ? try await store.subscriptions(memberID: state.memberID) : []
     }
 
     /// Where a member's benefits come from at `instant`: their level (nil when the program has no

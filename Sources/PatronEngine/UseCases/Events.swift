@@ -76,10 +76,19 @@ public struct EventReceipt: Sendable, Hashable, Codable {
     /// without Codable because it runs for every event inside the write transaction. `decoder`
     /// reads it back.
     func storedText() -> Data {
-        func date(_ date: Date) -> JSONValue { .int(Timestamp.milliseconds(date)) }
+        json(time: { .int(Timestamp.milliseconds($0)) }, namingRecipients: false).canonicalData()
+    }
+
+    /// The receipt as JSON with snake_case keys, absent values left out, times written by `time`.
+    /// With `namingRecipients`, an award or clawback that names no member (receipts stored before
+    /// B2B events) names the receipt's member, as the API answers it.
+    public func json(time: (Date) -> JSONValue, namingRecipients: Bool) -> JSONValue {
+        func recipient(_ named: String?) -> JSONValue? {
+            (named ?? (namingRecipients ? member : nil)).map(JSONValue.string)
+        }
         var object: [String: JSONValue] = [
             "id": .string(id), "event": .string(event), "member": .string(member), "type": .string(type),
-            "occurred_at": date(occurredAt), "recorded_at": date(recordedAt), "status": .string(status),
+            "occurred_at": time(occurredAt), "recorded_at": time(recordedAt), "status": .string(status),
             "failures": .array(failures.map { .object(["rule": .string($0.rule), "error": .string($0.error)]) }),
         ]
         object["buyer"] = buyer.map(JSONValue.string)
@@ -89,10 +98,10 @@ public struct EventReceipt: Sendable, Hashable, Codable {
                 "rule": .string(award.rule), "unit": .string(award.unit.rawValue), "amount": .int(award.amount),
                 "computed": .int(award.computed), "state": .string(award.state),
             ]
-            entry["member"] = award.member.map(JSONValue.string)
+            entry["member"] = recipient(award.member)
             entry["capped_by"] = award.cappedBy.map(JSONValue.string)
-            entry["available_at"] = award.availableAt.map(date)
-            entry["expires_at"] = award.expiresAt.map(date)
+            entry["available_at"] = award.availableAt.map(time)
+            entry["expires_at"] = award.expiresAt.map(time)
             return .object(entry)
         })
         object["clawbacks"] = .array(clawbacks.map { clawback in
@@ -101,18 +110,18 @@ public struct EventReceipt: Sendable, Hashable, Codable {
                 "from_pending": .int(clawback.fromPending), "from_available": .int(clawback.fromAvailable),
                 "into_debt": .int(clawback.intoDebt), "not_recovered": .int(clawback.notRecovered),
             ]
-            entry["member"] = clawback.member.map(JSONValue.string)
+            entry["member"] = recipient(clawback.member)
             return .object(entry)
         })
         if let review {
             var entry: [String: JSONValue] = ["held_for": .string(review.heldFor)]
             entry["outcome"] = review.outcome.map(JSONValue.string)
             entry["by"] = review.by.map(JSONValue.string)
-            entry["at"] = review.at.map(date)
+            entry["at"] = review.at.map(time)
             entry["reason"] = review.reason.map(JSONValue.string)
             object["review"] = .object(entry)
         }
-        return JSONValue.object(object).canonicalData()
+        return .object(object)
     }
 
     static let decoder: JSONDecoder = {
@@ -181,10 +190,8 @@ extension Engine {
     /// was missing and words every refusal. What it prepares is what `recordEvent` prepares.
     public func eventAtHand(secret: String, programCode: String, body: JSONValue, reader: any ImmediateReader) throws
         -> PreparedEvent? {
-        guard let principal = apiKeys.cachedValue(for: Self.hash(secret: secret)).flatMap(Self.principal),
-              principal.has(.postEvents), principal.has(.readPrograms),
-              let program = programs.cachedValue(for: programCode), principal.canReach(programID: program.id),
-              let runtime = runtimes.compiled(for: program),
+        guard let (principal, program, runtime) = programAtHand(secret: secret, programCode: programCode,
+                                                                needs: [.postEvents, .readPrograms]),
               let event = try? LedgerEvent(parsing: body), event.buyerID == nil, event.executorID == nil,
               let memberID = event.memberID, Identifier.isWellFormed(memberID) else { return nil }
         let now = now()

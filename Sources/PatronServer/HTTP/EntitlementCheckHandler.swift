@@ -66,16 +66,9 @@ final class EntitlementCheckHandler: EventLoopRouteHandler {
 
     /// The request as a check, when it is a plain one.
     private static func check(_ head: HTTPRequest) -> Check? {
-        // `Connection: close` (or an upgrade) is the router's to honour; keep-alive is what it does anyway.
-        guard head.method == .get, let path = head.path,
-              head.headerFields[.connection].map({ HTTPText.matches($0[...], "keep-alive") }) ?? true,
-              head.headerFields[.contentLength] == nil,
-              head.headerFields[.transferEncoding] == nil,
-              // Percent-escapes and queries are the router's to read.
-              !path.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "?") }) else { return nil }
-        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard segments.count == 7, segments[0].isEmpty, segments[1].elementsEqual("v1".utf8),
-              segments[2].elementsEqual("programs".utf8), !segments[3].isEmpty,
+        guard head.headerFields[.contentLength] == nil, head.headerFields[.transferEncoding] == nil,
+              let segments = HTTPText.plainPath(head, method: .get), segments.count == 7,
+              segments[1].elementsEqual("v1".utf8), segments[2].elementsEqual("programs".utf8), !segments[3].isEmpty,
               segments[4].elementsEqual("members".utf8), !segments[5].isEmpty,
               segments[6].elementsEqual("entitlements".utf8),
               let secret = HTTPText.bearerSecret(head.headerFields[.authorization]) else { return nil }
@@ -99,15 +92,10 @@ final class EntitlementCheckHandler: EventLoopRouteHandler {
 
     /// Counted and timed as the router counts and times the route (`hb.requests` and
     /// `http.server.request.duration`), so `/metrics` sees every check whichever path answered it.
-    private static let route = "/v1/programs/{program}/members/{member}/entitlements"
-    private static let answered = Counter(label: "hb.requests", dimensions: [
-        ("http.route", route), ("http.request.method", "GET"), ("http.response.status_code", "200"),
-    ])
+    private static let (answered, duration) = HTTPText.routeMeasures(
+        "/v1/programs/{program}/members/{member}/entitlements", method: "GET", status: "200")
     /// How many checks were answered here rather than by the router.
     private static let answeredHere = Counter(label: "patron_entitlement_checks_on_event_loop")
-    private static let duration = Timer(label: "http.server.request.duration", dimensions: [
-        ("http.route", route), ("http.request.method", "GET"), ("http.response.status_code", "200"),
-    ], preferredDisplayUnit: .seconds)
 }
 
 /// What the handlers that answer a route on the event loop share: the loop's reader, the count of

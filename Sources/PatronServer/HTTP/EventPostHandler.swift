@@ -70,6 +70,7 @@ final class EventPostHandler: EventLoopRouteHandler {
                 pass(post, context: context)
                 return context.fireChannelRead(wrapInboundOut(part))
             }
+            // Taken out while it grows, so that the buffer is not copied.
             held = nil
             post.body.writeBuffer(&bytes)
             held = post
@@ -126,18 +127,12 @@ final class EventPostHandler: EventLoopRouteHandler {
     /// The request as a plain event post, when it is one.
     private static func post(_ head: HTTPRequest, allocator: ByteBufferAllocator) -> Post? {
         let fields = head.headerFields
-        guard head.method == .post, let path = head.path,
-              // `Connection: close` (or an upgrade) is the router's to honour; keep-alive is what it does anyway.
-              fields[.connection].map({ HTTPText.matches($0[...], "keep-alive") }) ?? true,
-              fields[.expect] == nil, fields[.idempotencyKey] == nil,
+        guard fields[.expect] == nil, fields[.idempotencyKey] == nil,
               let contentType = fields[.contentType],
               HTTPText.matches(contentType[...], "application/json")
                 || HTTPText.matches(contentType[...], "application/json; charset=utf-8"),
-              // Percent-escapes and queries are the router's to read.
-              !path.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "?") }) else { return nil }
-        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        guard segments.count == 5, segments[0].isEmpty, segments[1].elementsEqual("v1".utf8),
-              segments[2].elementsEqual("programs".utf8), !segments[3].isEmpty,
+              let segments = HTTPText.plainPath(head, method: .post), segments.count == 5,
+              segments[1].elementsEqual("v1".utf8), segments[2].elementsEqual("programs".utf8), !segments[3].isEmpty,
               segments[4].elementsEqual("events".utf8),
               let secret = HTTPText.bearerSecret(fields[.authorization]) else { return nil }
         return Post(head: head, program: Substring(segments[3]), secret: secret, body: allocator.buffer(capacity: 0),
@@ -154,20 +149,35 @@ final class EventPostHandler: EventLoopRouteHandler {
 
     /// Counted and timed as the router counts and times the route (`hb.requests` and
     /// `http.server.request.duration`), so `/metrics` sees every event whichever path took it.
-    private static let route = "/v1/programs/{program}/events"
-    private static func measures(_ status: String) -> (Counter, Timer) {
-        let dimensions = [("http.route", route), ("http.request.method", "POST"), ("http.response.status_code", status)]
-        return (Counter(label: "hb.requests", dimensions: dimensions),
-                Timer(label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds))
-    }
-    private static let created = measures("201")
-    private static let replayed = measures("200")
+    private static let created = HTTPText.routeMeasures("/v1/programs/{program}/events", method: "POST", status: "201")
+    private static let replayed = HTTPText.routeMeasures("/v1/programs/{program}/events", method: "POST", status: "200")
     /// How many events were taken here rather than by the router.
     private static let postedHere = Counter(label: "patron_events_on_event_loop")
 }
 
 /// Reading request heads byte by byte, for the handlers that answer on the event loop.
 enum HTTPText {
+    /// The path's segments (the first one empty) of a request with `method` whose path the router
+    /// would read as it stands: none of its percent-escapes or query, and a connection kept alive
+    /// (`Connection: close`, or an upgrade, is the router's to honour; keep-alive is what it does
+    /// anyway).
+    static func plainPath(_ head: HTTPRequest, method: HTTPRequest.Method) -> [Substring.UTF8View.SubSequence]? {
+        guard head.method == method, let path = head.path,
+              head.headerFields[.connection].map({ matches($0[...], "keep-alive") }) ?? true,
+              !path.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "?") }) else { return nil }
+        let segments = path[...].utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        return segments.first?.isEmpty == true ? segments : nil
+    }
+
+    /// The router's request counter and timer for a route's answers of one status (`hb.requests`
+    /// and `http.server.request.duration`), so that `/metrics` counts a request whichever path
+    /// answered it.
+    static func routeMeasures(_ route: String, method: String, status: String) -> (Counter, Timer) {
+        let dimensions = [("http.route", route), ("http.request.method", method), ("http.response.status_code", status)]
+        return (Counter(label: "hb.requests", dimensions: dimensions),
+                Timer(label: "http.server.request.duration", dimensions: dimensions, preferredDisplayUnit: .seconds))
+    }
+
     /// Whether `text` is `lowercase` in any ASCII case, without making a lowercased copy.
     static func matches(_ text: Substring, _ lowercase: StaticString) -> Bool {
         let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
@@ -189,44 +199,10 @@ enum HTTPText {
 
 extension EventReceipt {
     /// The answer as the generated `Components.Schemas.EventReceipt` (`init(_ receipt:)` in
-    /// LedgerMapping) encodes it, absent values left out; `JSONValue.prettyData()` writes it as the
-    /// generated code's encoder does. Keep the two in step: `EventPostHandlerTests` compares the
-    /// handler's answers with the router's byte for byte.
+    /// LedgerMapping) encodes it; `JSONValue.prettyData()` writes it as the generated code's
+    /// encoder does. Keep the two in step: `EventPostHandlerTests` compares the handler's answers
+    /// with the router's byte for byte.
     var answer: JSONValue {
-        func time(_ date: Date) -> JSONValue { .string(Timestamp.rfc3339(date)) }
-        var top: [String: JSONValue] = [
-            "id": .string(id), "event": .string(event), "member": .string(member), "type": .string(type),
-            "occurred_at": time(occurredAt), "recorded_at": time(recordedAt), "status": .string(status),
-            "failures": .array(failures.map { .object(["rule": .string($0.rule), "error": .string($0.error)]) }),
-        ]
-        top["buyer"] = buyer.map(JSONValue.string)
-        top["executor"] = executor.map(JSONValue.string)
-        top["awards"] = .array(awards.map { award in
-            var entry: [String: JSONValue] = [
-                "rule": .string(award.rule), "member": .string(award.member ?? member), "unit": .string(award.unit.rawValue),
-                "amount": .int(award.amount), "computed": .int(award.computed), "state": .string(award.state),
-            ]
-            entry["capped_by"] = award.cappedBy.map(JSONValue.string)
-            entry["available_at"] = award.availableAt.map(time)
-            entry["expires_at"] = award.expiresAt.map(time)
-            return .object(entry)
-        })
-        top["clawbacks"] = .array(clawbacks.map { clawback in
-            .object([
-                "member": .string(clawback.member ?? member), "unit": .string(clawback.unit.rawValue),
-                "requested": .int(clawback.requested), "from_pending": .int(clawback.fromPending),
-                "from_available": .int(clawback.fromAvailable), "into_debt": .int(clawback.intoDebt),
-                "not_recovered": .int(clawback.notRecovered),
-            ])
-        })
-        if let review {
-            var entry: [String: JSONValue] = ["held_for": .string(review.heldFor)]
-            entry["outcome"] = review.outcome.map(JSONValue.string)
-            entry["by"] = review.by.map(JSONValue.string)
-            entry["at"] = review.at.map(time)
-            entry["reason"] = review.reason.map(JSONValue.string)
-            top["review"] = .object(entry)
-        }
-        return .object(top)
+        json(time: { .string(Timestamp.rfc3339($0)) }, namingRecipients: true)
     }
 }

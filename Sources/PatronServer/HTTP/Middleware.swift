@@ -117,11 +117,9 @@ struct AuthenticationMiddleware<Context: RequestContext>: RouterMiddleware {
 struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
     let engine: Engine
     let logger: Logger
-    static var headerName: HTTPField.Name { .idempotencyKey }
-    static var replayedHeaderName: HTTPField.Name { HTTPField.Name("Idempotent-Replayed")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .post, let key = request.headers[Self.headerName],
+        guard request.method == .post, let key = request.headers[.idempotencyKey],
               let principal = RequestState.principal else {
             return try await next(request, context)
         }
@@ -132,7 +130,7 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
                                                     body: RequestState.body ?? Data())
         switch try await engine.claimIdempotencyKey(scope: principal.keyID, key: key, fingerprint: fingerprint) {
         case .replay(let stored):
-            var headers: HTTPFields = [Self.replayedHeaderName: "true"]
+            var headers: HTTPFields = [.idempotentReplayed: "true"]
             if let contentType = stored.contentType { headers[.contentType] = contentType }
             if let location = stored.location { headers[.location] = location }
             return Response(status: .init(code: stored.status), headers: headers,
@@ -175,6 +173,8 @@ struct IdempotencyMiddleware<Context: RequestContext>: RouterMiddleware {
 
 extension HTTPField.Name {
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    /// On an answer given again for a retried `Idempotency-Key`.
+    static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
 }
 
 /// A response-body writer that keeps what is written, to store it for idempotent replay.

@@ -298,4 +298,3 @@ struct MeasuredStore: PatronStore {
         try await measure("outbox_list") { try await base.outboxMessages(limit: limit) }
     }
 }
-
