@@ -12,9 +12,12 @@ public final class SQLiteStore: PatronStore {
     public let displayName: String
     /// The writer connection's page cache, in KiB.
     static let writerCacheKiB = 65_536
+    /// Checkpoints the log off the writer's path.
+    private let checkpointer: WALCheckpointer
 
     /// Opens (creating if needed) the database file at `path`.
     public init(path: String) throws {
+        let checkpointer = WALCheckpointer(path: path)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -24,11 +27,17 @@ public final class SQLiteStore: PatronStore {
             // them back (docs/PERFORMANCE.md). Readers keep the default.
             if !db.configuration.readonly {
                 try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
+                try checkpointer.watch(writer: db)
             }
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        self.checkpointer = checkpointer
         self.path = path
         displayName = "sqlite:\(path)"
+    }
+
+    deinit {
+        checkpointer.close()
     }
 
     public func migrate() async throws {

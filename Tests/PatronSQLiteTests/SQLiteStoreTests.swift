@@ -158,4 +158,35 @@ struct SQLiteStoreTests {
             #expect(foreignKeys == 1)
         }
     }
+
+    @Test("copies the log back on a connection of its own and keeps it bounded under steady writes")
+    func checkpointsOffTheWriter() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            let sqlite = try #require(store as? SQLiteStore)
+            // Given the writer, whose own automatic checkpoint is off
+            let automatic = try await sqlite.pool.write { db in
+                try db.execute(sql: "CREATE TABLE scratch (page BLOB NOT NULL)")
+                return try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint")
+            }
+            #expect(automatic == 0)
+
+            // When it commits three times the log's restart length, a hundred pages at a time
+            let commits = 3 * WALCheckpointer.restartAtFrames / 100
+            var longest: Int64 = 0
+            for _ in 0..<commits {
+                try await sqlite.pool.write { db in
+                    for _ in 0..<100 { try db.execute(sql: "INSERT INTO scratch VALUES (zeroblob(4000))") }
+                }
+                let size = try FileManager.default.attributesOfItem(atPath: sqlite.path + "-wal")[.size] as? Int64 ?? 0
+                longest = max(longest, size)
+            }
+
+            // Then every row is there, and the log never grew far past its restart length
+            let rows = try await sqlite.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch") }
+            #expect(rows == commits * 100)
+            let frameBytes = Int64(4096 + 24)
+            #expect(longest > 0)
+            #expect(longest <= Int64(2 * WALCheckpointer.restartAtFrames) * frameBytes)
+        }
+    }
 }

@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Copies the write-ahead log back into the database file on a connection of its own, so that the
+/// one writer does not stop its batches to do it.
+///
+/// SQLite's automatic checkpoint runs on the connection that commits, inside its COMMIT: under
+/// load the writer spent a fifth of its time copying pages and syncing the database file, and a
+/// batch that drew a checkpoint waited for all of it (docs/PERFORMANCE.md). Here the writer's
+/// automatic checkpoint is off; its commit hook tells this checkpointer how long the log is, and
+/// a passive checkpoint (which never waits for the writer or for readers) runs on a background
+/// queue every `passiveEveryFrames` frames.
+///
+/// A passive checkpoint alone would let the log grow without end under steady load: SQLite starts
+/// the log over only when a write transaction begins with every frame already copied, and the
+/// writer keeps adding frames while the background copies. So once the log is `restartAtFrames`
+/// long, the writer itself checkpoints right after a commit, while the background is idle: only
+/// the frames written since the background's last pass are left to copy, and the writer's next
+/// transaction starts the log over.
+final class WALCheckpointer: @unchecked Sendable {
+    /// Frames the log may grow by before the background copies them.
+    static let passiveEveryFrames = 1_000
+    /// The log's length at which the writer finishes the copy itself, so that the log starts over.
+    static let restartAtFrames = 8_000
+
+    private let path: String
+    private let queue = DispatchQueue(label: "patron.sqlite.checkpoint")
+    private let lock = NSLock()
+    /// The background's own connection, opened at its first pass; nil once closed.
+    private var connection: DatabaseQueue?
+    private var closed = false
+    private var running = false
+    private var framesAtLastPass = 0
+
+    init(path: String) {
+        self.path = path
+    }
+
+    /// Turns off the automatic checkpoint of the writer connection `db` and has its commits
+    /// reported here.
+    func watch(writer db: Database) throws {
+        try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+        // The hook keeps a reference of its own: the writer connection may commit (and close,
+        // checkpointing) after the store that made it is gone.
+        let context = Unmanaged.passRetained(self).toOpaque()
+        sqlite3_wal_hook(db.sqliteConnection, { context, connection, _, frames in
+            let checkpointer = Unmanaged<WALCheckpointer>.fromOpaque(context!).takeUnretainedValue()
+            checkpointer.committed(logFrames: Int(frames), writer: connection)
+            return SQLITE_OK
+        }, context)
+    }
+
+    /// Stops the background passes and closes their connection.
+    func close() {
+        lock.withLock {
+            closed = true
+            connection = nil
+        }
+    }
+
+    /// Called on the writer connection after each commit, with the log's length in frames.
+    private func committed(logFrames: Int, writer: OpaquePointer?) {
+        let action: (background: Bool, finish: Bool) = lock.withLock {
+            guard !closed else { return (false, false) }
+            if logFrames < framesAtLastPass { framesAtLastPass = 0 }  // the log started over
+            let finish = logFrames >= Self.restartAtFrames && !running
+            let background = !finish && !running && logFrames - framesAtLastPass >= Self.passiveEveryFrames
+            if background {
+                running = true
+                framesAtLastPass = logFrames
+            }
+            return (background, finish)
+        }
+        if action.finish {
+            // Passive: if the background took the checkpoint lock in the meantime, this returns
+            // at once and the next commit tries again.
+            _ = sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            lock.withLock { framesAtLastPass = 0 }
+        }
+        if action.background {
+            queue.async { self.pass() }
+        }
+    }
+
+    private func pass() {
+        defer { lock.withLock { running = false } }
+        let connection: DatabaseQueue? = lock.withLock {
+            guard !closed else { return nil }
+            if self.connection == nil {
+                var configuration = Configuration()
+                configuration.label = "patron.sqlite.checkpoint"
+                configuration.prepareDatabase { db in
+                    // The database file is synced before the log may start over.
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                }
+                self.connection = try? DatabaseQueue(path: path, configuration: configuration)
+            }
+            return self.connection
+        }
+        // A failed pass (the file busy, say) leaves the frames for the next pass or the writer.
+        _ = try? connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+    }
+}
