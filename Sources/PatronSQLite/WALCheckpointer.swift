@@ -15,14 +15,17 @@ import GRDBSQLite
 /// A passive checkpoint alone would let the log grow without end under steady load: SQLite starts
 /// the log over only when a write transaction begins with every frame already copied, and the
 /// writer keeps adding frames while the background copies. So once the log is `restartAtFrames`
-/// long, the writer itself checkpoints right after a commit, while the background is idle: only
-/// the frames written since the background's last pass are left to copy, and the writer's next
-/// transaction starts the log over.
+/// long, the background runs after every commit, and the writer itself copies what is left right
+/// after a commit once that is at most `finishAtMostFrames` (about one batch): its next transaction
+/// then starts the log over. A reader that keeps an old snapshot can hold frames back from every
+/// checkpoint; at twice `restartAtFrames` the writer copies whatever is left.
 final class WALCheckpointer: @unchecked Sendable {
     /// Frames the log may grow by before the background copies them.
     static let passiveEveryFrames = 1_000
-    /// The log's length at which the writer finishes the copy itself, so that the log starts over.
+    /// The log's length from which it is brought to an end and started over.
     static let restartAtFrames = 8_000
+    /// The most frames the writer copies itself, but at twice `restartAtFrames`.
+    static let finishAtMostFrames = 512
 
     private let path: String
     private let queue = DispatchQueue(label: "patron.sqlite.checkpoint")
@@ -31,7 +34,12 @@ final class WALCheckpointer: @unchecked Sendable {
     private var connection: DatabaseQueue?
     private var closed = false
     private var running = false
+    /// The log's length when the last background pass began.
     private var framesAtLastPass = 0
+    /// How many of the log's frames are known to be copied.
+    private var framesCopied = 0
+    /// The log's length at the last commit, to see it start over.
+    private var framesAtLastCommit = 0
 
     init(path: String) {
         self.path = path
@@ -63,9 +71,16 @@ final class WALCheckpointer: @unchecked Sendable {
     private func committed(logFrames: Int, writer: OpaquePointer?) {
         let action: (background: Bool, finish: Bool) = lock.withLock {
             guard !closed else { return (false, false) }
-            if logFrames < framesAtLastPass { framesAtLastPass = 0 }  // the log started over
-            let finish = logFrames >= Self.restartAtFrames && !running
-            let background = !finish && !running && logFrames - framesAtLastPass >= Self.passiveEveryFrames
+            if logFrames < framesAtLastCommit {  // the log started over
+                framesAtLastPass = 0
+                framesCopied = 0
+            }
+            framesAtLastCommit = logFrames
+            guard !running else { return (false, false) }
+            let finish = logFrames >= 2 * Self.restartAtFrames
+                || (logFrames >= Self.restartAtFrames && logFrames - framesCopied <= Self.finishAtMostFrames)
+            let background = !finish && (logFrames >= Self.restartAtFrames
+                                         || logFrames - framesAtLastPass >= Self.passiveEveryFrames)
             if background {
                 running = true
                 framesAtLastPass = logFrames
@@ -75,8 +90,10 @@ final class WALCheckpointer: @unchecked Sendable {
         if action.finish {
             // Passive: if the background took the checkpoint lock in the meantime, this returns
             // at once and the next commit tries again.
-            _ = sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
-            lock.withLock { framesAtLastPass = 0 }
+            var copied: Int32 = 0
+            if sqlite3_wal_checkpoint_v2(writer, nil, SQLITE_CHECKPOINT_PASSIVE, nil, &copied) == SQLITE_OK {
+                lock.withLock { framesCopied = max(framesCopied, Int(copied)) }
+            }
         }
         if action.background {
             queue.async { self.pass() }
@@ -99,6 +116,11 @@ final class WALCheckpointer: @unchecked Sendable {
             return self.connection
         }
         // A failed pass (the file busy, say) leaves the frames for the next pass or the writer.
-        _ = try? connection?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+        guard let copied = try? connection?.writeWithoutTransaction({ db in try db.checkpoint(.passive) })
+        else { return }
+        lock.withLock {
+            // A pass reports on the log it saw; the writer cannot start the log over while a pass runs.
+            if copied.walFrameCount >= framesCopied { framesCopied = copied.checkpointedFrameCount }
+        }
     }
 }
