@@ -48,15 +48,17 @@ public func buildApplication(_ options: ServerOptions,
     let (store, services) = try location.open(logger: logger)
     let engine = Engine(store: MeasuredStore(store), logger: logger, cacheLifetime: options.cacheLifetime)
     let serverName = "patron"
-    // Entitlement checks are answered, and events taken to their batch, on the event loop where
-    // the store reads without suspending.
+    // Events are taken from the event loop to their batch on every store; entitlement checks are
+    // answered there where the store reads without suspending.
     let readers = (store as? any ImmediateReaderSource).map { EventLoopReaders(source: $0, logger: logger) }
+    let maxBodyBytes = options.maxBodyBytes
+    @Sendable func eventLoopHandlers() -> [any RemovableChannelHandler] {
+        (readers.map { [EntitlementCheckHandler(engine: engine, readers: $0, serverName: serverName)] } ?? [])
+            + [EventPostHandler(engine: engine, readers: readers, serverName: serverName, maxBodyBytes: maxBodyBytes)]
+    }
     var app = Application(
         router: try buildRouter(engine: engine, options: options, logger: logger),
-        server: .http1(configuration: .init(additionalChannelHandlers: readers.map {
-            [EntitlementCheckHandler(engine: engine, readers: $0, serverName: serverName),
-             EventPostHandler(engine: engine, readers: $0, serverName: serverName, maxBodyBytes: options.maxBodyBytes)]
-        } ?? [])),
+        server: .http1(configuration: .init(additionalChannelHandlers: eventLoopHandlers())),
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: serverName),
         services: services + [HousekeepingService(engine: engine, logger: logger),
                               LedgerJobService(engine: engine, logger: logger)],

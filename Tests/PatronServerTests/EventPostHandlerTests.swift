@@ -6,8 +6,9 @@ import PatronCore
 import PatronTestSupport
 import Testing
 
-/// Events taken from the event loop to their batch (`EventPostHandler`), on a live server: the same
-/// answers as the router's, tier upgrades applied before the answer, everything unusual and every
+/// Events taken from the event loop to their batch (`EventPostHandler`), on a live server of each
+/// store (SQLite reads the member on the loop; PostgreSQL in the event's task): the same answers as
+/// the router's, tier upgrades applied before the answer, everything unusual and every
 /// refusal left to the router, and answers in the order of the requests.
 @Suite("Events posted from the event loop", .serialized)
 struct EventPostHandlerTests {
@@ -42,9 +43,9 @@ struct EventPostHandlerTests {
         try await app.counter("patron_events_on_event_loop")
     }
 
-    @Test("posts an event from the event loop and answers as the router does, byte for byte")
-    func sameAnswers() async throws {
-        try await TestApp.run(.sqlite, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
+    @Test("posts an event from the event loop and answers as the router does, byte for byte", arguments: TestStoreKind.available)
+    func sameAnswers(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
             let member = try await Self.member(app)
             // The router loads the key and the program into the cache; a query keeps it the router's.
             let routed = try await app.call(.post, "/v1/programs/shop/events?from=router", json: Self.purchase("r-1", member: member))
@@ -83,9 +84,9 @@ struct EventPostHandlerTests {
         }
     }
 
-    @Test("applies a tier upgrade the event earns before answering")
-    func upgradeBeforeTheAnswer() async throws {
-        try await TestApp.run(.sqlite, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
+    @Test("applies a tier upgrade the event earns before answering", arguments: TestStoreKind.available)
+    func upgradeBeforeTheAnswer(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
             let member = try await Self.member(app)
             #expect(try await app.call(.post, "/v1/programs/shop/events?from=router",
                                        json: Self.purchase("r-1", member: member, amount: 100)).status == 201)
@@ -98,9 +99,9 @@ struct EventPostHandlerTests {
         }
     }
 
-    @Test("leaves refusals and unusual requests to the router, which changes nothing it refuses")
-    func refusalsGoToTheRouter() async throws {
-        try await TestApp.run(.sqlite, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
+    @Test("leaves refusals and unusual requests to the router, which changes nothing it refuses", arguments: TestStoreKind.available)
+    func refusalsGoToTheRouter(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
             let member = try await Self.member(app)
             #expect(try await app.call(.post, "/v1/programs/shop/events?from=router",
                                        json: Self.purchase("r-1", member: member)).status == 201)
@@ -153,9 +154,9 @@ struct EventPostHandlerTests {
         }
     }
 
-    @Test("answers pipelined requests in order, an event between the router's requests")
-    func pipelinedInOrder() async throws {
-        try await TestApp.run(.sqlite, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
+    @Test("answers pipelined requests in order, an event between the router's requests", arguments: TestStoreKind.available)
+    func pipelinedInOrder(_ kind: TestStoreKind) async throws {
+        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
             let member = try await Self.member(app)
             #expect(try await app.call(.post, "/v1/programs/shop/events?from=router",
                                        json: Self.purchase("r-1", member: member)).status == 201)

@@ -190,17 +190,46 @@ extension Engine {
     /// was missing and words every refusal. What it prepares is what `recordEvent` prepares.
     public func eventAtHand(secret: String, programCode: String, body: JSONValue, reader: any ImmediateReader) throws
         -> PreparedEvent? {
-        guard let (principal, program, runtime) = programAtHand(secret: secret, programCode: programCode,
-                                                                needs: [.postEvents, .readPrograms]),
+        guard let named = eventNamingMember(secret: secret, programCode: programCode, body: body) else { return nil }
+        return named.prepared(member: try reader.member(programID: named.runtime.program.id, id: named.memberID),
+                              engine: self)
+    }
+
+    /// `eventAtHand(secret:programCode:body:reader:)` for a store read with suspension: the key, the
+    /// program and its configuration must be cached on this node; the member is read from the store.
+    public func eventAtHand(secret: String, programCode: String, body: JSONValue) async throws -> PreparedEvent? {
+        guard let named = eventNamingMember(secret: secret, programCode: programCode, body: body) else { return nil }
+        return named.prepared(member: try await store.member(programID: named.runtime.program.id, id: named.memberID),
+                              engine: self)
+    }
+
+    /// An event at hand up to its member: a plain event naming its member by id, under a cached key,
+    /// program and configuration, and not dated in the future.
+    private struct EventNamingMember {
+        let principal: Principal
+        let runtime: ProgramRuntime
+        let event: LedgerEvent
+        let memberID: String
+        let body: JSONValue
+        let now: Date
+
+        func prepared(member: Member?, engine: Engine) -> PreparedEvent? {
+            guard let member, member.status == .active else { return nil }
+            let (read, plan) = engine.eventPlan(event, parties: EventParties(subject: member), runtime: runtime, body: body,
+                                                actor: principal.keyID, now: now, preview: false)
+            return PreparedEvent(read: read, plan: plan, runtime: runtime)
+        }
+    }
+
+    private func eventNamingMember(secret: String, programCode: String, body: JSONValue) -> EventNamingMember? {
+        guard let (principal, _, runtime) = programAtHand(secret: secret, programCode: programCode,
+                                                          needs: [.postEvents, .readPrograms]),
               let event = try? LedgerEvent(parsing: body), event.buyerID == nil, event.executorID == nil,
               let memberID = event.memberID, Identifier.isWellFormed(memberID) else { return nil }
         let now = now()
-        guard event.occurredAt <= now.addingTimeInterval(Self.futureTolerance),
-              let member = try reader.member(programID: program.id, id: memberID), member.status == .active
-        else { return nil }
-        let (read, plan) = eventPlan(event, parties: EventParties(subject: member), runtime: runtime, body: body,
-                                     actor: principal.keyID, now: now, preview: false)
-        return PreparedEvent(read: read, plan: plan, runtime: runtime)
+        guard event.occurredAt <= now.addingTimeInterval(Self.futureTolerance) else { return nil }
+        return EventNamingMember(principal: principal, runtime: runtime, event: event, memberID: memberID, body: body,
+                                 now: now)
     }
 
     /// Answers what posting the event would do, and posts nothing.

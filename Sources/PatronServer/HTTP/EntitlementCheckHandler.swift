@@ -108,21 +108,22 @@ class EventLoopRouteHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     let engine: Engine
-    private let readers: EventLoopReaders
+    private let readers: EventLoopReaders?
     private let serverName: String
-    /// The event loop's reader; nil until the handler is added, or when none could be opened.
+    /// The event loop's reader; nil until the handler is added, when the store has none (it reads
+    /// with suspension), or when none could be opened.
     private(set) var reader: (any ImmediateReader)?
     /// Requests passed on to the router whose answer has not been written in full.
     private(set) var inRouter = 0
 
-    init(engine: Engine, readers: EventLoopReaders, serverName: String) {
+    init(engine: Engine, readers: EventLoopReaders?, serverName: String) {
         self.engine = engine
         self.readers = readers
         self.serverName = serverName
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        reader = readers.reader(on: context.eventLoop)
+        reader = readers?.reader(on: context.eventLoop)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

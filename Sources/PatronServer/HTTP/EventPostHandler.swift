@@ -14,10 +14,11 @@ import PatronEngine
 /// on SQLite. Through the router an event was decoded twice (the generated code's `JSONDecoder`,
 /// then the engine's parser), its member read through the pool on another thread, and its receipt
 /// encoded by `JSONEncoder`, with a hop between threads at each step (docs/PERFORMANCE.md, "The
-/// points ledger over HTTP"). Here the body is parsed once and the event prepared on the loop
-/// (`Engine.eventAtHand`: the key, the program and its configuration cached on this node, the
-/// member read through the loop's own SQLite connection); one task then waits for its batch to be
-/// durable, and the receipt is written without Codable, as the router writes it.
+/// points ledger over HTTP"). Here the body is parsed once and the event prepared with what this
+/// node has cached (`Engine.eventAtHand`: the key, the program and its configuration): on SQLite
+/// on the loop, the member read through the loop's own connection; on PostgreSQL in the event's
+/// task, the member read from the store. That task waits for the batch to be durable, and the
+/// receipt is written without Codable, as the router writes it.
 ///
 /// Everything else passes through unchanged to the router, which stays the one place that words
 /// problems: other routes, a cache miss, a refusal (before the batch, or of the batch: nothing was
@@ -43,7 +44,7 @@ final class EventPostHandler: EventLoopRouteHandler {
         var start: UInt64
     }
 
-    init(engine: Engine, readers: EventLoopReaders, serverName: String, maxBodyBytes: Int) {
+    init(engine: Engine, readers: EventLoopReaders?, serverName: String, maxBodyBytes: Int) {
         self.maxBodyBytes = maxBodyBytes
         super.init(engine: engine, readers: readers, serverName: serverName)
     }
@@ -57,7 +58,7 @@ final class EventPostHandler: EventLoopRouteHandler {
     private func read(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            if inRouter == 0, reader != nil, let post = Self.post(head, allocator: context.channel.allocator) {
+            if inRouter == 0, let post = Self.post(head, allocator: context.channel.allocator) {
                 held = post
                 return
             }
@@ -77,15 +78,16 @@ final class EventPostHandler: EventLoopRouteHandler {
         case .end:
             guard let post = held else { return context.fireChannelRead(wrapInboundOut(part)) }
             held = nil
-            guard let prepared = prepare(post) else {
+            guard let preparation = preparation(post) else {
                 pass(post, context: context)
                 return context.fireChannelRead(wrapInboundOut(part))
             }
             posting = true
             let engine = engine
             context.eventLoop.makeFutureWithTask { () -> (HTTPResponse.Status, ByteBuffer)? in
-                // Any refusal of the batch goes to the router, which words it.
-                guard let result = try? await engine.post(prepared) else { return nil }
+                // What is not at hand, and any refusal of the batch, goes to the router, which
+                // loads what was missing and words the refusal.
+                guard let prepared = await preparation(), let result = try? await engine.post(prepared) else { return nil }
                 // Written without Codable, as the generated code's encoder writes it.
                 return (result.created ? .created : .ok, ByteBuffer(bytes: result.receipt.answer.prettyData()))
             }.assumeIsolated().whenComplete { outcome in
@@ -116,12 +118,19 @@ final class EventPostHandler: EventLoopRouteHandler {
         if post.body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(post.body))) }
     }
 
-    /// The event prepared for its batch, or nil when the router must take it.
-    private func prepare(_ post: Post) -> PreparedEvent? {
-        guard let reader, !post.body.readableBytesView.containsEscapedNUL,
+    /// How the event is prepared for its batch in its task: already, here, through the loop's
+    /// reader; or there, reading the member from the store. Nil when the router must take it.
+    private func preparation(_ post: Post) -> (@Sendable () async -> PreparedEvent?)? {
+        guard !post.body.readableBytesView.containsEscapedNUL,
               let body = try? JSONValue(parsing: Data(post.body.readableBytesView)) else { return nil }
-        return try? engine.eventAtHand(secret: String(post.secret), programCode: String(post.program), body: body,
-                                       reader: reader)
+        let secret = String(post.secret), program = String(post.program)
+        if let reader {
+            guard let prepared = try? engine.eventAtHand(secret: secret, programCode: program, body: body, reader: reader)
+            else { return nil }
+            return { prepared }
+        }
+        let engine = engine
+        return { try? await engine.eventAtHand(secret: secret, programCode: program, body: body) }
     }
 
     /// The request as a plain event post, when it is one.
