@@ -40,6 +40,8 @@ final class WALCheckpointer: @unchecked Sendable {
     private var framesCopied = 0
     /// The log's length at the last commit, to see it start over.
     private var framesAtLastCommit = 0
+    /// How many times the log was seen to start over: a pass's report on an earlier log is dropped.
+    private var logGeneration = 0
 
     init(path: String) {
         self.path = path
@@ -69,23 +71,23 @@ final class WALCheckpointer: @unchecked Sendable {
 
     /// Called on the writer connection after each commit, with the log's length in frames.
     private func committed(logFrames: Int, writer: OpaquePointer?) {
-        let action: (background: Bool, finish: Bool) = lock.withLock {
-            guard !closed else { return (false, false) }
+        let action: (background: Int?, finish: Bool) = lock.withLock {
+            guard !closed else { return (nil, false) }
             if logFrames < framesAtLastCommit {  // the log started over
                 framesAtLastPass = 0
                 framesCopied = 0
+                logGeneration += 1
             }
             framesAtLastCommit = logFrames
-            guard !running else { return (false, false) }
+            guard !running else { return (nil, false) }
             let finish = logFrames >= 2 * Self.restartAtFrames
                 || (logFrames >= Self.restartAtFrames && logFrames - framesCopied <= Self.finishAtMostFrames)
             let background = !finish && (logFrames >= Self.restartAtFrames
                                          || logFrames - framesAtLastPass >= Self.passiveEveryFrames)
-            if background {
-                running = true
-                framesAtLastPass = logFrames
-            }
-            return (background, finish)
+            guard background else { return (nil, finish) }
+            running = true
+            framesAtLastPass = logFrames
+            return (logGeneration, finish)
         }
         if action.finish {
             // Passive: if the background took the checkpoint lock in the meantime, this returns
@@ -95,12 +97,13 @@ final class WALCheckpointer: @unchecked Sendable {
                 lock.withLock { framesCopied = max(framesCopied, Int(copied)) }
             }
         }
-        if action.background {
-            queue.async { self.pass() }
+        if let generation = action.background {
+            queue.async { self.pass(onLog: generation) }
         }
     }
 
-    private func pass() {
+    /// A passive checkpoint on the background's connection, begun on the log of `generation`.
+    private func pass(onLog generation: Int) {
         defer { lock.withLock { running = false } }
         let connection: DatabaseQueue? = lock.withLock {
             guard !closed else { return nil }
@@ -119,8 +122,8 @@ final class WALCheckpointer: @unchecked Sendable {
         guard let copied = try? connection?.writeWithoutTransaction({ db in try db.checkpoint(.passive) })
         else { return }
         lock.withLock {
-            // A pass reports on the log it saw; the writer cannot start the log over while a pass runs.
-            if copied.walFrameCount >= framesCopied { framesCopied = copied.checkpointedFrameCount }
+            // The writer may have started the log over once the pass had copied every frame.
+            if generation == logGeneration { framesCopied = copied.checkpointedFrameCount }
         }
     }
 }
