@@ -38,6 +38,22 @@ struct EventPostHandlerTests {
 
     static let occurredAt = Date().addingTimeInterval(-60)
 
+    /// A live server of `kind` with the program above and one member, and the purchase `r-1` (of
+    /// `amount`) posted through the router, which loads the key and the program into this node's
+    /// cache (a query keeps a request the router's). `body` gets the server, the member's id and the
+    /// router's answer.
+    static func withRoutedFirstEvent(_ kind: TestStoreKind, amount: Int = 12_345,
+                                     _ body: @Sendable @escaping (TestApp, String, Reply) async throws -> Void)
+        async throws {
+        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
+            let member = try await member(app)
+            let routed = try await app.call(.post, "/v1/programs/shop/events?from=router",
+                                            json: purchase("r-1", member: member, amount: amount))
+            #expect(routed.status == 201)
+            try await body(app, member, routed)
+        }
+    }
+
     /// How many events the handler has taken in this process, from `/metrics`.
     static func takenOnEventLoop(_ app: TestApp) async throws -> Int {
         try await app.counter("patron_events_on_event_loop")
@@ -45,11 +61,7 @@ struct EventPostHandlerTests {
 
     @Test("posts an event from the event loop and answers as the router does, byte for byte", arguments: TestStoreKind.available)
     func sameAnswers(_ kind: TestStoreKind) async throws {
-        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
-            let member = try await Self.member(app)
-            // The router loads the key and the program into the cache; a query keeps it the router's.
-            let routed = try await app.call(.post, "/v1/programs/shop/events?from=router", json: Self.purchase("r-1", member: member))
-            #expect(routed.status == 201)
+        try await Self.withRoutedFirstEvent(kind) { app, member, routed in
             let before = try await Self.takenOnEventLoop(app)
 
             // A new event here; its retry through the router answers the stored receipt: the same text.
@@ -86,10 +98,7 @@ struct EventPostHandlerTests {
 
     @Test("applies a tier upgrade the event earns before answering", arguments: TestStoreKind.available)
     func upgradeBeforeTheAnswer(_ kind: TestStoreKind) async throws {
-        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
-            let member = try await Self.member(app)
-            #expect(try await app.call(.post, "/v1/programs/shop/events?from=router",
-                                       json: Self.purchase("r-1", member: member, amount: 100)).status == 201)
+        try await Self.withRoutedFirstEvent(kind, amount: 100) { app, member, _ in
             let before = try await Self.takenOnEventLoop(app)
             #expect(try await app.call(.post, "/v1/programs/shop/events",
                                        json: Self.purchase("h-1", member: member, amount: 600_000)).status == 201)
@@ -101,10 +110,7 @@ struct EventPostHandlerTests {
 
     @Test("leaves refusals and unusual requests to the router, which changes nothing it refuses", arguments: TestStoreKind.available)
     func refusalsGoToTheRouter(_ kind: TestStoreKind) async throws {
-        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
-            let member = try await Self.member(app)
-            #expect(try await app.call(.post, "/v1/programs/shop/events?from=router",
-                                       json: Self.purchase("r-1", member: member)).status == 201)
+        try await Self.withRoutedFirstEvent(kind) { app, member, _ in
             #expect(try await app.createProgram("other").status == 201)
             let other = try await app.createKey(role: "operator", program: "other")
             let reader = try await app.createKey(role: "read_only")
@@ -156,10 +162,7 @@ struct EventPostHandlerTests {
 
     @Test("answers pipelined requests in order, an event between the router's requests", arguments: TestStoreKind.available)
     func pipelinedInOrder(_ kind: TestStoreKind) async throws {
-        try await TestApp.run(kind, setup: .live, cacheLifetime: EntitlementCheckHandlerTests.cacheLifetime) { app in
-            let member = try await Self.member(app)
-            #expect(try await app.call(.post, "/v1/programs/shop/events?from=router",
-                                       json: Self.purchase("r-1", member: member)).status == 201)
+        try await Self.withRoutedFirstEvent(kind) { app, member, _ in
             let before = try await Self.takenOnEventLoop(app)
             let port = try #require(app.client.port)
             let get = "GET /v1/programs/shop HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(TestApp.adminKey)\r\n\r\n"
