@@ -154,8 +154,8 @@ public protocol BenefitStore: Sendable {
 
 /// A store that opens readers which answer on the calling thread, without suspending. The
 /// embedded store does: a read there takes tens of microseconds. The server opens one per event
-/// loop and answers entitlement checks (and prepares events) on the loop with it, so that a check is neither handed to
-/// another thread and back nor made to wait on a lock another loop holds.
+/// loop and answers entitlement checks (and prepares events) on the loop with it, so that a check
+/// is neither handed to another thread and back nor made to wait on a lock another loop holds.
 public protocol ImmediateReaderSource: Sendable {
     /// A reader with a connection of its own, for one thread's use.
     func makeImmediateReader() throws -> any ImmediateReader
