@@ -159,7 +159,7 @@ public struct MemberLedger: Sendable {
         // Points whose return window has already passed (an adjustment, a back-dated event) are
         // available at once; the rest wait in the pending account.
         let matured = availableAt <= asOf && !(expiresAt.map { $0 <= availableAt } ?? false)
-        let lot = Lot(id: makeID(earnedAt), programID: programID, memberID: memberID, eventID: eventID, orderID: orderID,
+        let lot = Lot(id: makeID(postedAt), programID: programID, memberID: memberID, eventID: eventID, orderID: orderID,
                       source: source, amount: amount, remaining: amount, state: matured ? .available : .pending,
                       earnedAt: earnedAt, availableAt: availableAt, expiresAt: expiresAt)
         lots[lot.id] = lot
