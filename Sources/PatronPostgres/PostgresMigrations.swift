@@ -483,5 +483,22 @@ enum PostgresMigrations {
                 WHERE reward_amount > 0
             """,
         ]),
+        ("2026-12-08-name-folding", [
+            // Name search folds case beyond ASCII whatever the database's locale: lower() under
+            // the C locale changes only A to Z, so where PostgreSQL has ICU its root locale folds.
+            """
+            DO $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu') THEN
+                    CREATE FUNCTION patron_fold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+                        RETURN lower($1 COLLATE "und-x-icu");
+                ELSE
+                    CREATE FUNCTION patron_fold(text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+                        RETURN lower($1);
+                END IF;
+            END
+            $$
+            """,
+        ]),
     ]
 }

@@ -250,7 +250,7 @@ extension PostgresStore {
               AND (\(query.externalID)::text IS NULL OR external_id = \(query.externalID))
               AND (\(query.phone)::text IS NULL OR phone = \(query.phone))
               AND (\(query.email)::text IS NULL OR email = \(query.email))
-              AND (\(query.nameContains)::text IS NULL OR strpos(lower(name), lower(\(query.nameContains))) > 0)
+              AND (\(query.nameContains)::text IS NULL OR strpos(patron_fold(name), patron_fold(\(query.nameContains))) > 0)
               AND (\(query.kind?.rawValue)::text IS NULL OR kind = \(query.kind?.rawValue))
               AND (\(query.organisationID)::text IS NULL OR organisation_id = \(query.organisationID))
               AND (\(query.includeErased) OR status = 'active')

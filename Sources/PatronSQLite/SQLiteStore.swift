@@ -231,7 +231,7 @@ extension SQLiteStore {
                 SELECT * FROM members
                 WHERE program_id = ? AND id > ?
                   AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
-                  AND (? IS NULL OR instr(lower(name), lower(?)) > 0) AND (? IS NULL OR kind = ?) AND (? IS NULL OR organisation_id = ?)
+                  AND (? IS NULL OR instr(swiftLowercaseString(name), swiftLowercaseString(?)) > 0) AND (? IS NULL OR kind = ?) AND (? IS NULL OR organisation_id = ?)
                   AND (? OR status = 'active')
                 ORDER BY id LIMIT ?
                 """, [programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
