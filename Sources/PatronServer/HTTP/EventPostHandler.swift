@@ -158,8 +158,9 @@ final class EventPostHandler: EventLoopRouteHandler {
 
     /// Counted and timed as the router counts and times the route (`hb.requests` and
     /// `http.server.request.duration`), so `/metrics` sees every event whichever path took it.
-    private static let created = HTTPText.routeMeasures("/v1/programs/{program}/events", method: "POST", status: "201")
-    private static let replayed = HTTPText.routeMeasures("/v1/programs/{program}/events", method: "POST", status: "200")
+    private static let route = "/v1/programs/{program}/events"
+    private static let created = HTTPText.routeMeasures(route, method: "POST", status: "201")
+    private static let replayed = HTTPText.routeMeasures(route, method: "POST", status: "200")
     /// How many events were taken here rather than by the router.
     private static let postedHere = Counter(label: "patron_events_on_event_loop")
 }
