@@ -157,4 +157,25 @@ struct IdentifierTests {
         #expect(ids == ids.sorted())
         #expect(ids.allSatisfy { $0[$0.index($0.startIndex, offsetBy: 14)] == "7" })
     }
+
+    @Test("lay out the time and the generator's words as they always have")
+    func layout() {
+        // The time's 48 bits first, then the first word's bytes from bit 48 up (version 7 in the
+        // high nibble), its low bytes (the variant in the top two bits), and the second word's.
+        var generator = SeededGenerator(seed: 7)
+        #expect(Identifier.make(at: Date(timeIntervalSince1970: 1_700_000_000), using: &generator)
+            == "018bcfe5-6800-7b63-970d-32f4d73c4c04")
+    }
+
+    @Test("drawn from the system's generator do not repeat across its blocks")
+    func systemRandom() {
+        let now = Date()
+        let ids = (0..<(SystemRandom.blockWords * 20)).map { _ in Identifier.make(at: now) }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy(Identifier.isWellFormed))
+        #expect(ids.allSatisfy { "89ab".contains($0[$0.index($0.startIndex, offsetBy: 19)]) })
+        var random = SystemRandom()
+        let words = (0..<(SystemRandom.blockWords * 3)).map { _ in random.next() }
+        #expect(Set(words).count == words.count)
+    }
 }

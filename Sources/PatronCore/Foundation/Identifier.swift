@@ -5,28 +5,39 @@ import Foundation
 public enum Identifier {
     /// A new UUIDv7 string for the given instant.
     public static func make(at date: Date) -> String {
-        var generator = SystemRandomNumberGenerator()
+        var generator = SystemRandom()
         return make(at: date, using: &generator)
     }
 
     /// A new UUIDv7 string, with randomness from `generator` (seeded generators make tests repeatable).
     public static func make(at date: Date, using generator: inout some RandomNumberGenerator) -> String {
         let milliseconds = UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down)))
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in 0..<6 {
-            bytes[index] = UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index)))
-        }
         let random = (generator.next() as UInt64, generator.next() as UInt64)
-        for index in 6..<16 {
-            let word = index < 11 ? random.0 : random.1
-            bytes[index] = UInt8(truncatingIfNeeded: word >> (8 * (index % 8)))
+        // Bytes 0-5 the time, big-endian; 6-15 random, with the version and variant bits set.
+        func byte(_ index: Int) -> UInt8 {
+            switch index {
+            case 0..<6: return UInt8(truncatingIfNeeded: milliseconds >> (8 * (5 - index)))
+            case 6: return (UInt8(truncatingIfNeeded: random.0 >> 48) & 0x0F) | 0x70  // version 7
+            case 8: return (UInt8(truncatingIfNeeded: random.0) & 0x3F) | 0x80  // RFC 9562 variant
+            default:
+                let word = index < 11 ? random.0 : random.1
+                return UInt8(truncatingIfNeeded: word >> (8 * (index % 8)))
+            }
         }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70  // version 7
-        bytes[8] = (bytes[8] & 0x3F) | 0x80  // RFC 9562 variant
-        let hex = Hex.lowercase(bytes)
-        let parts = [hex.prefix(8), hex.dropFirst(8).prefix(4), hex.dropFirst(12).prefix(4),
-                     hex.dropFirst(16).prefix(4), hex.dropFirst(20)]
-        return parts.joined(separator: "-")
+        return String(unsafeUninitializedCapacity: 36) { text in
+            var position = 0
+            for index in 0..<16 {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    text[position] = UInt8(ascii: "-")
+                    position += 1
+                }
+                let value = byte(index)
+                text[position] = Hex.digit(value >> 4)
+                text[position + 1] = Hex.digit(value)
+                position += 2
+            }
+            return position
+        }
     }
 
     /// Whether the text has the shape of an identifier Patron generates (lowercase canonical UUID).
