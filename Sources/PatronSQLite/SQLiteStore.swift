@@ -221,14 +221,15 @@ extension SQLiteStore {
     }
 
     static func member(programID: String, id: String, _ db: Database) throws -> Member? {
-        try db.row("SELECT * FROM members WHERE program_id = ? AND id = ?", [programID, id]).map { try member($0) }
+        try db.row("SELECT \(memberColumns) FROM members WHERE program_id = ? AND id = ?", [programID, id])
+            .map { try member($0) }
     }
 
     public func members(programID: String, matching query: MemberQuery, after cursor: String?,
                         limit: Int) async throws -> [Member] {
         try await pool.read { db in
             try db.rows("""
-                SELECT * FROM members
+                SELECT \(Self.memberColumns) FROM members
                 WHERE program_id = ? AND id > ?
                   AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
                   AND (? IS NULL OR instr(swiftLowercaseString(name), swiftLowercaseString(?)) > 0) AND (? IS NULL OR kind = ?) AND (? IS NULL OR organisation_id = ?)
@@ -285,27 +286,43 @@ extension SQLiteStore {
 
     /// The member's recorded level, from a row with the `tier…` columns.
     static func memberTier(_ row: Row) -> MemberTier? {
-        (row["tier"] as String?).map { level in
-            MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
-                       manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-                       version: row["tier_version"])
+        memberTier(level: row["tier"], since: row["tier_since"], until: row["tier_until"], version: row["tier_version"])
+    }
+
+    /// `since` is read only when there is a level.
+    private static func memberTier(level: String?, since: @autoclosure () -> Int64, until: Int64?, version: Int)
+        -> MemberTier? {
+        level.map { level in
+            MemberTier(level: level, since: Timestamp.date(milliseconds: since()),
+                       manualUntil: until.map(Timestamp.date(milliseconds:)), version: version)
         }
     }
 
+    /// The members table's columns in the order `member(_:)` reads them. Read by position: by name,
+    /// GRDB lowercases and hashes each column's name for every row, which was half the cost of
+    /// reading the member of each event posted (docs/PERFORMANCE.md).
+    static let memberColumns = """
+        id, program_id, external_id, status, kind, organisation_id, name, phone, email, birthday, gender, region,
+        channel, attributes, consents, enrolled_at, updated_at, erased_at, revision, tier, tier_since, tier_until,
+        tier_version, plan, plan_until
+        """
+
+    /// A member from a row of `memberColumns`.
     static func member(_ row: Row) throws -> Member {
-        Member(id: row["id"], programID: row["program_id"], externalID: row["external_id"],
-               status: try decode(MemberStatus.self, row["status"]), kind: try decode(MemberKind.self, row["kind"]),
-               organisationID: row["organisation_id"],
-               profile: MemberProfile(name: row["name"], phone: row["phone"], email: row["email"],
-                                      birthday: row["birthday"], gender: (row["gender"] as String?).flatMap(Gender.init),
-                                      region: row["region"]),
-               channel: try decode(EnrolmentChannel.self, row["channel"]),
-               attributes: try StoredForms.decodeAttributes(row["attributes"]),
-               consents: try StoredForms.decodeConsents(row["consents"]),
-               enrolledAt: Timestamp.date(milliseconds: row["enrolled_at"]),
-               updatedAt: Timestamp.date(milliseconds: row["updated_at"]),
-               erasedAt: (row["erased_at"] as Int64?).map(Timestamp.date(milliseconds:)), revision: row["revision"],
-               tier: memberTier(row), planCode: row["plan"], planUntil: (row["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)))
+        Member(id: row[0], programID: row[1], externalID: row[2],
+               status: try decode(MemberStatus.self, row[3]), kind: try decode(MemberKind.self, row[4]),
+               organisationID: row[5],
+               profile: MemberProfile(name: row[6], phone: row[7], email: row[8],
+                                      birthday: row[9], gender: (row[10] as String?).flatMap(Gender.init),
+                                      region: row[11]),
+               channel: try decode(EnrolmentChannel.self, row[12]),
+               attributes: try StoredForms.decodeAttributes(row[13]),
+               consents: try StoredForms.decodeConsents(row[14]),
+               enrolledAt: Timestamp.date(milliseconds: row[15]),
+               updatedAt: Timestamp.date(milliseconds: row[16]),
+               erasedAt: (row[17] as Int64?).map(Timestamp.date(milliseconds:)), revision: row[18],
+               tier: memberTier(level: row[19], since: row[20], until: row[21], version: row[22]),
+               planCode: row[23], planUntil: (row[24] as Int64?).map(Timestamp.date(milliseconds:)))
     }
 }
 

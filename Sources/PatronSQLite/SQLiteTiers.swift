@@ -108,7 +108,7 @@ extension SQLiteStore {
         let endsBy = assignmentEndsBy.map(Timestamp.milliseconds)
         return try await pool.read { db in
             try db.rows("""
-                SELECT * FROM members
+                SELECT \(Self.memberColumns) FROM members
                 WHERE program_id = ? AND tier IS NOT NULL AND id > ? AND status = 'active'
                   AND (? IS NULL OR tier_until <= ?)
                 ORDER BY id LIMIT ?
