@@ -162,10 +162,41 @@ extension Engine {
     /// Posts an event prepared by `recordEvent` or `eventAtHand`: it is answered once its batch is
     /// durable, and tier upgrades it earns are applied before the answer.
     public func post(_ prepared: PreparedEvent) async throws -> EventResult {
+        let planned: Result<LedgerPlan, any Error>
+        do {
+            planned = .success(try await ledgerWriter.submit(LedgerWork(read: prepared.read, plan: prepared.plan)))
+        } catch {
+            planned = .failure(error)
+        }
+        return try await settle(planned, of: prepared)
+    }
+
+    /// `post(_:)` for a caller on an event loop: `completion` gets the answer on the thread that
+    /// committed the batch. When nothing is left to do after the batch (the program has no tiers,
+    /// and the event was not refused) it takes no task of its own.
+    public func post(_ prepared: PreparedEvent,
+                     completion: @escaping @Sendable (Result<EventResult, any Error>) -> Void) {
+        ledgerWriter.submit(LedgerWork(read: prepared.read, plan: prepared.plan)) { planned in
+            if case .success(let plan) = planned, prepared.runtime.tiers == nil {
+                return completion(.success(plan.outcome as! EventResult))
+            }
+            Task {
+                do {
+                    completion(.success(try await settle(planned, of: prepared)))
+                } catch {
+                    completion(.failure(error))
+                }
+            }
+        }
+    }
+
+    /// A posted event's answer from what its batch did: tier upgrades applied, a concurrent
+    /// duplicate answered as its retry would be, a refusal worded.
+    private func settle(_ planned: Result<LedgerPlan, any Error>, of prepared: PreparedEvent) async throws
+        -> EventResult {
         let (read, plan, runtime) = (prepared.read, prepared.plan, prepared.runtime)
         do {
-            let planned = try await ledgerWriter.submit(LedgerWork(read: read, plan: plan))
-            let result = planned.outcome as! EventResult
+            let result = try planned.get().outcome as! EventResult
             // A retry applies the upgrade rule again: it does nothing when the first time did.
             await applyUpgrades(after: result.receipt, program: runtime.program, runtime: runtime)
             return result

@@ -16,9 +16,10 @@ import PatronEngine
 /// encoded by `JSONEncoder`, with a hop between threads at each step (docs/PERFORMANCE.md, "The
 /// points ledger over HTTP"). Here the body is parsed once and the event prepared with what this
 /// node has cached (`Engine.eventAtHand`: the key, the program and its configuration): on SQLite
-/// on the loop, the member read through the loop's own connection; on PostgreSQL in the event's
-/// task, the member read from the store. That task waits for the batch to be durable, and the
-/// receipt is written without Codable, as the router writes it.
+/// on the loop, the member read through the loop's own connection, and handed to the batch with a
+/// callback, so that the event takes no task of its own; on PostgreSQL in the event's task, the
+/// member read from the store. The answer waits for the batch to be durable, and its receipt is
+/// written on the loop without Codable, as the router writes it.
 ///
 /// Everything else passes through unchanged to the router, which stays the one place that words
 /// problems: other routes, a cache miss, a refusal (before the batch, or of the batch: nothing was
@@ -83,20 +84,31 @@ final class EventPostHandler: EventLoopRouteHandler {
                 return context.fireChannelRead(wrapInboundOut(part))
             }
             posting = true
-            let engine = engine
-            context.eventLoop.makeFutureWithTask { () -> (HTTPResponse.Status, ByteBuffer)? in
-                // What is not at hand, and any refusal of the batch, goes to the router, which
-                // loads what was missing and words the refusal.
-                guard let prepared = await preparation(), let result = try? await engine.post(prepared) else { return nil }
-                // Written without Codable, as the generated code's encoder writes it.
-                return (result.created ? .created : .ok, ByteBuffer(bytes: result.receipt.answer.prettyData()))
-            }.assumeIsolated().whenComplete { outcome in
+            let posted: EventLoopFuture<EventResult?>
+            switch preparation {
+            case .ready(let prepared):
+                // Answered from the batch's commit, without a task of the event's own.
+                let promise = context.eventLoop.makePromise(of: EventResult?.self)
+                engine.post(prepared) { promise.succeed(try? $0.get()) }
+                posted = promise.futureResult
+            case .inTask(let prepare):
+                let engine = engine
+                posted = context.eventLoop.makeFutureWithTask {
+                    guard let prepared = await prepare() else { return nil }
+                    return try? await engine.post(prepared)
+                }
+            }
+            // What is not at hand, and any refusal of the batch, goes to the router, which loads
+            // what was missing and words the refusal.
+            posted.assumeIsolated().whenComplete { outcome in
                 self.posting = false
                 // The client went away: the event stands (or not) as its batch left it; a retry
                 // with the same id answers it.
                 guard context.channel.isActive else { return self.waiting.removeAll() }
-                if case .success(let answer?) = outcome {
-                    self.respond(answer.0, answer.1, post: post, context: context)
+                if case .success(let result?) = outcome {
+                    // Written without Codable, as the generated code's encoder writes it.
+                    self.respond(result.created ? .created : .ok, ByteBuffer(bytes: result.receipt.answer.prettyData()),
+                                 post: post, context: context)
                 } else {
                     self.pass(post, context: context)
                     context.fireChannelRead(self.wrapInboundOut(.end(nil)))
@@ -118,19 +130,27 @@ final class EventPostHandler: EventLoopRouteHandler {
         if post.body.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(.body(post.body))) }
     }
 
-    /// How the event is prepared for its batch in its task: already, here, through the loop's
-    /// reader; or there, reading the member from the store. Nil when the router must take it.
-    private func preparation(_ post: Post) -> (@Sendable () async -> PreparedEvent?)? {
+    /// How an event is prepared for its batch.
+    private enum Preparation {
+        /// Already, here, through the loop's reader.
+        case ready(PreparedEvent)
+        /// In the event's task, reading the member from the store; nil there when the router must
+        /// take it.
+        case inTask(@Sendable () async -> PreparedEvent?)
+    }
+
+    /// How the event is prepared for its batch; nil when the router must take it.
+    private func preparation(_ post: Post) -> Preparation? {
         guard !post.body.readableBytesView.containsEscapedNUL,
               let body = try? JSONValue(parsing: Data(post.body.readableBytesView)) else { return nil }
         let secret = String(post.secret), program = String(post.program)
         if let reader {
             guard let prepared = try? engine.eventAtHand(secret: secret, programCode: program, body: body, reader: reader)
             else { return nil }
-            return { prepared }
+            return .ready(prepared)
         }
         let engine = engine
-        return { try? await engine.eventAtHand(secret: secret, programCode: program, body: body) }
+        return .inTask { try? await engine.eventAtHand(secret: secret, programCode: program, body: body) }
     }
 
     /// The request as a plain event post, when it is one.
