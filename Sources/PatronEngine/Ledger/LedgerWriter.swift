@@ -58,30 +58,32 @@ final class LedgerWriter: Sendable {
     }
 
     private func enqueue(_ entry: Entry) {
-        let refused = state.withLock { state -> Entry? in
-            guard state.queue.count < Self.maxQueueLength else { return entry }
+        // One turn of the lock both queues the write and takes the batches it lets start.
+        let batches = state.withLock { state -> [[Entry]]? in
+            guard state.queue.count < Self.maxQueueLength else { return nil }
             state.queue.append(entry)
-            return nil
+            return takeBatches(&state)
         }
-        if let refused {
-            return refused.waiter.resume(with: .failure(EngineError.unavailable(
+        guard let batches else {
+            return entry.waiter.resume(with: .failure(EngineError.unavailable(
                 code: "overloaded", detail: "Too many writes are waiting; retry shortly.")))
         }
-        startBatches()
+        start(batches)
     }
 
-    /// Starts as many batches as the store takes at once from what waits.
-    private func startBatches() {
-        let batches = state.withLock { state -> [[Entry]] in
-            var batches: [[Entry]] = []
-            while state.batchesInFlight < max(1, store.maxConcurrentBatches), !state.queue.isEmpty {
-                let batch = Array(state.queue.prefix(max(1, store.maxBatchSize)))
-                state.queue.removeFirst(batch.count)
-                state.batchesInFlight += 1
-                batches.append(batch)
-            }
-            return batches
+    /// Takes from what waits as many batches as the store takes at once, counting them in flight.
+    private func takeBatches(_ state: inout State) -> [[Entry]] {
+        var batches: [[Entry]] = []
+        while state.batchesInFlight < max(1, store.maxConcurrentBatches), !state.queue.isEmpty {
+            let batch = Array(state.queue.prefix(max(1, store.maxBatchSize)))
+            state.queue.removeFirst(batch.count)
+            state.batchesInFlight += 1
+            batches.append(batch)
         }
+        return batches
+    }
+
+    private func start(_ batches: [[Entry]]) {
         for batch in batches {
             Task { await self.commit(batch) }
         }
@@ -108,8 +110,10 @@ final class LedgerWriter: Sendable {
             results = batch.map { _ in .failure(error) }
         }
         // The next batch starts before these writes are answered, so that it does not wait for them.
-        state.withLock { $0.batchesInFlight -= 1 }
-        startBatches()
+        start(state.withLock { state in
+            state.batchesInFlight -= 1
+            return takeBatches(&state)
+        })
         for (entry, result) in zip(batch, results) { entry.waiter.resume(with: result) }
     }
 }
