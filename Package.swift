@@ -110,9 +110,12 @@ let package = Package(
             resources: [.copy("Console/Templates"), .copy("Console/Assets"), .copy("Console/Words")],
             swiftSettings: swiftSettings
         ),
+        // glibc's allocator controls, for the executable's process-wide settings.
+        .target(name: "CGlibcMalloc"),
         .executableTarget(
             name: "patron",
             dependencies: [
+                "CGlibcMalloc",
                 "PatronCore",
                 "PatronEngine",
                 "PatronServer",

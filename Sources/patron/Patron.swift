@@ -37,6 +37,7 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        AllocatorSettings.apply()
         let environment = ProcessInfo.processInfo.environment
         var options = ServerOptions()
         options.host = host ?? environment["PATRON_HOST"] ?? options.host

@@ -1,0 +1,2 @@
+// A C target needs a source file; everything this one offers is in its header.
+#include "CGlibcMalloc.h"
