@@ -130,11 +130,15 @@ extension SQLiteStore {
         var snapshot = LedgerSnapshot()
         snapshot.purchases = try db.value("SELECT purchases FROM ledger_members WHERE member_id = ?",
                                           [read.memberID], as: Int64.self) ?? 0
-        for row in try db.rows("SELECT * FROM ledger_accounts WHERE member_id = ?", [read.memberID]) {
-            guard let unit = LedgerUnit(rawValue: row["unit"]) else { continue }
+        // By position, as members are (`SQLiteStore.memberColumns`): this runs in the one writer for
+        // every event.
+        for row in try db.rows("""
+            SELECT unit, pending, available, held, debt, earned, redeemed, expired FROM ledger_accounts WHERE member_id = ?
+            """, [read.memberID]) {
+            guard let unit = LedgerUnit(rawValue: row[0]) else { continue }
             snapshot.accounts[unit] = MemberAccount(
-                pending: row["pending"], available: row["available"], held: row["held"], debt: row["debt"],
-                earned: row["earned"], redeemed: row["redeemed"], expired: row["expired"])
+                pending: row[1], available: row[2], held: row[3], debt: row[4], earned: row[5], redeemed: row[6],
+                expired: row[7])
         }
         var holdRows: [Row] = []
         if read.lots {
