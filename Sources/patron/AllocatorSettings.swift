@@ -4,13 +4,12 @@ import CGlibcMalloc
 
 /// How glibc's allocator keeps memory that is freed, set once when the server starts.
 ///
-/// Under load, memory freed on the server's threads (the page caches of SQLite's reader
-/// connections, emptied whenever a commit changed the database, among others) sat at the top of a
-/// thread's heap, and glibc handed it back to the kernel (`madvise`) as soon as more than 128 KiB
-/// was free there, only for the next request to take it again and fault every page back in: about
-/// 350 `madvise` calls a second at 600 events a second, and a tenth of the server's CPU at full
-/// load (docs/PERFORMANCE.md). Setting these also turns off glibc's sliding `mmap` threshold, so
-/// they are set together. The resident size after a benchmark run was the same either way.
+/// Under load, memory freed on the server's threads (most of it by SQLite's page caches) sat at the
+/// top of a thread's heap, and glibc handed it back to the kernel (`madvise`) as soon as more than
+/// 128 KiB was free there, only for the next use to take it again and fault every page back in:
+/// 6.6 page faults an event, about a twentieth of the server's CPU (docs/PERFORMANCE.md). Setting
+/// any of these turns off glibc's sliding thresholds, so they are set together. The resident size
+/// after a benchmark run was the same either way.
 enum AllocatorSettings {
     /// Free memory at the top of a heap before it goes back to the kernel (glibc's default: 128 KiB).
     static let trimThresholdBytes: Int32 = 32 << 20
