@@ -16,8 +16,13 @@ public final class SQLiteStore: PatronStore {
     private let checkpointer: WALCheckpointer
 
     /// Opens (creating if needed) the database file at `path`.
-    public init(path: String) throws {
-        let checkpointer = WALCheckpointer(path: path)
+    public convenience init(path: String) throws {
+        try self.init(path: path, logLengths: .standard)
+    }
+
+    /// Opens the database file at `path`, copying its log back at `logLengths`.
+    init(path: String, logLengths: WALCheckpointer.Lengths) throws {
+        let checkpointer = WALCheckpointer(path: path, lengths: logLengths)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in

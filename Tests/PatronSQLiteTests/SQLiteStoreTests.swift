@@ -19,11 +19,12 @@ struct SQLiteStoreTests {
     }
 
     /// Runs `body` on a store in a fresh file, migrated up to (and including) `migration`.
-    static func withStore(migratedUpTo migration: String, _ body: (SQLiteStore) async throws -> Void) async throws {
+    static func withStore(migratedUpTo migration: String, logLengths: WALCheckpointer.Lengths = .standard,
+                          _ body: (SQLiteStore) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("patron-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try SQLiteStore(path: directory.appendingPathComponent("patron.sqlite").path)
+        let store = try SQLiteStore(path: directory.appendingPathComponent("patron.sqlite").path, logLengths: logLengths)
         try SQLiteMigrations.migrator.migrate(store.pool, upTo: migration)
         try await body(store)
     }
@@ -161,8 +162,10 @@ struct SQLiteStoreTests {
 
     @Test("copies the log back on a connection of its own and keeps it bounded under steady writes")
     func checkpointsOffTheWriter() async throws {
-        try await TestStoreKind.sqlite.withStore { store in
-            let sqlite = try #require(store as? SQLiteStore)
+        // Lengths an eighth of the standard ones, so that five times the restart length is quick
+        let lengths = WALCheckpointer.Lengths(passiveEveryFrames: 2_000, restartAtFrames: 8_000, finishAtMostFrames: 512)
+        let last = try #require(SQLiteMigrations.migrator.migrations.last)
+        try await Self.withStore(migratedUpTo: last, logLengths: lengths) { sqlite in
             // Given the writer, whose own automatic checkpoint is off
             let automatic = try await sqlite.pool.write { db in
                 try db.execute(sql: "CREATE TABLE scratch (page BLOB NOT NULL)")
@@ -171,7 +174,7 @@ struct SQLiteStoreTests {
             #expect(automatic == 0)
 
             // When it commits five times the log's restart length, a hundred pages at a time
-            let commits = 5 * WALCheckpointer.restartAtFrames / 100
+            let commits = 5 * lengths.restartAtFrames / 100
             var longest: Int64 = 0
             for _ in 0..<commits {
                 try await sqlite.pool.write { db in
@@ -188,7 +191,7 @@ struct SQLiteStoreTests {
             #expect(rows == commits * 100)
             let frameBytes = Int64(4096 + 24)
             #expect(longest > 0)
-            #expect(longest <= Int64(5 * WALCheckpointer.restartAtFrames / 2) * frameBytes)
+            #expect(longest <= Int64(5 * lengths.restartAtFrames / 2) * frameBytes)
         }
     }
 }
