@@ -26,7 +26,6 @@ public final class SQLiteStore: PatronStore {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             // The writer's pages: a batch of events touches the member-keyed index pages all over
             // the file, and with SQLite's default 2 MB cache a quarter of its CPU went to reading
             // them back (docs/PERFORMANCE.md). Readers keep the default.
@@ -36,6 +35,10 @@ public final class SQLiteStore: PatronStore {
             }
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        // Every commit syncs the log before it returns, so an answered write is on disk. This comes
+        // after the pool is open: turning WAL on, GRDB sets the writer to NORMAL (synced only at
+        // checkpoints), over whatever `prepareDatabase` set.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         self.checkpointer = checkpointer
         self.path = path
         displayName = "sqlite:\(path)"

@@ -160,6 +160,21 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("syncs the log at every commit of the writer, so that an answered write is on disk")
+    func writerSyncsEveryCommit() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            let sqlite = try #require(store as? SQLiteStore)
+            // Given the store's writer and one of its readers
+            let writer = try await sqlite.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+            let journal = try await sqlite.pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
+
+            // Then the log is write-ahead and the writer's level is FULL (2): NORMAL (1) syncs the
+            // log only at checkpoints, and a commit acknowledged before then can be lost with the power
+            #expect(journal == "wal")
+            #expect(writer == 2)
+        }
+    }
+
     @Test("copies the log back on a connection of its own and keeps it bounded under steady writes")
     func checkpointsOffTheWriter() async throws {
         // Lengths an eighth of the standard ones, so that five times the restart length is quick
