@@ -50,9 +50,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A write buffer for SQLite's write-ahead log, as a VFS over the system SQLite's default.
+        .target(
+            name: "CSQLiteLogBuffer",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
         .target(
             name: "PatronSQLite",
             dependencies: [
+                "CSQLiteLogBuffer",
                 "PatronCore",
                 "PatronEngine",
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,5 +1,7 @@
+import CSQLiteLogBuffer
 import Foundation
 import GRDB
+import GRDBSQLite
 import PatronCore
 import PatronEngine
 
@@ -34,11 +36,19 @@ public final class SQLiteStore: PatronStore {
                 try checkpointer.watch(writer: db)
             }
         }
+        // Installed before any connection opens the log, so that the writer's log can buffer.
+        try Self.check(patron_log_buffer_install(), "installing the log's write buffer")
         pool = try DatabasePool(path: path, configuration: configuration)
-        // Every commit syncs the log before it returns, so an answered write is on disk. This comes
-        // after the pool is open: turning WAL on, GRDB sets the writer to NORMAL (synced only at
-        // checkpoints), over whatever `prepareDatabase` set.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        try pool.writeWithoutTransaction { db in
+            // Every commit syncs the log before it returns, so an answered write is on disk. This
+            // comes after the pool is open: turning WAL on, GRDB sets the writer to NORMAL (synced
+            // only at checkpoints), over whatever `prepareDatabase` set.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Since it does, the log's frames may wait in memory until that sync and reach the file
+            // in a few large writes (CSQLiteLogBuffer.h). The log is open once the file is read.
+            _ = try db.value("SELECT count(*) FROM sqlite_schema", as: Int.self)
+            try Self.check(patron_log_buffer_enable(db.sqliteConnection), "buffering the log's writes")
+        }
         self.checkpointer = checkpointer
         self.path = path
         displayName = "sqlite:\(path)"
@@ -46,6 +56,12 @@ public final class SQLiteStore: PatronStore {
 
     deinit {
         checkpointer.close()
+    }
+
+    private static func check(_ code: Int32, _ doing: String) throws {
+        guard code == SQLITE_OK else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "\(doing) failed")
+        }
     }
 
     public func migrate() async throws {

@@ -175,6 +175,61 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("has every frame of a commit in the log file before the commit returns, with its writes buffered")
+    func bufferedLogReachesTheFile() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            let sqlite = try #require(store as? SQLiteStore)
+            // The frames every reader now takes as committed (the log index's `mxFrame`, in the
+            // shared-memory file, native byte order), against the bytes in the log file; read
+            // beside SQLite, since reading through the writer's own log would write out its buffer.
+            @Sendable func committedFramesAreInTheFile() throws -> Bool {
+                let index = try Data(contentsOf: URL(fileURLWithPath: sqlite.path + "-shm")).prefix(48)
+                let frames = Int64(index.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 16, as: UInt32.self) })
+                let size = try FileManager.default.attributesOfItem(atPath: sqlite.path + "-wal")[.size] as? Int64 ?? 0
+                return frames > 0 && size >= 32 + frames * Int64(4096 + 24)
+            }
+            @Sendable func insert(_ range: Range<Int>, _ db: Database) throws {
+                for n in range { try db.execute(sql: "INSERT INTO scratch VALUES (?, zeroblob(4000))", arguments: [n]) }
+            }
+            try await sqlite.pool.write { db in
+                try db.execute(sql: "CREATE TABLE scratch (n INTEGER NOT NULL, page BLOB NOT NULL)")
+            }
+
+            // When a transaction spills its pages into the log (a small cache) and is rolled back,
+            // and a smaller one is committed over the same stretch of the log
+            try await sqlite.pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA cache_size = 64")
+                defer { try? db.execute(sql: "PRAGMA cache_size = -\(SQLiteStore.writerCacheKiB)") }
+                do {
+                    try db.inTransaction {
+                        try insert(0..<600, db)
+                        throw DatabaseError(message: "rolled back on purpose")
+                    }
+                } catch let error as DatabaseError where error.message == "rolled back on purpose" {}
+                try db.inTransaction {
+                    try insert(0..<300, db)
+                    return .commit
+                }
+            }
+            // Then its frames are in the file, and another connection reads its rows
+            #expect(try committedFramesAreInTheFile())
+            #expect(try await sqlite.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch") } == 300)
+
+            // When one larger than the buffer (4 MiB) is committed
+            try await sqlite.pool.write { db in try insert(300..<1_800, db) }
+            // Then the same holds, and the database is whole
+            #expect(try committedFramesAreInTheFile())
+            let (rows, distinct, check) = try await sqlite.pool.read { db in
+                (try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch"),
+                 try Int.fetchOne(db, sql: "SELECT count(DISTINCT n) FROM scratch"),
+                 try String.fetchOne(db, sql: "PRAGMA integrity_check"))
+            }
+            #expect(rows == 1_800)
+            #expect(distinct == 1_800)
+            #expect(check == "ok")
+        }
+    }
+
     @Test("copies the log back on a connection of its own and keeps it bounded under steady writes")
     func checkpointsOffTheWriter() async throws {
         // Lengths an eighth of the standard ones, so that five times the restart length is quick

@@ -1,0 +1,28 @@
+// A write buffer for SQLite's write-ahead log, for the one connection that writes it.
+//
+// SQLite writes each log frame in two calls (its 24-byte header, then the page), so a commit of a
+// few hundred pages is a few hundred `pwrite` calls, each going through the file system's
+// per-page work for the two or three pages a frame straddles. The buffer gathers a transaction's
+// frames in memory and hands them to the file in one call when SQLite syncs the log at commit
+// (or earlier, whenever anything reads, sizes, truncates or closes it). A write SQLite considers
+// done is then in memory until that sync, as it would be in the kernel's page cache until then:
+// nothing SQLite relies on before the sync changes, as long as the connection syncs the log at
+// every commit (`synchronous = FULL` or `EXTRA`) — which is why the buffer is turned on for one
+// connection at a time, and never by default.
+#ifndef PATRON_CSQLITELOGBUFFER_H
+#define PATRON_CSQLITELOGBUFFER_H
+
+struct sqlite3;
+
+/// Makes SQLite's default VFS one whose log files can buffer their writes; a log's buffer is off
+/// until `patron_log_buffer_enable` turns it on, and every other file is the previous default's.
+/// Safe to call more than once and from any thread. Returns an SQLite result code.
+int patron_log_buffer_install(void);
+
+/// Turns on the buffer of the write-ahead log of `db`'s main database, which must already be open
+/// (the connection in WAL mode, having read the database once). Only for a connection that syncs
+/// the log at every commit. Returns SQLITE_OK, or SQLITE_NOTFOUND when the log is not open or was
+/// not opened through the installed VFS.
+int patron_log_buffer_enable(struct sqlite3 *db);
+
+#endif
