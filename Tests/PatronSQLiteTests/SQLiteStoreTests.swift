@@ -230,6 +230,52 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("never lets a rolled-back transaction's buffered log frames land over another writer's commit")
+    func rolledBackFramesDoNotOutliveTheirTransaction() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            let first = try #require(store as? SQLiteStore)
+            try await first.pool.write { db in
+                try db.execute(sql: "CREATE TABLE scratch (n INTEGER NOT NULL, page BLOB NOT NULL)")
+            }
+            // Given a second store on the same file (as a command-line tool would open it)
+            let second = try SQLiteStore(path: first.path)
+
+            // When the first store's writer spills a transaction into the log (a small cache) and
+            // rolls it back, the log having started over (so that the rollback reads nothing back
+            // from it, which would write the buffer out),
+            try await first.pool.writeWithoutTransaction { db in
+                try db.checkpoint(.truncate)
+                try db.execute(sql: "PRAGMA cache_size = 64")
+                defer { try? db.execute(sql: "PRAGMA cache_size = -\(SQLiteStore.writerCacheKiB)") }
+                do {
+                    try db.inTransaction {
+                        for n in 0..<600 { try db.execute(sql: "INSERT INTO scratch VALUES (?, randomblob(4000))", arguments: [n]) }
+                        throw DatabaseError(message: "rolled back on purpose")
+                    }
+                } catch let error as DatabaseError where error.message == "rolled back on purpose" {}
+            }
+            // the second commits over the same stretch of the log, and the first commits again
+            try await second.pool.write { db in
+                for n in 0..<200 { try db.execute(sql: "INSERT INTO scratch VALUES (?, zeroblob(4000))", arguments: [n]) }
+            }
+            try await first.pool.write { db in
+                try db.execute(sql: "INSERT INTO scratch VALUES (200, zeroblob(4000))")
+            }
+
+            // Then both commits are there, whole, seen from either store
+            for sqlite in [first, second] {
+                let (rows, randomPages, check) = try await sqlite.pool.read { db in
+                    (try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch"),
+                     try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch WHERE page <> zeroblob(4000)"),
+                     try String.fetchOne(db, sql: "PRAGMA integrity_check"))
+                }
+                #expect(rows == 201)
+                #expect(randomPages == 0)
+                #expect(check == "ok")
+            }
+        }
+    }
+
     @Test("copies the log back on a connection of its own and keeps it bounded under steady writes")
     func checkpointsOffTheWriter() async throws {
         // Lengths an eighth of the standard ones, so that five times the restart length is quick

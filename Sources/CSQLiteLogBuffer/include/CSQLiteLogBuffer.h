@@ -3,12 +3,16 @@
 // SQLite writes each log frame in two calls (its 24-byte header, then the page), so a commit of a
 // few hundred pages is a few hundred `pwrite` calls, each going through the file system's
 // per-page work for the two or three pages a frame straddles. The buffer gathers a transaction's
-// frames in memory and hands them to the file in one call when SQLite syncs the log at commit
-// (or earlier, whenever anything reads, sizes, truncates or closes it). A write SQLite considers
-// done is then in memory until that sync, as it would be in the kernel's page cache until then:
-// nothing SQLite relies on before the sync changes, as long as the connection syncs the log at
-// every commit (`synchronous = FULL` or `EXTRA`) — which is why the buffer is turned on for one
-// connection at a time, and never by default.
+// frames in memory and hands them to the file in a few large writes when SQLite syncs the log at
+// commit. It writes them out earlier whenever anything reads, sizes, truncates or closes the log,
+// and before the connection gives up the log's write lock, so that frames of a rolled-back
+// transaction never outlive it and land over another writer's.
+//
+// A write SQLite considers done is then in memory until that sync, as it would be in the kernel's
+// page cache until then: nothing SQLite relies on before the sync changes, as long as the
+// connection syncs the log at every commit (`synchronous = FULL` or `EXTRA`), since SQLite syncs
+// before it publishes a commit to readers. That is why the buffer is turned on for one connection
+// at a time, and never by default.
 #ifndef PATRON_CSQLITELOGBUFFER_H
 #define PATRON_CSQLITELOGBUFFER_H
 
