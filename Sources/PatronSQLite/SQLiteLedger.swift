@@ -128,17 +128,16 @@ extension SQLiteStore {
 extension SQLiteStore {
     static func snapshot(_ read: LedgerRead, lock: Bool, _ db: Database) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
-        snapshot.purchases = try db.value("SELECT purchases FROM ledger_members WHERE member_id = ?",
-                                          [read.memberID], as: Int64.self) ?? 0
-        // By position, as members are (`SQLiteStore.memberColumns`): this runs in the one writer for
-        // every event.
-        for row in try db.rows("""
+        // The reads every event makes run directly (Database+Direct.swift): this is the one writer.
+        snapshot.purchases = try db.directInt64("SELECT purchases FROM ledger_members WHERE member_id = ?",
+                                                read.memberID) ?? 0
+        try db.direct("""
             SELECT unit, pending, available, held, debt, earned, redeemed, expired FROM ledger_accounts WHERE member_id = ?
-            """, [read.memberID]) {
-            guard let unit = LedgerUnit(rawValue: row[0]) else { continue }
+            """, read.memberID) { row in
+            guard let unit = LedgerUnit(rawValue: row.string(0)) else { return }
             snapshot.accounts[unit] = MemberAccount(
-                pending: row[1], available: row[2], held: row[3], debt: row[4], earned: row[5], redeemed: row[6],
-                expired: row[7])
+                pending: row.int64(1), available: row.int64(2), held: row.int64(3), debt: row.int64(4),
+                earned: row.int64(5), redeemed: row.int64(6), expired: row.int64(7))
         }
         var holdRows: [Row] = []
         if read.lots {
@@ -171,14 +170,19 @@ extension SQLiteStore {
             }
             snapshot.lots = lots
         }
-        if let clientID = read.eventClientID {
-            snapshot.event = try db.row("SELECT * FROM ledger_events WHERE program_id = ? AND client_id = ?",
-                                        [read.programID, clientID]).map(event)
+        // An event sent again is rare: the probe runs directly, the whole row is read only then.
+        if let clientID = read.eventClientID,
+           let rowID = try db.directInt64("SELECT rowid FROM ledger_events WHERE program_id = ? AND client_id = ?",
+                                          read.programID, clientID) {
+            snapshot.event = try db.row("SELECT * FROM ledger_events WHERE rowid = ?", [rowID]).map(event)
         }
-        if let orderID = read.orderID,
-           let purchase = try db.row("""
-               SELECT id, member_id, amount FROM ledger_events WHERE program_id = ? AND order_id = ? AND type = 'purchase'
-               """, [read.programID, orderID]) {
+        var purchase: (id: String, memberID: String, amount: Int64)?
+        if let orderID = read.orderID {
+            try db.direct("""
+                SELECT id, member_id, amount FROM ledger_events WHERE program_id = ? AND order_id = ? AND type = 'purchase'
+                """, read.programID, orderID) { row in purchase = (row.string(0), row.string(1), row.int64(2)) }
+        }
+        if let orderID = read.orderID, let purchase {
             let refunded = try db.value("""
                 SELECT coalesce(sum(amount), 0) FROM ledger_events
                 WHERE program_id = ? AND order_id = ? AND type = 'refund' AND status = 'posted'
@@ -187,36 +191,35 @@ extension SQLiteStore {
             for row in try db.rows("""
                 SELECT member_id, unit, sum(amount) AS total FROM ledger_transfers WHERE event_id = ? AND kind = 'earn'
                 GROUP BY member_id, unit
-                """, [purchase["id"] as String]) {
+                """, [purchase.id]) {
                 if let unit = LedgerUnit(rawValue: row["unit"]) { earnedBy[row["member_id"], default: [:]][unit] = row["total"] }
             }
-            snapshot.order = OrderFacts(eventID: purchase["id"], memberID: purchase["member_id"], amount: purchase["amount"],
+            snapshot.order = OrderFacts(eventID: purchase.id, memberID: purchase.memberID, amount: purchase.amount,
                                         refunded: refunded, earnedBy: earnedBy)
         }
         for rule in read.capRules {
             var usage = CapUsage()
-            usage.lifetime = try db.value("""
+            usage.lifetime = try db.directInt64("""
                 SELECT coalesce(sum(amount), 0) FROM ledger_transfers WHERE member_id = ? AND kind = 'earn' AND reason = ?
-                """, [read.memberID, rule], as: Int64.self) ?? 0
+                """, read.memberID, rule) ?? 0
             if let day = read.capDay {
-                usage.day = try db.value("""
+                usage.day = try db.directInt64("""
                     SELECT coalesce(sum(amount), 0) FROM ledger_transfers
                     WHERE member_id = ? AND kind = 'earn' AND reason = ? AND occurred_at >= ? AND occurred_at < ?
-                    """, [read.memberID, rule, Timestamp.milliseconds(day.start),
-                          Timestamp.milliseconds(day.end)], as: Int64.self) ?? 0
+                    """, read.memberID, rule, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)) ?? 0
             }
             snapshot.capUsage[rule] = usage
         }
         if let day = read.limitDay {
-            snapshot.pointsEarnedInDay = try db.value("""
+            snapshot.pointsEarnedInDay = try db.directInt64("""
                 SELECT coalesce(sum(amount), 0) FROM ledger_transfers
                 WHERE member_id = ? AND kind = 'earn' AND unit = 'points' AND occurred_at >= ? AND occurred_at < ?
-                """, [read.memberID, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)], as: Int64.self) ?? 0
+                """, read.memberID, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)) ?? 0
         }
         if let hour = read.limitHour {
-            snapshot.eventsInHour = try db.value("""
+            snapshot.eventsInHour = Int(try db.directInt64("""
                 SELECT count(*) FROM ledger_events WHERE member_id = ? AND occurred_at > ? AND occurred_at <= ?
-                """, [read.memberID, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end)], as: Int.self) ?? 0
+                """, read.memberID, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end)) ?? 0)
         }
         if let counterpartID = read.counterpartID {
             snapshot.counterpart = CounterpartSnapshot(
@@ -292,24 +295,24 @@ extension SQLiteStore {
 extension SQLiteStore {
     static func apply(_ plan: LedgerPlan, read: LedgerRead, _ db: Database) throws {
         guard plan.writes else { return }
-        try db.run("""
+        try db.direct("""
             INSERT INTO ledger_members (member_id, program_id, purchases) VALUES (?, ?, ?)
             ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases
-            """, [read.memberID, read.programID, plan.purchasesAdded])
+            """, read.memberID, read.programID, plan.purchasesAdded)
         if let event = plan.event {
-            try db.run("""
+            try db.direct("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
                     order_id, channel, fingerprint, status, receipt, body)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [event.id, event.programID, event.memberID, event.clientID, event.type,
+                """, event.id, event.programID, event.memberID, event.clientID, event.type,
                       Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
                       event.amount, event.orderID, event.channel, event.fingerprint, event.status,
-                      String(decoding: event.receipt, as: UTF8.self), event.body.map { String(decoding: $0, as: UTF8.self) }])
+                      String(decoding: event.receipt, as: UTF8.self), event.body.map { String(decoding: $0, as: UTF8.self) })
         }
         if let resolved = plan.resolvedEvent { try resolveEvent(resolved, db) }
         if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
-            try db.run("INSERT INTO ledger_members (member_id, program_id) VALUES (?, ?) ON CONFLICT (member_id) DO NOTHING",
-                       [counterpartID, read.programID])
+            try db.direct("INSERT INTO ledger_members (member_id, program_id) VALUES (?, ?) ON CONFLICT (member_id) DO NOTHING",
+                          counterpartID, read.programID)
             try write(changes, memberID: counterpartID, db)
         }
         guard let changes = plan.changes else { return }
@@ -319,57 +322,56 @@ extension SQLiteStore {
     /// Records one member's changes of a plan.
     static func write(_ changes: LedgerChanges, memberID: String, _ db: Database) throws {
         for lot in changes.createdLots {
-            try db.run("""
+            try db.direct("""
                 INSERT INTO ledger_lots (id, program_id, member_id, event_id, order_id, source, amount, remaining, state,
                     earned_at, available_at, expires_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [lot.id, lot.programID, lot.memberID, lot.eventID, lot.orderID, lot.source, lot.amount,
+                """, lot.id, lot.programID, lot.memberID, lot.eventID, lot.orderID, lot.source, lot.amount,
                       lot.remaining, lot.state.rawValue, Timestamp.milliseconds(lot.earnedAt),
-                      Timestamp.milliseconds(lot.availableAt), lot.expiresAt.map(Timestamp.milliseconds)])
+                      Timestamp.milliseconds(lot.availableAt), lot.expiresAt.map(Timestamp.milliseconds))
         }
         for lot in changes.updatedLots {
-            try db.run("UPDATE ledger_lots SET remaining = ?, state = ? WHERE id = ?",
-                       [lot.remaining, lot.state.rawValue, lot.id])
+            try db.direct("UPDATE ledger_lots SET remaining = ?, state = ? WHERE id = ?",
+                          lot.remaining, lot.state.rawValue, lot.id)
         }
         for hold in changes.createdHolds {
-            try db.run("""
+            try db.direct("""
                 INSERT INTO ledger_holds (id, program_id, member_id, amount, captured, status, reference, created_at,
                     expires_at, resolved_at, request_key)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [hold.id, hold.programID, hold.memberID, hold.amount, hold.captured, hold.status.rawValue,
+                """, hold.id, hold.programID, hold.memberID, hold.amount, hold.captured, hold.status.rawValue,
                       hold.reference, Timestamp.milliseconds(hold.createdAt),
                       Timestamp.milliseconds(hold.expiresAt), hold.resolvedAt.map(Timestamp.milliseconds),
-                      hold.requestKey])
+                      hold.requestKey)
         }
         for hold in changes.updatedHolds {
-            try db.run("UPDATE ledger_holds SET captured = ?, status = ?, resolved_at = ? WHERE id = ?",
-                       [hold.captured, hold.status.rawValue, hold.resolvedAt.map(Timestamp.milliseconds),
-                                       hold.id])
+            try db.direct("UPDATE ledger_holds SET captured = ?, status = ?, resolved_at = ? WHERE id = ?",
+                          hold.captured, hold.status.rawValue, hold.resolvedAt.map(Timestamp.milliseconds), hold.id)
         }
         for transfer in changes.transfers {
-            try db.run("""
+            try db.direct("""
                 INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason,
                     reference, event_id, lot_id, hold_id, reverses, actor, occurred_at, posted_at, request_key)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [transfer.id, transfer.programID, transfer.memberID, transfer.unit.rawValue,
+                """, transfer.id, transfer.programID, transfer.memberID, transfer.unit.rawValue,
                       transfer.debit.code, transfer.credit.code, transfer.amount, transfer.kind.rawValue,
                       transfer.reason, transfer.reference, transfer.eventID, transfer.lotID, transfer.holdID,
                       transfer.reverses, transfer.actor, Timestamp.milliseconds(transfer.occurredAt),
-                      Timestamp.milliseconds(transfer.postedAt), transfer.requestKey])
+                      Timestamp.milliseconds(transfer.postedAt), transfer.requestKey)
             for (position, allocation) in transfer.allocations.enumerated() {
-                try db.run("INSERT INTO ledger_allocations (transfer_id, position, lot_id, amount) VALUES (?, ?, ?, ?)",
-                           [transfer.id, position, allocation.lotID, allocation.amount])
+                try db.direct("INSERT INTO ledger_allocations (transfer_id, position, lot_id, amount) VALUES (?, ?, ?, ?)",
+                              transfer.id, position, allocation.lotID, allocation.amount)
             }
         }
         for (unit, account) in changes.accounts {
-            try db.run("""
+            try db.direct("""
                 INSERT INTO ledger_accounts (member_id, unit, pending, available, held, debt, earned, redeemed, expired)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (member_id, unit) DO UPDATE SET pending = excluded.pending, available = excluded.available,
                     held = excluded.held, debt = excluded.debt, earned = excluded.earned, redeemed = excluded.redeemed,
                     expired = excluded.expired
-                """, [memberID, unit.rawValue, account.pending, account.available, account.held,
-                      account.debt, account.earned, account.redeemed, account.expired])
+                """, memberID, unit.rawValue, account.pending, account.available, account.held,
+                      account.debt, account.earned, account.redeemed, account.expired)
         }
     }
 }

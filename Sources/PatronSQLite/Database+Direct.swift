@@ -1,0 +1,117 @@
+import GRDB
+import GRDBSQLite
+
+// The writer's statements for every event, run straight through SQLite's C API on GRDB's cached
+// statements. Through GRDB each one built an argument array of boxed values, bound them, and did
+// GRDB's per-statement bookkeeping (observation, selected regions, which the store uses neither
+// of); reading built a row object and decoded each value through it. That was a fifth of the
+// writer's time on its rows and two thirds of its snapshot's (docs/PERFORMANCE.md). Values are
+// bound in order and read by column position; errors are GRDB's `DatabaseError`, with SQLite's
+// extended code, so that a broken unique index still reads as a duplicate.
+
+/// A value bound into a statement run directly.
+protocol DirectBindable {
+    /// Binds the value as parameter `index` (from 1) of `statement`; SQLite's result code.
+    func bind(to statement: OpaquePointer, at index: Int32) -> Int32
+}
+
+/// SQLite copies the bytes it is given before the bind returns.
+private let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+extension Int64: DirectBindable {
+    func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
+        sqlite3_bind_int64(statement, index, self)
+    }
+}
+
+extension Int: DirectBindable {
+    func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
+        sqlite3_bind_int64(statement, index, Int64(self))
+    }
+}
+
+extension String: DirectBindable {
+    func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
+        var text = self
+        return text.withUTF8 { bytes in
+            guard let start = bytes.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, transient) }
+            return sqlite3_bind_text(statement, index, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self),
+                                     Int32(bytes.count), transient)
+        }
+    }
+}
+
+extension Optional: DirectBindable where Wrapped: DirectBindable {
+    func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
+        switch self {
+        case .some(let value): value.bind(to: statement, at: index)
+        case .none: sqlite3_bind_null(statement, index)
+        }
+    }
+}
+
+/// The current row of a statement run directly, read by column position (from 0).
+struct DirectRow {
+    fileprivate let statement: OpaquePointer
+
+    func int64(_ column: Int32) -> Int64 {
+        sqlite3_column_int64(statement, column)
+    }
+
+    /// The column's text; empty for NULL, which a NOT NULL column never holds.
+    func string(_ column: Int32) -> String {
+        optionalString(column) ?? ""
+    }
+
+    func optionalString(_ column: Int32) -> String? {
+        guard let text = sqlite3_column_text(statement, column) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))),
+                      as: UTF8.self)
+    }
+
+    func optionalInt64(_ column: Int32) -> Int64? {
+        sqlite3_column_type(statement, column) == SQLITE_NULL ? nil : int64(column)
+    }
+}
+
+extension Database {
+    /// Runs `sql` (prepared once per connection) with `values` bound in order, and calls `row` for
+    /// each row it returns. Every parameter must be given a value.
+    func direct<each Value: DirectBindable>(
+        _ sql: String, _ values: repeat each Value, row: (DirectRow) throws -> Void = { _ in }) throws {
+        let statement = try cachedStatement(sql: sql).sqliteStatement
+        defer { sqlite3_reset(statement) }
+        var index: Int32 = 0
+        for value in repeat each values {
+            index += 1
+            let code = value.bind(to: statement, at: index)
+            guard code == SQLITE_OK else { throw directError(code, sql) }
+        }
+        guard index == sqlite3_bind_parameter_count(statement) else {
+            throw DatabaseError(resultCode: .SQLITE_RANGE, message: "\(index) values for the statement's parameters", sql: sql)
+        }
+        while true {
+            switch sqlite3_step(statement) {
+            case SQLITE_DONE: return
+            case SQLITE_ROW: try row(DirectRow(statement: statement))
+            case let code: throw directError(code, sql)
+            }
+        }
+    }
+
+    /// The first column of the first row `sql` returns, as an integer; nil when there is no row or
+    /// the value is NULL.
+    func directInt64<each Value: DirectBindable>(_ sql: String, _ values: repeat each Value) throws -> Int64? {
+        var result: Int64?
+        try direct(sql, repeat each values) { row in
+            if result == nil { result = row.optionalInt64(0) }
+        }
+        return result
+    }
+
+    private func directError(_ code: Int32, _ sql: String) -> DatabaseError {
+        // GRDB turns SQLite's extended codes on: `code` names the constraint that failed.
+        DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqliteConnection)),
+                      sql: sql)
+    }
+}
