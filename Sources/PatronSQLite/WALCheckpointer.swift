@@ -16,8 +16,8 @@ import GRDBSQLite
 /// Under load a batch of events rewrites the same member-keyed index pages again and again, so the
 /// longer the stretch of log a pass covers, the fewer pages it copies and syncs per event: passes
 /// every 16,000 frames rather than every 1,000 took a tenth off the server's CPU per event
-/// (docs/PERFORMANCE.md). The log then takes up to about 256 MiB on disk, as PostgreSQL's keeps
-/// up to 1 GB; SQLite reuses the file when it starts over.
+/// (docs/PERFORMANCE.md). The log then takes up to about 100 MB on disk (PostgreSQL's default
+/// keeps up to 1 GB); SQLite reuses the file when it starts over.
 ///
 /// A passive checkpoint alone would let the log grow without end under steady load: SQLite starts
 /// the log over only when a write transaction begins with every frame already copied, and the
@@ -36,7 +36,7 @@ final class WALCheckpointer: @unchecked Sendable {
         /// The most frames the writer copies itself, but at twice `restartAtFrames`.
         var finishAtMostFrames: Int
 
-        static let standard = Lengths(passiveEveryFrames: 16_000, restartAtFrames: 64_000, finishAtMostFrames: 512)
+        static let standard = Lengths(passiveEveryFrames: 16_000, restartAtFrames: 24_000, finishAtMostFrames: 512)
     }
 
     private let path: String
