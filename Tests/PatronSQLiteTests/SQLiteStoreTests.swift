@@ -175,6 +175,13 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// Creates the table the log-buffer tests write: a number and a page of bytes a row.
+    static func createScratch(_ sqlite: SQLiteStore) async throws {
+        try await sqlite.pool.write { db in
+            try db.execute(sql: "CREATE TABLE scratch (n INTEGER NOT NULL, page BLOB NOT NULL)")
+        }
+    }
+
     /// Inserts a row of 4,000 bytes (`page`: zeros, or random bytes) for each of `numbers`.
     static func insertScratch(_ numbers: Range<Int>, page: String = "zeroblob(4000)", _ db: Database) throws {
         for n in numbers { try db.execute(sql: "INSERT INTO scratch VALUES (?, \(page))", arguments: [n]) }
@@ -215,9 +222,7 @@ struct SQLiteStoreTests {
                 let size = try FileManager.default.attributesOfItem(atPath: sqlite.path + "-wal")[.size] as? Int64 ?? 0
                 return frames > 0 && size >= 32 + frames * Int64(4096 + 24)
             }
-            try await sqlite.pool.write { db in
-                try db.execute(sql: "CREATE TABLE scratch (n INTEGER NOT NULL, page BLOB NOT NULL)")
-            }
+            try await Self.createScratch(sqlite)
 
             // When a transaction spills its pages into the log and is rolled back, and a smaller one
             // is committed over the same stretch of the log
@@ -247,9 +252,7 @@ struct SQLiteStoreTests {
     func rolledBackFramesDoNotOutliveTheirTransaction() async throws {
         try await TestStoreKind.sqlite.withStore { store in
             let first = try #require(store as? SQLiteStore)
-            try await first.pool.write { db in
-                try db.execute(sql: "CREATE TABLE scratch (n INTEGER NOT NULL, page BLOB NOT NULL)")
-            }
+            try await Self.createScratch(first)
             // Given a second store on the same file (as a command-line tool would open it)
             let second = try SQLiteStore(path: first.path)
 
