@@ -129,15 +129,17 @@ extension SQLiteStore {
     static func snapshot(_ read: LedgerRead, lock: Bool, _ db: Database) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
         // The reads every event makes run directly (Database+Direct.swift): this is the one writer.
-        snapshot.purchases = try db.directInt64("SELECT purchases FROM ledger_members WHERE member_id = ?",
-                                                read.memberID) ?? 0
-        try db.direct("""
-            SELECT unit, pending, available, held, debt, earned, redeemed, expired FROM ledger_accounts WHERE member_id = ?
-            """, read.memberID) { row in
-            guard let unit = LedgerUnit(rawValue: row.string(0)) else { return }
-            snapshot.accounts[unit] = MemberAccount(
-                pending: row.int64(1), available: row.int64(2), held: row.int64(3), debt: row.int64(4),
-                earned: row.int64(5), redeemed: row.int64(6), expired: row.int64(7))
+        try db.direct(MemberRow.select, read.memberID) { row in
+            snapshot.purchases = row.int64(0)
+            // A unit the member never had an entry in is all zeros; it is left out, as it always was.
+            for (index, unit) in MemberRow.units.enumerated() {
+                let first = Int32(1 + index * MemberRow.fields.count)
+                let account = MemberAccount(
+                    pending: row.int64(first), available: row.int64(first + 1), held: row.int64(first + 2),
+                    debt: row.int64(first + 3), earned: row.int64(first + 4), redeemed: row.int64(first + 5),
+                    expired: row.int64(first + 6))
+                if account != MemberAccount() { snapshot.accounts[unit] = account }
+            }
         }
         var holdRows: [Row] = []
         if read.lots {
@@ -295,10 +297,6 @@ extension SQLiteStore {
 extension SQLiteStore {
     static func apply(_ plan: LedgerPlan, read: LedgerRead, _ db: Database) throws {
         guard plan.writes else { return }
-        try db.direct("""
-            INSERT INTO ledger_members (member_id, program_id, purchases) VALUES (?, ?, ?)
-            ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases
-            """, read.memberID, read.programID, plan.purchasesAdded)
         if let event = plan.event {
             try db.direct("""
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
@@ -311,12 +309,15 @@ extension SQLiteStore {
         }
         if let resolved = plan.resolvedEvent { try resolveEvent(resolved, db) }
         if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
-            try db.direct("INSERT INTO ledger_members (member_id, program_id) VALUES (?, ?) ON CONFLICT (member_id) DO NOTHING",
-                          counterpartID, read.programID)
             try write(changes, memberID: counterpartID, db)
+            try MemberRow.record(memberID: counterpartID, programID: read.programID, purchasesAdded: 0,
+                                 accounts: changes.accounts, db)
         }
-        guard let changes = plan.changes else { return }
-        try write(changes, memberID: read.memberID, db)
+        if let changes = plan.changes {
+            try write(changes, memberID: read.memberID, db)
+        }
+        try MemberRow.record(memberID: read.memberID, programID: read.programID, purchasesAdded: plan.purchasesAdded,
+                             accounts: plan.changes?.accounts, db)
     }
 
     /// Records one member's changes of a plan.
@@ -363,15 +364,50 @@ extension SQLiteStore {
                               transfer.id, position, allocation.lotID, allocation.amount)
             }
         }
-        for (unit, account) in changes.accounts {
-            try db.direct("""
-                INSERT INTO ledger_accounts (member_id, unit, pending, available, held, debt, earned, redeemed, expired)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (member_id, unit) DO UPDATE SET pending = excluded.pending, available = excluded.available,
-                    held = excluded.held, debt = excluded.debt, earned = excluded.earned, redeemed = excluded.redeemed,
-                    expired = excluded.expired
-                """, memberID, unit.rawValue, account.pending, account.available, account.held,
-                      account.debt, account.earned, account.redeemed, account.expired)
+    }
+}
+
+/// A member's row of the ledger: their purchase count and their balances, a group of columns per
+/// unit (`<unit>_<field>`, migration "2026-12-06-member-balances"). Each event rewrites this one row.
+enum MemberRow {
+    /// The units with columns, in their order in the row.
+    static let units: [LedgerUnit] = [.points, .growth, .cashback]
+    /// A unit's columns, in their order in its group; `record` binds `MemberAccount`'s fields in it.
+    static let fields = ["pending", "available", "held", "debt", "earned", "redeemed", "expired"]
+    static let balanceColumns = units.flatMap { unit in fields.map { "\(unit.rawValue)_\($0)" } }
+
+    static let select = "SELECT purchases, \(balanceColumns.joined(separator: ", ")) FROM ledger_members WHERE member_id = ?"
+
+    static let upsertPurchases = """
+        INSERT INTO ledger_members (member_id, program_id, purchases) VALUES (?, ?, ?)
+        ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases
+        """
+
+    static let upsert = """
+        INSERT INTO ledger_members (member_id, program_id, purchases, \(balanceColumns.joined(separator: ", ")))
+        VALUES (?, ?, ?, \(Array(repeating: "?", count: balanceColumns.count).joined(separator: ", ")))
+        ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases,
+            \(balanceColumns.map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
+        """
+
+    /// Adds `purchasesAdded` to the member's count and, when the write changed the ledger, sets
+    /// their balances to `accounts`: every unit's, since a unit it lacks is one the member never had
+    /// an entry in (the snapshot leaves those out), all zeros.
+    static func record(memberID: String, programID: String, purchasesAdded: Int64,
+                       accounts: [LedgerUnit: MemberAccount]?, _ db: Database) throws {
+        guard let accounts else {
+            try db.direct(upsertPurchases, memberID, programID, purchasesAdded)
+            return
         }
+        let points = accounts[.points] ?? MemberAccount()
+        let growth = accounts[.growth] ?? MemberAccount()
+        let cashback = accounts[.cashback] ?? MemberAccount()
+        try db.direct(upsert, memberID, programID, purchasesAdded,
+                      points.pending, points.available, points.held, points.debt, points.earned, points.redeemed,
+                      points.expired,
+                      growth.pending, growth.available, growth.held, growth.debt, growth.earned, growth.redeemed,
+                      growth.expired,
+                      cashback.pending, cashback.available, cashback.held, cashback.debt, cashback.earned,
+                      cashback.redeemed, cashback.expired)
     }
 }

@@ -534,6 +534,51 @@ enum SQLiteMigrations {
                     WHERE reward_amount > 0;
                 """)
         }
+        // A member's balances move into their `ledger_members` row, one group of columns per unit
+        // (docs/DECISIONS.md): every event then rewrites one row of the member's, not a row here and
+        // one in each `ledger_accounts` row's table, and the row is stored in its key's order
+        // (WITHOUT ROWID), so that reading it is one search.
+        migrator.registerMigration("2026-12-06-member-balances") { db in
+            try db.execute(sql: """
+                CREATE TABLE ledger_members_new (
+                    member_id TEXT PRIMARY KEY NOT NULL REFERENCES members(id),
+                    program_id TEXT NOT NULL REFERENCES programs(id),
+                    purchases INTEGER NOT NULL DEFAULT 0 CHECK (purchases >= 0),
+                    points_pending INTEGER NOT NULL DEFAULT 0 CHECK (points_pending >= 0),
+                    points_available INTEGER NOT NULL DEFAULT 0 CHECK (points_available >= 0),
+                    points_held INTEGER NOT NULL DEFAULT 0 CHECK (points_held >= 0),
+                    points_debt INTEGER NOT NULL DEFAULT 0 CHECK (points_debt >= 0),
+                    points_earned INTEGER NOT NULL DEFAULT 0 CHECK (points_earned >= 0),
+                    points_redeemed INTEGER NOT NULL DEFAULT 0 CHECK (points_redeemed >= 0),
+                    points_expired INTEGER NOT NULL DEFAULT 0 CHECK (points_expired >= 0),
+                    growth_pending INTEGER NOT NULL DEFAULT 0 CHECK (growth_pending >= 0),
+                    growth_available INTEGER NOT NULL DEFAULT 0 CHECK (growth_available >= 0),
+                    growth_held INTEGER NOT NULL DEFAULT 0 CHECK (growth_held >= 0),
+                    growth_debt INTEGER NOT NULL DEFAULT 0 CHECK (growth_debt >= 0),
+                    growth_earned INTEGER NOT NULL DEFAULT 0 CHECK (growth_earned >= 0),
+                    growth_redeemed INTEGER NOT NULL DEFAULT 0 CHECK (growth_redeemed >= 0),
+                    growth_expired INTEGER NOT NULL DEFAULT 0 CHECK (growth_expired >= 0),
+                    cashback_pending INTEGER NOT NULL DEFAULT 0 CHECK (cashback_pending >= 0),
+                    cashback_available INTEGER NOT NULL DEFAULT 0 CHECK (cashback_available >= 0),
+                    cashback_held INTEGER NOT NULL DEFAULT 0 CHECK (cashback_held >= 0),
+                    cashback_debt INTEGER NOT NULL DEFAULT 0 CHECK (cashback_debt >= 0),
+                    cashback_earned INTEGER NOT NULL DEFAULT 0 CHECK (cashback_earned >= 0),
+                    cashback_redeemed INTEGER NOT NULL DEFAULT 0 CHECK (cashback_redeemed >= 0),
+                    cashback_expired INTEGER NOT NULL DEFAULT 0 CHECK (cashback_expired >= 0)
+                ) STRICT, WITHOUT ROWID;
+                INSERT INTO ledger_members_new SELECT m.member_id, m.program_id, m.purchases,
+                    coalesce(p.pending, 0), coalesce(p.available, 0), coalesce(p.held, 0), coalesce(p.debt, 0), coalesce(p.earned, 0), coalesce(p.redeemed, 0), coalesce(p.expired, 0),
+                    coalesce(g.pending, 0), coalesce(g.available, 0), coalesce(g.held, 0), coalesce(g.debt, 0), coalesce(g.earned, 0), coalesce(g.redeemed, 0), coalesce(g.expired, 0),
+                    coalesce(c.pending, 0), coalesce(c.available, 0), coalesce(c.held, 0), coalesce(c.debt, 0), coalesce(c.earned, 0), coalesce(c.redeemed, 0), coalesce(c.expired, 0)
+                    FROM ledger_members m
+                    LEFT JOIN ledger_accounts p ON p.member_id = m.member_id AND p.unit = 'points'
+                    LEFT JOIN ledger_accounts g ON g.member_id = m.member_id AND g.unit = 'growth'
+                    LEFT JOIN ledger_accounts c ON c.member_id = m.member_id AND c.unit = 'cashback';
+                DROP TABLE ledger_accounts;
+                DROP TABLE ledger_members;
+                ALTER TABLE ledger_members_new RENAME TO ledger_members;
+                """)
+        }
         return migrator
     }
 }

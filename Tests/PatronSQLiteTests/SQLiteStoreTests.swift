@@ -29,16 +29,24 @@ struct SQLiteStoreTests {
         try await body(store)
     }
 
+    /// Program `p1` and an active member for each id, as every schema since the first holds them.
+    static func programWithMembers(_ ids: String...) -> String {
+        "INSERT INTO programs VALUES ('p1', 'shop', 'Shop', 'CNY', 'Asia/Shanghai', 1, 0);\n" + ids.enumerated().map { index, id in
+            """
+            INSERT INTO members (id, program_id, external_id, status, channel, attributes, consents, enrolled_at, updated_at,
+                revision) VALUES ('\(id)', 'p1', 'C-\(index + 1)', 'active', 'app', '{}', '{}', 0, 0, 0);
+
+            """
+        }.joined()
+    }
+
     @Test("the event-review migration rebuilds the events table and keeps every event and what refers to it")
     func eventReviewMigration() async throws {
         try await Self.withStore(migratedUpTo: "2026-11-23-ledger") { store in
             // Given a database at the ledger's first schema, with a posted event, one held for review,
             // and a lot and a transfer that refer to the posted one
             try await store.pool.write { db in
-                try db.execute(sql: """
-                    INSERT INTO programs VALUES ('p1', 'shop', 'Shop', 'CNY', 'Asia/Shanghai', 1, 0);
-                    INSERT INTO members (id, program_id, external_id, status, channel, attributes, consents, enrolled_at,
-                        updated_at, revision) VALUES ('m1', 'p1', 'C-1', 'active', 'app', '{}', '{}', 0, 0, 0);
+                try db.execute(sql: Self.programWithMembers("m1") + """
                     INSERT INTO ledger_members VALUES ('m1', 'p1', 1);
                     INSERT INTO ledger_events VALUES ('e1', 'p1', 'm1', 'evt-1', 'purchase', 5, 6, 1000, 'o-1', 'f1', 'posted', '{}');
                     INSERT INTO ledger_events VALUES ('e2', 'p1', 'm1', 'evt-2', 'purchase', 7, 8, 2000, 'o-2', 'f2', 'review', '{}');
@@ -82,10 +90,7 @@ struct SQLiteStoreTests {
             // Given a database before it, with balances, an earning, a redemption allocated to its lot,
             // and a reversal of the redemption
             try await store.pool.write { db in
-                try db.execute(sql: """
-                    INSERT INTO programs VALUES ('p1', 'shop', 'Shop', 'CNY', 'Asia/Shanghai', 1, 0);
-                    INSERT INTO members (id, program_id, external_id, status, channel, attributes, consents, enrolled_at,
-                        updated_at, revision) VALUES ('m1', 'p1', 'C-1', 'active', 'app', '{}', '{}', 0, 0, 0);
+                try db.execute(sql: Self.programWithMembers("m1") + """
                     INSERT INTO ledger_members VALUES ('m1', 'p1', 1);
                     INSERT INTO ledger_accounts VALUES ('m1', 'points', 0, 10, 0, 0, 10, 4, 0);
                     INSERT INTO ledger_accounts VALUES ('m1', 'growth', 0, 7, 0, 0, 7, 0, 0);
@@ -109,8 +114,8 @@ struct SQLiteStoreTests {
                     """)
             }
 
-            // When the rest of the migrations run (foreign keys are checked after each)
-            try await store.migrate()
+            // When it runs (foreign keys are checked after each migration)
+            try SQLiteMigrations.migrator.migrate(store.pool, upTo: "2026-12-01-cashback")
 
             // Then every row is there, the references hold, the unique indexes still refuse, and
             // cash-back is a unit
@@ -140,9 +145,59 @@ struct SQLiteStoreTests {
                 #expect(indexes == ["ledger_transfers_earned", "ledger_transfers_event", "ledger_transfers_hold",
                                     "ledger_transfers_member", "ledger_transfers_request", "ledger_transfers_reverses"])
             }
+            try await store.migrate()
             let history = try await store.ledgerHistory(programID: "p1", memberID: "m1")
             #expect(history.transfers.first { $0.id == "t2" }?.allocations == [LotAllocation(lotID: "l1", amount: 4)])
             #expect(history.accounts[.cashback]?.available == 300)
+        }
+    }
+
+    @Test("the member-balances migration moves every account into its member's row and keeps the purchase counts")
+    func memberBalancesMigration() async throws {
+        try await Self.withStore(migratedUpTo: "2026-12-05-plan-reward-sweep") { store in
+            // Given a member with points, growth and cash-back accounts and two purchases, and one
+            // with a purchase but no account yet
+            try await store.pool.write { db in
+                try db.execute(sql: Self.programWithMembers("m1", "m2") + """
+                    INSERT INTO ledger_members VALUES ('m1', 'p1', 2);
+                    INSERT INTO ledger_members VALUES ('m2', 'p1', 1);
+                    INSERT INTO ledger_accounts VALUES ('m1', 'points', 1, 2, 3, 4, 5, 6, 7);
+                    INSERT INTO ledger_accounts VALUES ('m1', 'growth', 0, 8, 0, 0, 8, 0, 0);
+                    INSERT INTO ledger_accounts VALUES ('m1', 'cashback', 0, 9, 1, 0, 10, 0, 0);
+                    """)
+            }
+
+            // When it runs
+            try await store.migrate()
+
+            // Then each balance is in the member's row, a member without accounts has none, the
+            // purchase counts are kept, and a negative balance is still refused
+            let first = try await store.ledgerSnapshot(LedgerRead(programID: "p1", memberID: "m1"))
+            #expect(first.purchases == 2)
+            #expect(first.accounts[.points] == MemberAccount(pending: 1, available: 2, held: 3, debt: 4, earned: 5,
+                                                            redeemed: 6, expired: 7))
+            #expect(first.accounts[.growth] == MemberAccount(available: 8, earned: 8))
+            #expect(first.accounts[.cashback] == MemberAccount(available: 9, held: 1, earned: 10))
+            let second = try await store.ledgerSnapshot(LedgerRead(programID: "p1", memberID: "m2"))
+            #expect(second.purchases == 1)
+            #expect(second.accounts.isEmpty)
+            try await store.pool.write { db throws -> Void in
+                #expect(try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE name = 'ledger_accounts'") == false)
+                #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+                #expect(throws: DatabaseError.self) {
+                    try db.execute(sql: "UPDATE ledger_members SET growth_available = -1 WHERE member_id = 'm1'")
+                }
+            }
+        }
+    }
+
+    @Test("every ledger unit has its group of balance columns in the member's row")
+    func everyUnitHasBalanceColumns() async throws {
+        #expect(Set(MemberRow.units) == Set(LedgerUnit.allCases))
+        #expect(MemberRow.units.count == LedgerUnit.allCases.count)
+        try await Self.withStore(migratedUpTo: "2026-12-06-member-balances") { store in
+            let columns = try await store.pool.read { db in try db.columns(in: "ledger_members").map(\.name) }
+            #expect(Set(MemberRow.balanceColumns).isSubset(of: Set(columns)))
         }
     }
 
