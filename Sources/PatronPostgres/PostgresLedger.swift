@@ -147,11 +147,22 @@ extension PostgresStore: LedgerStore {
         try await transaction { connection in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             let snapshot = try await snapshots([LedgerRead(programID: programID, memberID: memberID)], on: connection)[0]
+            // The lots and holds still open, and those the member's transfers name (LedgerStore).
             let lots = try await rows("""
-                SELECT * FROM ledger_lots WHERE member_id = \(memberID) AND program_id = \(programID) ORDER BY id
+                WITH named(id) AS (
+                    SELECT id FROM ledger_lots WHERE member_id = \(memberID) AND remaining > 0
+                    UNION SELECT lot_id FROM ledger_transfers WHERE member_id = \(memberID) AND lot_id IS NOT NULL
+                    UNION SELECT a.lot_id FROM ledger_transfers t JOIN ledger_allocations a ON a.transfer_id = t.id
+                        WHERE t.member_id = \(memberID))
+                SELECT l.* FROM named JOIN ledger_lots l ON l.id = named.id
+                WHERE l.member_id = \(memberID) AND l.program_id = \(programID) ORDER BY l.id
                 """, on: connection).map { try Self.lot($0) }
             let holds = try await rows("""
-                SELECT h.*, al.lot_ids, al.amounts FROM ledger_holds h \(unescaped: Self.holdAllocations)
+                WITH named(id) AS (
+                    SELECT id FROM ledger_holds WHERE member_id = \(memberID) AND status = 'open'
+                    UNION SELECT hold_id FROM ledger_transfers WHERE member_id = \(memberID) AND hold_id IS NOT NULL)
+                SELECT h.*, al.lot_ids, al.amounts FROM named JOIN ledger_holds h ON h.id = named.id
+                    \(unescaped: Self.holdAllocations)
                 WHERE h.member_id = \(memberID) AND h.program_id = \(programID) ORDER BY h.id
                 """, on: connection).map { try Self.hold($0) }
             let transfers = try await rows("""
@@ -160,6 +171,15 @@ extension PostgresStore: LedgerStore {
                 """, on: connection).map { try Self.transfer($0) }
             return MemberLedgerHistory(accounts: snapshot.accounts, lots: lots, holds: holds, transfers: transfers)
         }
+    }
+
+    public func ledgerRowCounts(programID: String) async throws -> LedgerRowCounts {
+        let row = try await rows("""
+            SELECT (SELECT count(*) FROM ledger_lots WHERE program_id = \(programID)) AS lots,
+                (SELECT count(*) FROM ledger_holds WHERE program_id = \(programID)) AS holds
+            """).first
+        guard let row else { return LedgerRowCounts(lots: 0, holds: 0) }
+        return LedgerRowCounts(lots: Int(try row["lots"].decode(Int64.self)), holds: Int(try row["holds"].decode(Int64.self)))
     }
 }
 

@@ -103,14 +103,37 @@ extension SQLiteStore {
     public func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory {
         try await pool.read { db in
             let snapshot = try Self.snapshot(LedgerRead(programID: programID, memberID: memberID), lock: false, db)
-            let lots = try db.rows("SELECT * FROM ledger_lots WHERE member_id = ? AND program_id = ? ORDER BY id",
-                                   [memberID, programID]).map(Self.lot)
-            let holds = try db.rows("SELECT * FROM ledger_holds WHERE member_id = ? AND program_id = ? ORDER BY id",
-                                    [memberID, programID]).map { try Self.hold($0, db) }
+            // The lots and holds still open, and those the member's transfers name (LedgerStore).
+            let lots = try db.rows("""
+                WITH named(id) AS (
+                    SELECT id FROM ledger_lots WHERE member_id = ? AND remaining > 0
+                    UNION SELECT lot_id FROM ledger_transfers WHERE member_id = ? AND lot_id IS NOT NULL
+                    UNION SELECT a.lot_id FROM ledger_transfers t JOIN ledger_allocations a ON a.transfer_id = t.id
+                        WHERE t.member_id = ?)
+                SELECT l.* FROM named JOIN ledger_lots l ON l.id = named.id
+                WHERE l.member_id = ? AND l.program_id = ? ORDER BY l.id
+                """, [memberID, memberID, memberID, memberID, programID]).map(Self.lot)
+            let holds = try db.rows("""
+                WITH named(id) AS (
+                    SELECT id FROM ledger_holds WHERE member_id = ? AND status = 'open'
+                    UNION SELECT hold_id FROM ledger_transfers WHERE member_id = ? AND hold_id IS NOT NULL)
+                SELECT h.* FROM named JOIN ledger_holds h ON h.id = named.id
+                WHERE h.member_id = ? AND h.program_id = ? ORDER BY h.id
+                """, [memberID, memberID, memberID, programID]).map { try Self.hold($0, db) }
             let rows = try db.rows("SELECT * FROM ledger_transfers WHERE member_id = ? AND program_id = ? ORDER BY id",
                                    [memberID, programID])
             return MemberLedgerHistory(accounts: snapshot.accounts, lots: lots, holds: holds,
                                        transfers: try Self.transfers(rows, db))
+        }
+    }
+
+    public func ledgerRowCounts(programID: String) async throws -> LedgerRowCounts {
+        try await pool.read { db in
+            let row = try db.row("""
+                SELECT (SELECT count(*) FROM ledger_lots WHERE program_id = ?) AS lots,
+                    (SELECT count(*) FROM ledger_holds WHERE program_id = ?) AS holds
+                """, [programID, programID])
+            return LedgerRowCounts(lots: row?["lots"] ?? 0, holds: row?["holds"] ?? 0)
         }
     }
 

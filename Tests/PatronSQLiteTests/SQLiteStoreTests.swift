@@ -201,6 +201,38 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("ledger verify finds a lot and a hold that are in no member's history")
+    func verifyFindsUnreachableLotsAndHolds() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a sound ledger: a purchase, all of its points spent, and a hold voided
+            let sqlite = try #require(store as? SQLiteStore)
+            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
+            let member = fixture.members[0]
+            try await fixture.purchase(member, amount: 10_000, order: "o-1")
+            _ = try await fixture.engine.redeem(programCode: "shop", memberID: member,
+                                                body: .object(["points": .int(100), "reason": .string("gift")]),
+                                                requestKey: nil, by: fixture.owner)
+            #expect(try await fixture.audit() == [])
+
+            // When a spent lot and a closed hold appear that no transfer made
+            try await sqlite.pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO ledger_lots (id, program_id, member_id, source, amount, remaining, state, earned_at,
+                        available_at)
+                    VALUES ('lot-unmade', ?, ?, 'base', 5, 0, 'available', 0, 0);
+                    INSERT INTO ledger_holds (id, program_id, member_id, amount, captured, status, created_at, expires_at,
+                        resolved_at)
+                    VALUES ('hold-unmade', ?, ?, 5, 0, 'voided', 0, 1, 1);
+                    """, arguments: [fixture.program.id, member, fixture.program.id, member])
+            }
+
+            // Then verify reports both, although neither changes a balance
+            #expect(try await fixture.audit() == [
+                "program shop: 1 lots are in no member's history", "program shop: 1 holds are in no member's history",
+            ])
+        }
+    }
+
     @Test("opens the file in WAL mode with synchronous=FULL and foreign keys on")
     func durabilitySettings() async throws {
         try await TestStoreKind.sqlite.withStore { store in

@@ -287,8 +287,25 @@ public protocol LedgerStore: Sendable {
     func membersDue(programID: String, kind: DueKind, asOf: Date, after: String?, limit: Int) async throws -> [String]
     /// Members of the program that have a ledger, in id order after `after`.
     func ledgerMembers(programID: String, after: String?, limit: Int) async throws -> [String]
-    /// Every balance, lot, hold and transfer of the member, read in one consistent snapshot.
+    /// Every balance, lot, hold and transfer of the member, read in one consistent snapshot. The
+    /// lots and holds are those still open and those the member's transfers name: every one of the
+    /// member's that a transfer made or touched. Read through the member's transfers, they cost what
+    /// the member's history costs, not a pass over every lot of the program.
     func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory
+    /// How many lots and holds the program has: `patron ledger verify` checks that it met each one
+    /// in some member's history.
+    func ledgerRowCounts(programID: String) async throws -> LedgerRowCounts
+}
+
+/// How many lots and holds a program has.
+public struct LedgerRowCounts: Sendable, Equatable {
+    public var lots: Int
+    public var holds: Int
+
+    public init(lots: Int, holds: Int) {
+        self.lots = lots
+        self.holds = holds
+    }
 }
 
 extension LedgerStore {

@@ -38,6 +38,10 @@ extension Engine {
             result.programs += 1
             // Transfers between members are checked against each other once the program is read.
             var betweenMembers: [Transfer] = []
+            // Counted before the members are read: a lot or hold made while they are can only add to
+            // what the histories hold, so fewer than this means some are in no member's history.
+            let counted = try await store.ledgerRowCounts(programID: program.id)
+            var seen = LedgerRowCounts(lots: 0, holds: 0)
             var after: String?
             while true {
                 let members = try await store.ledgerMembers(programID: program.id, after: after, limit: Self.maxPageSize)
@@ -45,6 +49,8 @@ extension Engine {
                     let history = try await store.ledgerHistory(programID: program.id, memberID: memberID)
                     result.members += 1
                     result.transfers += history.transfers.count
+                    seen.lots += history.lots.count
+                    seen.holds += history.holds.count
                     result.breaches += LedgerAudit.breaches(memberID: memberID, accounts: history.accounts, lots: history.lots,
                                                             holds: history.holds, transfers: history.transfers)
                     for transfer in history.transfers {
@@ -57,6 +63,12 @@ extension Engine {
                 after = last
             }
             result.breaches += LedgerAudit.transferPairBreaches(betweenMembers)
+            if seen.lots < counted.lots {
+                result.breaches.append("program \(program.code): \(counted.lots - seen.lots) lots are in no member's history")
+            }
+            if seen.holds < counted.holds {
+                result.breaches.append("program \(program.code): \(counted.holds - seen.holds) holds are in no member's history")
+            }
         }
         for (unit, accounts) in result.balances where accounts.values.reduce(0, +) != 0 {
             result.breaches.append("\(unit.rawValue): debits and credits differ by \(accounts.values.reduce(0, +))")

@@ -170,6 +170,9 @@ struct MeasuredStore: PatronStore {
     func ledgerHistory(programID: String, memberID: String) async throws -> MemberLedgerHistory {
         try await measure("ledger_history") { try await base.ledgerHistory(programID: programID, memberID: memberID) }
     }
+    func ledgerRowCounts(programID: String) async throws -> LedgerRowCounts {
+        try await measure("ledger_row_counts") { try await base.ledgerRowCounts(programID: programID) }
+    }
 
     func qualifyingValue(programID: String, memberID: String, metric: TierPolicy.Metric, from: Date?, through: Date)
         async throws -> Int64 {
