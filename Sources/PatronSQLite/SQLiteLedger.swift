@@ -154,7 +154,8 @@ extension SQLiteStore {
         // The reads every event makes run directly (Database+Direct.swift): this is the one writer.
         try db.direct(MemberRow.select, read.memberID) { row in
             snapshot.purchases = row.int64(0)
-            // A unit the member never had an entry in is all zeros; it is left out, as it always was.
+            // A unit whose columns are all zero is left out: an account of zeros is the same as none
+            // to every reader (`MemberLedger.account`, `LedgerAudit`), and the write sets it to zeros.
             for (index, unit) in MemberRow.units.enumerated() {
                 let first = Int32(1 + index * MemberRow.fields.count)
                 let account = MemberAccount(
@@ -414,8 +415,8 @@ enum MemberRow {
         """
 
     /// Adds `purchasesAdded` to the member's count and, when the write changed the ledger, sets
-    /// their balances to `accounts`: every unit's, since a unit it lacks is one the member never had
-    /// an entry in (the snapshot leaves those out), all zeros.
+    /// their balances to `accounts`: every unit's, zeros for a unit it lacks. `accounts` comes from
+    /// a snapshot read in the same transaction, which leaves out only units whose columns are all zero.
     static func record(memberID: String, programID: String, purchasesAdded: Int64,
                        accounts: [LedgerUnit: MemberAccount]?, _ db: Database) throws {
         guard let accounts else {
