@@ -535,8 +535,8 @@ enum SQLiteMigrations {
                 """)
         }
         // A member's balances move into their `ledger_members` row, one group of columns per unit
-        // (docs/DECISIONS.md): every event then rewrites one row of the member's, not a row here and
-        // one in each `ledger_accounts` row's table, and the row is stored in its key's order
+        // (docs/DECISIONS.md): every event then rewrites that one row, where it rewrote this row and
+        // the member's `ledger_accounts` rows, in two tables. The row is stored in its key's order
         // (WITHOUT ROWID), so that reading it is one search.
         migrator.registerMigration("2026-12-06-member-balances") { db in
             try db.execute(sql: """
