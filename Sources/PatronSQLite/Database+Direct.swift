@@ -87,8 +87,25 @@ extension Database {
             let code = value.bind(to: statement, at: index)
             guard code == SQLITE_OK else { throw directError(code, sql) }
         }
-        guard index == sqlite3_bind_parameter_count(statement) else {
-            throw DatabaseError(resultCode: .SQLITE_RANGE, message: "\(index) values for the statement's parameters", sql: sql)
+        try step(statement, bound: index, sql, row: row)
+    }
+
+    /// Runs `sql` (prepared once per connection) with `values` bound in order: `direct` for a
+    /// statement whose parameters are counted at run time, such as a number of rows.
+    func direct(_ sql: String, values: [any DirectBindable]) throws {
+        let statement = try cachedStatement(sql: sql).sqliteStatement
+        defer { sqlite3_reset(statement) }
+        for (offset, value) in values.enumerated() {
+            let code = value.bind(to: statement, at: Int32(offset + 1))
+            guard code == SQLITE_OK else { throw directError(code, sql) }
+        }
+        try step(statement, bound: Int32(values.count), sql, row: { _ in })
+    }
+
+    /// Steps a statement whose first `bound` parameters are bound, after checking they are all of them.
+    private func step(_ statement: OpaquePointer, bound: Int32, _ sql: String, row: (DirectRow) throws -> Void) throws {
+        guard bound == sqlite3_bind_parameter_count(statement) else {
+            throw DatabaseError(resultCode: .SQLITE_RANGE, message: "\(bound) values for the statement's parameters", sql: sql)
         }
         while true {
             switch sqlite3_step(statement) {

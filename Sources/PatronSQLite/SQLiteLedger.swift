@@ -22,13 +22,14 @@ extension SQLiteStore {
                 results.reserveCapacity(works.count)
                 for work in works {
                     let plan: LedgerPlan
+                    var positions: [String: ActivityPosition] = [:]
                     do {
-                        plan = try work.plan(try Self.snapshot(work.read, lock: true, db))
+                        plan = try work.plan(try Self.snapshot(work.read, lock: true, db, positions: &positions))
                     } catch {
                         results.append(.failure(Self.translate(error)))
                         continue
                     }
-                    try Self.apply(plan, read: work.read, db)
+                    try Self.apply(plan, read: work.read, positions: positions, db)
                     results.append(.success(plan))
                 }
                 return results
@@ -137,6 +138,54 @@ extension SQLiteStore {
         }
     }
 
+    /// The member activity (MemberActivity) against the events and earnings it is made from, row
+    /// for row, and each member's count of it.
+    public func derivedRecordBreaches(programID: String) async throws -> [String] {
+        try await pool.read { db in
+            let columns = "number, occurred_at, kind, code, unit, amount, status, event_id"
+            let fromLedger = """
+                SELECT m.number, e.occurred_at, 'event' AS kind, e.type AS code, NULL AS unit, e.amount, e.status,
+                    e.id AS event_id
+                FROM ledger_events e JOIN ledger_members m ON m.member_id = e.member_id WHERE e.program_id = :program
+                UNION ALL
+                SELECT m.number, t.occurred_at, 'earn', t.reason, t.unit, t.amount, NULL, NULL
+                FROM ledger_transfers t JOIN ledger_members m ON m.member_id = t.member_id
+                WHERE t.program_id = :program AND t.kind = 'earn'
+                """
+            let logged = """
+                SELECT a.member_number AS number, a.occurred_at, a.kind, a.code, a.unit, a.amount, a.status, a.event_id
+                FROM ledger_member_activity a JOIN ledger_members m ON m.number = a.member_number
+                WHERE m.program_id = :program
+                """
+            // Each side's rows with how often they occur, so that a row logged twice is not taken for one.
+            func counted(_ rows: String) -> String {
+                "SELECT \(columns), count(*) FROM (\(rows)) GROUP BY \(columns)"
+            }
+            let arguments: StatementArguments = ["program": programID]
+            let extra = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(counted(logged)) EXCEPT \(counted(fromLedger)))",
+                                         arguments: arguments) ?? 0
+            let missing = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(counted(fromLedger)) EXCEPT \(counted(logged)))",
+                                           arguments: arguments) ?? 0
+            let unrowed = try Int.fetchOne(db, sql: """
+                SELECT count(DISTINCT member_id) FROM (SELECT member_id FROM ledger_events WHERE program_id = :program
+                    UNION ALL SELECT member_id FROM ledger_transfers WHERE program_id = :program AND kind = 'earn')
+                WHERE member_id NOT IN (SELECT member_id FROM ledger_members)
+                """, arguments: arguments) ?? 0
+            let miscounted = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM ledger_members m
+                LEFT JOIN (SELECT member_number, count(*) AS rows, max(seq) AS last FROM ledger_member_activity
+                           GROUP BY member_number) a ON a.member_number = m.number
+                WHERE m.program_id = :program AND (coalesce(a.rows, 0) <> m.activity OR a.last > m.activity)
+                """, arguments: arguments) ?? 0
+            var breaches: [String] = []
+            if extra > 0 { breaches.append("member activity: \(extra) rows that no event or earning of the program makes") }
+            if missing > 0 { breaches.append("member activity: \(missing) of the program's events and earnings are not in it") }
+            if unrowed > 0 { breaches.append("member activity: \(unrowed) members with events or earnings have no ledger row") }
+            if miscounted > 0 { breaches.append("member activity: \(miscounted) members' counts differ from their rows") }
+            return breaches
+        }
+    }
+
     static func translate(_ error: any Error) -> any Error {
         if let error = error as? DatabaseError, error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
             || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
@@ -150,14 +199,27 @@ extension SQLiteStore {
 
 extension SQLiteStore {
     static func snapshot(_ read: LedgerRead, lock: Bool, _ db: Database) throws -> LedgerSnapshot {
+        var positions: [String: ActivityPosition] = [:]
+        return try snapshot(read, lock: lock, db, positions: &positions)
+    }
+
+    /// The snapshot, and in `positions` where the activity of each member it read stands, for the
+    /// write that follows in the same transaction.
+    static func snapshot(_ read: LedgerRead, lock: Bool, _ db: Database,
+                         positions: inout [String: ActivityPosition]) throws -> LedgerSnapshot {
         var snapshot = LedgerSnapshot()
+        // The member's number keys their activity (MemberActivity); nil before their first entry.
+        var number: Int64?
+        var activity: Int64 = 0
         // The reads every event makes run directly (Database+Direct.swift): this is the one writer.
         try db.direct(MemberRow.select, read.memberID) { row in
             snapshot.purchases = row.int64(0)
+            number = row.int64(1)
+            activity = row.int64(2)
             // A unit whose columns are all zero is left out: an account of zeros is the same as none
             // to every reader (`MemberLedger.account`, `LedgerAudit`), and the write sets it to zeros.
             for (index, unit) in MemberRow.units.enumerated() {
-                let first = Int32(1 + index * MemberRow.fields.count)
+                let first = Int32(MemberRow.firstBalanceColumn + index * MemberRow.fields.count)
                 let account = MemberAccount(
                     pending: row.int64(first), available: row.int64(first + 1), held: row.int64(first + 2),
                     debt: row.int64(first + 3), earned: row.int64(first + 4), redeemed: row.int64(first + 5),
@@ -225,32 +287,42 @@ extension SQLiteStore {
         }
         for rule in read.capRules {
             var usage = CapUsage()
-            usage.lifetime = try db.directInt64("""
-                SELECT coalesce(sum(amount), 0) FROM ledger_transfers WHERE member_id = ? AND kind = 'earn' AND reason = ?
-                """, read.memberID, rule) ?? 0
-            if let day = read.capDay {
-                usage.day = try db.directInt64("""
-                    SELECT coalesce(sum(amount), 0) FROM ledger_transfers
-                    WHERE member_id = ? AND kind = 'earn' AND reason = ? AND occurred_at >= ? AND occurred_at < ?
-                    """, read.memberID, rule, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)) ?? 0
+            if let number {
+                usage.lifetime = try db.directInt64("""
+                    SELECT coalesce(sum(amount), 0) FROM ledger_member_activity
+                    WHERE member_number = ? AND kind = 'earn' AND code = ?
+                    """, number, rule) ?? 0
+                if let day = read.capDay {
+                    usage.day = try db.directInt64("""
+                        SELECT coalesce(sum(amount), 0) FROM ledger_member_activity
+                        WHERE member_number = ? AND occurred_at >= ? AND occurred_at < ? AND kind = 'earn' AND code = ?
+                        """, number, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end), rule) ?? 0
+                }
             }
             snapshot.capUsage[rule] = usage
         }
         if let day = read.limitDay {
-            snapshot.pointsEarnedInDay = try db.directInt64("""
-                SELECT coalesce(sum(amount), 0) FROM ledger_transfers
-                WHERE member_id = ? AND kind = 'earn' AND unit = 'points' AND occurred_at >= ? AND occurred_at < ?
-                """, read.memberID, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end)) ?? 0
+            snapshot.pointsEarnedInDay = try number.flatMap { number in
+                try db.directInt64("""
+                    SELECT coalesce(sum(amount), 0) FROM ledger_member_activity
+                    WHERE member_number = ? AND occurred_at >= ? AND occurred_at < ? AND kind = 'earn' AND unit = 'points'
+                    """, number, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end))
+            } ?? 0
         }
         if let hour = read.limitHour {
-            snapshot.eventsInHour = Int(try db.directInt64("""
-                SELECT count(*) FROM ledger_events WHERE member_id = ? AND occurred_at > ? AND occurred_at <= ?
-                """, read.memberID, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end)) ?? 0)
+            snapshot.eventsInHour = Int(try number.flatMap { number in
+                try db.directInt64("""
+                    SELECT count(*) FROM ledger_member_activity
+                    WHERE member_number = ? AND occurred_at > ? AND occurred_at <= ? AND kind = 'event'
+                    """, number, Timestamp.milliseconds(hour.start), Timestamp.milliseconds(hour.end))
+            } ?? 0)
         }
         if let counterpartID = read.counterpartID {
             snapshot.counterpart = CounterpartSnapshot(
-                try Self.snapshot(LedgerRead(programID: read.programID, memberID: counterpartID, lots: true), lock: lock, db))
+                try Self.snapshot(LedgerRead(programID: read.programID, memberID: counterpartID, lots: true), lock: lock, db,
+                              positions: &positions))
         }
+        positions[read.memberID] = ActivityPosition(number: number, count: activity)
         return snapshot
     }
 
@@ -319,7 +391,7 @@ extension SQLiteStore {
 // MARK: - Writing
 
 extension SQLiteStore {
-    static func apply(_ plan: LedgerPlan, read: LedgerRead, _ db: Database) throws {
+    static func apply(_ plan: LedgerPlan, read: LedgerRead, positions: [String: ActivityPosition], _ db: Database) throws {
         guard plan.writes else { return }
         if let event = plan.event {
             try db.direct("""
@@ -332,16 +404,29 @@ extension SQLiteStore {
                       String(decoding: event.receipt, as: UTF8.self), event.body.map { String(decoding: $0, as: UTF8.self) })
         }
         if let resolved = plan.resolvedEvent { try resolveEvent(resolved, db) }
-        if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
-            try write(changes, memberID: counterpartID, db)
-            try MemberRow.record(memberID: counterpartID, programID: read.programID, purchasesAdded: 0,
-                                 accounts: changes.accounts, db)
+        // The event goes into the activity of the member it is recorded under: the subject, or for
+        // a refund the member whose order it was, who is then the counterpart.
+        let eventOwner = plan.event?.memberID
+        guard eventOwner == nil || eventOwner == read.memberID || eventOwner == read.counterpartID else {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "an event recorded under a member the batch did not read")
         }
+        if let counterpartID = read.counterpartID, plan.counterpartChanges != nil || eventOwner == counterpartID {
+            let activity = MemberActivity(event: eventOwner == counterpartID ? plan.event : nil,
+                                          changes: plan.counterpartChanges)
+            let number = try MemberRow.record(memberID: counterpartID, programID: read.programID, purchasesAdded: 0,
+                                              activityAdded: activity.count, position: positions[counterpartID],
+                                              accounts: plan.counterpartChanges?.accounts, db)
+            if let changes = plan.counterpartChanges { try write(changes, memberID: counterpartID, db) }
+            try activity.insert(number: number, after: positions[counterpartID]?.count ?? 0, db)
+        }
+        let activity = MemberActivity(event: eventOwner == read.memberID ? plan.event : nil, changes: plan.changes)
+        let number = try MemberRow.record(memberID: read.memberID, programID: read.programID,
+                                          purchasesAdded: plan.purchasesAdded, activityAdded: activity.count,
+                                          position: positions[read.memberID], accounts: plan.changes?.accounts, db)
         if let changes = plan.changes {
             try write(changes, memberID: read.memberID, db)
         }
-        try MemberRow.record(memberID: read.memberID, programID: read.programID, purchasesAdded: plan.purchasesAdded,
-                             accounts: plan.changes?.accounts, db)
+        try activity.insert(number: number, after: positions[read.memberID]?.count ?? 0, db)
     }
 
     /// Records one member's changes of a plan.
@@ -391,8 +476,10 @@ extension SQLiteStore {
     }
 }
 
-/// A member's row of the ledger: their purchase count and their balances, a group of columns per
-/// unit (`<unit>_<field>`, migration "2026-12-06-member-balances"). Each event rewrites this one row.
+/// A member's row of the ledger: their purchase count, their number and the count of their
+/// activity (MemberActivity), and their balances, a group of columns per unit (`<unit>_<field>`,
+/// migrations "2026-12-06-member-balances" and "2026-12-07-member-activity"). Each event rewrites
+/// this one row.
 enum MemberRow {
     /// The units with columns, in their order in the row.
     static let units: [LedgerUnit] = [.points, .growth, .cashback]
@@ -400,38 +487,109 @@ enum MemberRow {
     static let fields = ["pending", "available", "held", "debt", "earned", "redeemed", "expired"]
     static let balanceColumns = units.flatMap { unit in fields.map { "\(unit.rawValue)_\($0)" } }
 
-    static let select = "SELECT purchases, \(balanceColumns.joined(separator: ", ")) FROM ledger_members WHERE member_id = ?"
+    /// The position of the first balance column in `select`'s rows.
+    static let firstBalanceColumn = 3
+    static let select = """
+        SELECT purchases, number, activity, \(balanceColumns.joined(separator: ", ")) FROM ledger_members WHERE member_id = ?
+        """
 
-    static let upsertPurchases = """
-        INSERT INTO ledger_members (member_id, program_id, purchases) VALUES (?, ?, ?)
-        ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases
+    static let upsertCounts = """
+        INSERT INTO ledger_members (member_id, program_id, purchases, activity, number) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases,
+            activity = activity + excluded.activity
         """
 
     static let upsert = """
-        INSERT INTO ledger_members (member_id, program_id, purchases, \(balanceColumns.joined(separator: ", ")))
-        VALUES (?, ?, ?, \(Array(repeating: "?", count: balanceColumns.count).joined(separator: ", ")))
+        INSERT INTO ledger_members (member_id, program_id, purchases, activity, number, \(balanceColumns.joined(separator: ", ")))
+        VALUES (?, ?, ?, ?, ?, \(Array(repeating: "?", count: balanceColumns.count).joined(separator: ", ")))
         ON CONFLICT (member_id) DO UPDATE SET purchases = purchases + excluded.purchases,
+            activity = activity + excluded.activity,
             \(balanceColumns.map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
         """
 
-    /// Adds `purchasesAdded` to the member's count and, when the write changed the ledger, sets
-    /// their balances to `accounts`: every unit's, zeros for a unit it lacks. `accounts` comes from
-    /// a snapshot read in the same transaction, which leaves out only units whose columns are all zero.
-    static func record(memberID: String, programID: String, purchasesAdded: Int64,
-                       accounts: [LedgerUnit: MemberAccount]?, _ db: Database) throws {
+    /// Adds `purchasesAdded` to the member's count and `activityAdded` to their activity's and,
+    /// when the write changed the ledger, sets their balances to `accounts`: every unit's, zeros for
+    /// a unit it lacks. `accounts` and `position` come from a snapshot read in the same
+    /// transaction, which leaves out only units whose columns are all zero. A member without a row
+    /// gets the next number: one more than the highest (a search of its unique index). Returns the
+    /// member's number.
+    static func record(memberID: String, programID: String, purchasesAdded: Int64, activityAdded: Int,
+                       position: ActivityPosition?, accounts: [LedgerUnit: MemberAccount]?, _ db: Database) throws
+        -> Int64 {
+        let number = try position?.number
+            ?? db.directInt64("SELECT coalesce(max(number), 0) + 1 FROM ledger_members") ?? 1
         guard let accounts else {
-            try db.direct(upsertPurchases, memberID, programID, purchasesAdded)
-            return
+            try db.direct(upsertCounts, memberID, programID, purchasesAdded, activityAdded, number)
+            return number
         }
         let points = accounts[.points] ?? MemberAccount()
         let growth = accounts[.growth] ?? MemberAccount()
         let cashback = accounts[.cashback] ?? MemberAccount()
-        try db.direct(upsert, memberID, programID, purchasesAdded,
+        try db.direct(upsert, memberID, programID, purchasesAdded, activityAdded, number,
                       points.pending, points.available, points.held, points.debt, points.earned, points.redeemed,
                       points.expired,
                       growth.pending, growth.available, growth.held, growth.debt, growth.earned, growth.redeemed,
                       growth.expired,
                       cashback.pending, cashback.available, cashback.held, cashback.debt, cashback.earned,
                       cashback.redeemed, cashback.expired)
+        return number
+    }
+}
+
+/// Where a member's activity stands when a write begins: their number (nil while they have no
+/// ledger row) and how many rows it has, which is the sequence number of the last.
+struct ActivityPosition {
+    var number: Int64?
+    var count: Int64
+}
+
+/// What one plan adds to a member's activity: the rows that the caps, the points and events
+/// limits, the tier windows and the plans' qualifying spend read (migration
+/// "2026-12-07-member-activity"). An event recorded under the member is a row of kind `event`
+/// (its type, amount and status); each earning of theirs, in any unit, is a row of kind `earn` (its
+/// reason, unit and amount). Rows are keyed by the member's number, the time they occurred, and
+/// their sequence number among the member's rows.
+struct MemberActivity {
+    private let event: StoredEvent?
+    private let transfers: [Transfer]
+    let count: Int
+
+    init(event: StoredEvent?, changes: LedgerChanges?) {
+        self.event = event
+        transfers = changes?.transfers ?? []
+        count = (event == nil ? 0 : 1) + transfers.count { $0.kind == .earn }
+    }
+
+    /// The columns of a row, each bound for every row.
+    private static let columns = "member_number, occurred_at, seq, kind, code, unit, amount, status, event_id"
+    /// The insert of 1, 2, … rows; one statement a member and plan, since each statement run costs
+    /// about as much as writing its rows.
+    private static let inserts = (1...8).map { rows in
+        "INSERT INTO ledger_member_activity (\(columns)) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+    }
+
+    /// Inserts the rows, numbered on from `after`.
+    func insert(number: Int64, after: Int64, _ db: Database) throws {
+        var seq = after
+        var values: [any DirectBindable] = []
+        values.reserveCapacity(min(count, Self.inserts.count) * 9)
+        func flush() throws {
+            guard !values.isEmpty else { return }
+            try db.direct(Self.inserts[values.count / 9 - 1], values: values)
+            values.removeAll(keepingCapacity: true)
+        }
+        if let event {
+            seq += 1
+            values += [number, Timestamp.milliseconds(event.occurredAt), seq, "event", event.type, String?.none,
+                       event.amount, event.status, event.id] as [any DirectBindable]
+        }
+        for transfer in transfers where transfer.kind == .earn {
+            if values.count == Self.inserts.count * 9 { try flush() }
+            seq += 1
+            values += [number, Timestamp.milliseconds(transfer.occurredAt), seq, "earn", transfer.reason,
+                       transfer.unit.rawValue, transfer.amount, String?.none, String?.none] as [any DirectBindable]
+        }
+        try flush()
     }
 }

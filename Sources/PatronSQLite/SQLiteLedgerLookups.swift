@@ -35,5 +35,13 @@ extension SQLiteStore {
         try db.run("UPDATE ledger_events SET status = ?, receipt = ? WHERE id = ? AND status = 'review'",
                    [event.status, String(decoding: event.receipt, as: UTF8.self), event.id])
         guard db.changesCount == 1 else { throw StoreError.concurrentUpdate }
+        try db.run("""
+            UPDATE ledger_member_activity SET status = ?
+            WHERE member_number = (SELECT number FROM ledger_members WHERE member_id = ?) AND occurred_at = ?
+                AND kind = 'event' AND event_id = ?
+            """, [event.status, event.memberID, Timestamp.milliseconds(event.occurredAt), event.id])
+        guard db.changesCount == 1 else {
+            throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "the event is not in its member's activity")
+        }
     }
 }

@@ -104,9 +104,10 @@ extension SQLiteStore {
         try await pool.read { db in
             try spans.reduce(Int64(0)) { total, span in
                 total + (try db.value("""
-                    SELECT COALESCE(SUM(CASE type WHEN 'purchase' THEN amount ELSE -amount END), 0) FROM ledger_events
-                    WHERE member_id = ? AND occurred_at >= ? AND occurred_at < ? AND status = 'posted'
-                        AND type IN ('purchase', 'refund')
+                    SELECT COALESCE(SUM(CASE code WHEN 'purchase' THEN amount ELSE -amount END), 0) FROM ledger_member_activity
+                    WHERE member_number = (SELECT number FROM ledger_members WHERE member_id = ?)
+                        AND occurred_at >= ? AND occurred_at < ? AND kind = 'event' AND status = 'posted'
+                        AND code IN ('purchase', 'refund')
                     """, [memberID, Timestamp.milliseconds(span.start), Timestamp.milliseconds(span.end)], as: Int64.self) ?? 0)
             }
         }

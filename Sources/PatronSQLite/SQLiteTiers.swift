@@ -28,16 +28,16 @@ extension SQLiteStore {
                     as: Int64.self) ?? 0
             case .spend:
                 return try db.value("""
-                    SELECT COALESCE(SUM(CASE type WHEN 'purchase' THEN amount ELSE -amount END), 0)
-                    FROM ledger_events
-                    WHERE member_id = ? AND program_id = ? AND status = 'posted' AND type IN ('purchase', 'refund')
-                      AND occurred_at BETWEEN ? AND ?
+                    SELECT COALESCE(SUM(CASE code WHEN 'purchase' THEN amount ELSE -amount END), 0)
+                    FROM ledger_member_activity
+                    WHERE member_number = (SELECT number FROM ledger_members WHERE member_id = ? AND program_id = ?)
+                      AND occurred_at BETWEEN ? AND ? AND kind = 'event' AND status = 'posted' AND code IN ('purchase', 'refund')
                     """, [memberID, programID, from, through], as: Int64.self) ?? 0
             case .orders:
                 return try db.value("""
-                    SELECT COUNT(*) FROM ledger_events p
-                    WHERE p.member_id = ? AND p.program_id = ? AND p.status = 'posted' AND p.type = 'purchase'
-                      AND p.occurred_at BETWEEN ? AND ?
+                    SELECT COUNT(*) FROM ledger_member_activity a JOIN ledger_events p ON p.id = a.event_id
+                    WHERE a.member_number = (SELECT number FROM ledger_members WHERE member_id = ? AND program_id = ?)
+                      AND a.occurred_at BETWEEN ? AND ? AND a.kind = 'event' AND a.status = 'posted' AND a.code = 'purchase'
                       AND NOT (p.order_id IS NOT NULL AND p.amount > 0 AND p.amount <= (
                           SELECT COALESCE(SUM(r.amount), 0) FROM ledger_events r
                           WHERE r.program_id = p.program_id AND r.order_id = p.order_id AND r.type = 'refund'

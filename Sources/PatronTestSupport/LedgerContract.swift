@@ -613,6 +613,70 @@ public enum LedgerContract {
             }
             #expect(try await fixture.audit() == [])
         },
+        StoreContractCase(name: "caps, limits, tier windows and plan spend count a member's own events and earnings in their time") {
+            store in
+            // Given a member's purchase now, a second held for review a minute later, a check-in two
+            // days before, a partial refund two hours after; and another member's purchase now
+            let (fixture, member) = try await holdingForReview(store)
+            let other = try await fixture.engine.enrol(programCode: "shop", body: .object([
+                "external_id": .string("M-other"), "channel": .string("app")]), by: fixture.owner).id
+            let start = fixture.clock.now
+            func at(_ seconds: TimeInterval) -> JSONValue { .string(Timestamp.rfc3339(start + seconds)) }
+            try await fixture.purchase(member, amount: 10_000, order: "W-1")
+            fixture.clock.advance(60)
+            #expect(try await fixture.purchase(member, amount: 5_000, order: "W-2", id: "held-w2").receipt.status == "review")
+            try await fixture.post(["type": "check_in", "member": .string(member), "occurred_at": at(-2 * 86_400)])
+            try await fixture.post(["type": "purchase", "member": .string(other), "amount": 7_000, "order_id": "W-3",
+                                    "occurred_at": at(0)])
+            fixture.clock.advance(3 * 3_600)
+            try await fixture.post(["type": "refund", "member": .string(member), "amount": 4_000, "order_id": "W-1",
+                                    "occurred_at": at(2 * 3_600)])
+            let programID = fixture.program.id
+            let day = DateInterval(start: start, duration: 86_400)
+            let read = LedgerRead(programID: programID, memberID: member, capRules: ["base", "check_in"], capDay: day,
+                                  limitDay: day, limitHour: DateInterval(start: start, duration: 3_600))
+            func spend(from: TimeInterval, through: TimeInterval) async throws -> Int64 {
+                try await store.qualifyingValue(programID: programID, memberID: member, metric: .spend,
+                                                from: start + from, through: start + through)
+            }
+            func orders() async throws -> Int64 {
+                try await store.qualifyingValue(programID: programID, memberID: member, metric: .orders,
+                                                from: start - 3 * 86_400, through: start + 3 * 3_600)
+            }
+            func planSpend(through: TimeInterval) async throws -> Int64 {
+                try await store.qualifyingSpend(memberID: member, in: [DateInterval(start: start, end: start + through)])
+            }
+
+            // Then the caps count what each rule gave the member, ever and in the day (its start
+            // included); the points limit counts the day's points; the events limit counts the
+            // member's events in the hour (its start excluded, a held one included)
+            var snapshot = try await store.ledgerSnapshot(read)
+            #expect(snapshot.capUsage["base"] == CapUsage(day: 100, lifetime: 100))
+            #expect(snapshot.capUsage["check_in"] == CapUsage(day: 0, lifetime: 10))
+            #expect(snapshot.pointsEarnedInDay == 100)
+            #expect(snapshot.eventsInHour == 1)
+            // And the tier windows and the plans' spend count posted purchases less posted refunds
+            // (both ends of a tier window included, a plan span's end excluded), and purchases not
+            // wholly refunded
+            #expect(try await spend(from: 0, through: 3 * 3_600) == 6_000)
+            #expect(try await spend(from: 0.001, through: 2 * 3_600) == -4_000)
+            #expect(try await spend(from: 0, through: 2 * 3_600 - 0.001) == 10_000)
+            #expect(try await orders() == 1)
+            #expect(try await planSpend(through: 3 * 3_600) == 6_000)
+            #expect(try await planSpend(through: 2 * 3_600) == 10_000)
+
+            // When the held purchase is released, it counts as posted at its own time
+            _ = try await fixture.engine.releaseEvent(programCode: "shop", clientID: "held-w2", body: .object([:]),
+                                                      by: fixture.owner)
+            snapshot = try await store.ledgerSnapshot(read)
+            #expect(snapshot.capUsage["base"] == CapUsage(day: 150, lifetime: 150))
+            #expect(snapshot.pointsEarnedInDay == 150)
+            #expect(snapshot.eventsInHour == 1)
+            #expect(try await spend(from: 0, through: 3 * 3_600) == 11_000)
+            #expect(try await orders() == 2)
+            #expect(try await planSpend(through: 2 * 3_600) == 15_000)
+            #expect(try await fixture.audit() == [])
+        },
     ]
 
     /// A program that holds a member's second event within an hour for review, and its one member.

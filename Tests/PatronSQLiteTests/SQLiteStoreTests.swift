@@ -191,6 +191,71 @@ struct SQLiteStoreTests {
         }
     }
 
+    @Test("the member-activity migration numbers the members and logs every event and earning under its member")
+    func memberActivityMigration() async throws {
+        try await Self.withStore(migratedUpTo: "2026-12-06-member-balances") { store in
+            // Given a member with a posted purchase that earned points and growth, a purchase held
+            // for review and a redemption; and a member with a check-in but no ledger row
+            try await store.pool.write { db in
+                func event(_ id: String, _ member: String, _ type: String, at time: Int, amount: Int, _ status: String) -> String {
+                    """
+                    INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
+                        fingerprint, status, receipt) VALUES ('\(id)', 'p1', '\(member)', 'c-\(id)', '\(type)', \(time), \(time),
+                        \(amount), 'f', '\(status)', '{}');
+
+                    """
+                }
+                func transfer(_ id: String, _ kind: String, _ unit: String, _ reason: String, amount: Int) -> String {
+                    """
+                    INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, event_id,
+                        actor, occurred_at, posted_at) VALUES ('\(id)', 'p1', 'm1', '\(unit)', 'a', 'b', \(amount), '\(kind)',
+                        '\(reason)', 'e1', 'k', 1000, 1000);
+
+                    """
+                }
+                try db.execute(sql: Self.programWithMembers("m1", "m2") + """
+                    INSERT INTO ledger_members (member_id, program_id, purchases, points_available, points_earned)
+                        VALUES ('m1', 'p1', 1, 3, 5);
+
+                    """ + event("e1", "m1", "purchase", at: 1_000, amount: 500, "posted")
+                    + event("e2", "m1", "purchase", at: 2_000, amount: 700, "review")
+                    + event("e3", "m2", "check_in", at: 1_500, amount: 0, "posted")
+                    + transfer("t1", "earn", "points", "base", amount: 5) + transfer("t2", "earn", "growth", "growth", amount: 5)
+                    + transfer("t3", "redeem", "points", "gift", amount: 2))
+            }
+
+            // When it runs
+            try await store.migrate()
+
+            // Then each member has a number and a count of their rows, the log answers what the
+            // indexes it replaces answered, and the balances are kept
+            try await store.pool.read { db in
+                let rows = try Row.fetchAll(db, sql: "SELECT member_id, number, activity FROM ledger_members ORDER BY member_id")
+                #expect(rows.map { $0["member_id"] as String } == ["m1", "m2"])
+                #expect(rows.map { $0["number"] as Int64 } == [1, 2])
+                #expect(rows.map { $0["activity"] as Int64 } == [4, 1])
+                #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+                #expect(try Int.fetchOne(db, sql: """
+                    SELECT count(*) FROM sqlite_master WHERE name IN ('ledger_transfers_earned', 'ledger_events_member_time')
+                    """) == 0)
+            }
+            let epoch = Date(timeIntervalSince1970: 0)
+            let day = DateInterval(start: epoch, duration: 86_400)
+            let snapshot = try await store.ledgerSnapshot(LedgerRead(
+                programID: "p1", memberID: "m1", capRules: ["base", "gift"], capDay: day, limitDay: day,
+                limitHour: DateInterval(start: epoch, duration: 3)))
+            #expect(snapshot.capUsage == ["base": CapUsage(day: 5, lifetime: 5), "gift": CapUsage()])
+            #expect(snapshot.pointsEarnedInDay == 5)
+            #expect(snapshot.eventsInHour == 2)
+            #expect(snapshot.accounts[.points] == MemberAccount(available: 3, earned: 5))
+            #expect(try await store.qualifyingValue(programID: "p1", memberID: "m1", metric: .spend,
+                                                    from: nil, through: epoch + 3) == 500)
+            #expect(try await store.ledgerSnapshot(LedgerRead(
+                programID: "p1", memberID: "m2",
+                limitHour: DateInterval(start: epoch + 1, duration: 1))).eventsInHour == 1)
+        }
+    }
+
     @Test("every ledger unit has its group of balance columns in the member's row")
     func everyUnitHasBalanceColumns() async throws {
         #expect(Set(MemberRow.units) == Set(LedgerUnit.allCases))
@@ -230,6 +295,46 @@ struct SQLiteStoreTests {
             #expect(try await fixture.audit() == [
                 "program shop: 1 lots are in no member's history", "program shop: 1 holds are in no member's history",
             ])
+        }
+    }
+
+    @Test("ledger verify finds member activity that differs from the events and earnings it is made from")
+    func verifyFindsDivergentActivity() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a sound ledger: a purchase that earned points and growth, and a check-in
+            let sqlite = try #require(store as? SQLiteStore)
+            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
+            let member = fixture.members[0]
+            try await fixture.purchase(member, amount: 10_000, order: "o-1")
+            try await fixture.post(["type": "check_in", "member": .string(member)])
+            #expect(try await fixture.audit() == [])
+            func audit(after sql: String) async throws -> [String] {
+                try await sqlite.pool.write { db in try db.execute(sql: sql) }
+                return try await fixture.audit()
+            }
+            let extra = "program shop: member activity: 1 rows that no event or earning of the program makes"
+            func missing(_ count: Int) -> String {
+                "program shop: member activity: \(count) of the program's events and earnings are not in it"
+            }
+            let miscounted = "program shop: member activity: 1 members' counts differ from their rows"
+
+            // When an earning's amount changes in the log, Then verify finds a row the ledger does
+            // not make and misses the one it does
+            #expect(try await audit(after: "UPDATE ledger_member_activity SET amount = amount + 1 WHERE code = 'base'")
+                    == [extra, missing(1)])
+            #expect(try await audit(after: "UPDATE ledger_member_activity SET amount = amount - 1 WHERE code = 'base'") == [])
+
+            // When a row is logged twice, Then verify finds it too many times and the member's count wrong
+            #expect(try await audit(after: """
+                INSERT INTO ledger_member_activity SELECT member_number, occurred_at, 99, kind, code, unit, amount, status,
+                    event_id FROM ledger_member_activity WHERE code = 'growth'
+                """) == [extra, missing(1), miscounted])
+            #expect(try await audit(after: "DELETE FROM ledger_member_activity WHERE seq = 99") == [])
+
+            // When the check-in and what it earned go missing from the log, Then verify misses both
+            // and the count is wrong
+            #expect(try await audit(after: "DELETE FROM ledger_member_activity WHERE code = 'check_in'")
+                    == [missing(2), miscounted])
         }
     }
 

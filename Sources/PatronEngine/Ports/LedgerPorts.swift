@@ -295,6 +295,10 @@ public protocol LedgerStore: Sendable {
     /// How many lots and holds the program has: `patron ledger verify` checks that it met each one
     /// in some member's history.
     func ledgerRowCounts(programID: String) async throws -> LedgerRowCounts
+    /// Where what the store derives from the program's events and transfers for its own queries
+    /// disagrees with them, in words; empty when all of it agrees, or when the store derives
+    /// nothing. `patron ledger verify` reports each as a breach.
+    func derivedRecordBreaches(programID: String) async throws -> [String]
 }
 
 /// How many lots and holds a program has.

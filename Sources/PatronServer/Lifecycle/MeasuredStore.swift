@@ -174,6 +174,10 @@ struct MeasuredStore: PatronStore {
         try await measure("ledger_row_counts") { try await base.ledgerRowCounts(programID: programID) }
     }
 
+    func derivedRecordBreaches(programID: String) async throws -> [String] {
+        try await measure("derived_record_breaches") { try await base.derivedRecordBreaches(programID: programID) }
+    }
+
     func qualifyingValue(programID: String, memberID: String, metric: TierPolicy.Metric, from: Date?, through: Date)
         async throws -> Int64 {
         try await measure("tier_qualifying_value") {
