@@ -585,7 +585,8 @@ enum SQLiteMigrations {
         // rows are keyed by the member's number, so that the rows of one event lie together and
         // its key is a few bytes; `activity` counts a member's rows and numbers the next one. The
         // log is derived, and checked row for row by `patron ledger verify`, so it carries no CHECK
-        // of how its columns go together: those cost an event 3-4 % of its CPU (docs/PERFORMANCE.md).
+        // of how its columns go together: those measured a few percent of an event's CPU
+        // (docs/PERFORMANCE.md).
         migrator.registerMigration("2026-12-07-member-activity") { db in
             try db.execute(sql: """
                 INSERT OR IGNORE INTO ledger_members (member_id, program_id)
