@@ -186,10 +186,17 @@ extension SQLiteStore {
         }
     }
 
+    /// A unique key of the ledger's own records broken is a duplicate of something already
+    /// recorded; one of the member's number or activity is not: it means those are out of step
+    /// with the ledger (which `patron ledger verify` reports), and stays an error.
     static func translate(_ error: any Error) -> any Error {
         if let error = error as? DatabaseError, error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE
             || error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            return StoreError.duplicate(constraint: error.message ?? "unique")
+            let message = error.message ?? "unique"
+            guard !message.contains("ledger_member_activity."), !message.contains("ledger_members.number") else {
+                return error
+            }
+            return StoreError.duplicate(constraint: message)
         }
         return error
     }

@@ -37,9 +37,9 @@ extension SQLiteStore {
         guard db.changesCount == 1 else { throw StoreError.concurrentUpdate }
         try db.run("""
             UPDATE ledger_member_activity SET status = ?
-            WHERE member_number = (SELECT number FROM ledger_members WHERE member_id = ?) AND occurred_at = ?
-                AND kind = 'event' AND event_id = ?
-            """, [event.status, event.memberID, Timestamp.milliseconds(event.occurredAt), event.id])
+            WHERE member_number = (SELECT number FROM ledger_members WHERE member_id = ?)
+                AND occurred_at = (SELECT occurred_at FROM ledger_events WHERE id = ?) AND kind = 'event' AND event_id = ?
+            """, [event.status, event.memberID, event.id, event.id])
         guard db.changesCount == 1 else {
             throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "the event is not in its member's activity")
         }

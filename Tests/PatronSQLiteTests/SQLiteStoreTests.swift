@@ -253,6 +253,7 @@ struct SQLiteStoreTests {
             #expect(try await store.ledgerSnapshot(LedgerRead(
                 programID: "p1", memberID: "m2",
                 limitHour: DateInterval(start: epoch + 1, duration: 1))).eventsInHour == 1)
+            #expect(try await store.derivedRecordBreaches(programID: "p1") == [])
         }
     }
 
@@ -266,14 +267,20 @@ struct SQLiteStoreTests {
         }
     }
 
+    /// A ledger fixture of one member on the SQLite `store`, with their purchase of ¥100 (order `o-1`).
+    static func memberWithPurchase(on store: any PatronStore) async throws -> (SQLiteStore, LedgerFixture, String) {
+        let sqlite = try #require(store as? SQLiteStore)
+        let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
+        let member = fixture.members[0]
+        try await fixture.purchase(member, amount: 10_000, order: "o-1")
+        return (sqlite, fixture, member)
+    }
+
     @Test("ledger verify finds a lot and a hold that are in no member's history")
     func verifyFindsUnreachableLotsAndHolds() async throws {
         try await TestStoreKind.sqlite.withStore { store in
             // Given a sound ledger: a purchase, all of its points spent, and a hold voided
-            let sqlite = try #require(store as? SQLiteStore)
-            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
-            let member = fixture.members[0]
-            try await fixture.purchase(member, amount: 10_000, order: "o-1")
+            let (sqlite, fixture, member) = try await Self.memberWithPurchase(on: store)
             _ = try await fixture.engine.redeem(programCode: "shop", memberID: member,
                                                 body: .object(["points": .int(100), "reason": .string("gift")]),
                                                 requestKey: nil, by: fixture.owner)
@@ -302,10 +309,7 @@ struct SQLiteStoreTests {
     func verifyFindsDivergentActivity() async throws {
         try await TestStoreKind.sqlite.withStore { store in
             // Given a sound ledger: a purchase that earned points and growth, and a check-in
-            let sqlite = try #require(store as? SQLiteStore)
-            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
-            let member = fixture.members[0]
-            try await fixture.purchase(member, amount: 10_000, order: "o-1")
+            let (sqlite, fixture, member) = try await Self.memberWithPurchase(on: store)
             try await fixture.post(["type": "check_in", "member": .string(member)])
             #expect(try await fixture.audit() == [])
             func audit(after sql: String) async throws -> [String] {
@@ -335,6 +339,31 @@ struct SQLiteStoreTests {
             // and the count is wrong
             #expect(try await audit(after: "DELETE FROM ledger_member_activity WHERE code = 'check_in'")
                     == [missing(2), miscounted])
+        }
+    }
+
+    @Test("member activity out of step with the ledger fails a write, and is not taken for a duplicate")
+    func activityOutOfStepIsNoDuplicate() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a member's purchase, and a stray row in their activity where their next one goes
+            let (sqlite, fixture, member) = try await Self.memberWithPurchase(on: store)
+            try await sqlite.pool.write { db in
+                try db.execute(sql: """
+                    INSERT INTO ledger_member_activity (member_number, occurred_at, seq, kind, code, amount)
+                    SELECT number, ?, activity + 1, 'earn', 'stray', 0 FROM ledger_members WHERE member_id = ?
+                    """, arguments: [Timestamp.milliseconds(fixture.clock.now), member])
+            }
+
+            // When the member's next event is posted at the same moment
+            var thrown: (any Error)?
+            do { try await fixture.purchase(member, amount: 5_000, order: "o-2") } catch { thrown = error }
+
+            // Then it fails as an error of the store, posts nothing, and verify reports the stray row
+            // (as a duplicate, it was answered as a concurrent retry of the event)
+            let error = try #require(thrown)
+            #expect(error is DatabaseError)
+            #expect(try await fixture.transferCount() == 2)
+            #expect(try await fixture.audit().contains { $0.contains("member activity") })
         }
     }
 
