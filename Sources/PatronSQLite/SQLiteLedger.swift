@@ -418,22 +418,21 @@ extension SQLiteStore {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "an event recorded under a member the batch did not read")
         }
         if let counterpartID = read.counterpartID, plan.counterpartChanges != nil || eventOwner == counterpartID {
-            let activity = MemberActivity(event: eventOwner == counterpartID ? plan.event : nil,
-                                          changes: plan.counterpartChanges)
-            let number = try MemberRow.record(memberID: counterpartID, programID: read.programID, purchasesAdded: 0,
-                                              activityAdded: activity.count, position: positions[counterpartID],
-                                              accounts: plan.counterpartChanges?.accounts, db)
-            if let changes = plan.counterpartChanges { try write(changes, memberID: counterpartID, db) }
-            try activity.insert(number: number, after: positions[counterpartID]?.count ?? 0, db)
+            try record(plan.counterpartChanges, event: eventOwner == counterpartID ? plan.event : nil, purchasesAdded: 0,
+                       memberID: counterpartID, programID: read.programID, position: positions[counterpartID], db)
         }
-        let activity = MemberActivity(event: eventOwner == read.memberID ? plan.event : nil, changes: plan.changes)
-        let number = try MemberRow.record(memberID: read.memberID, programID: read.programID,
-                                          purchasesAdded: plan.purchasesAdded, activityAdded: activity.count,
-                                          position: positions[read.memberID], accounts: plan.changes?.accounts, db)
-        if let changes = plan.changes {
-            try write(changes, memberID: read.memberID, db)
-        }
-        try activity.insert(number: number, after: positions[read.memberID]?.count ?? 0, db)
+        try record(plan.changes, event: eventOwner == read.memberID ? plan.event : nil, purchasesAdded: plan.purchasesAdded,
+                   memberID: read.memberID, programID: read.programID, position: positions[read.memberID], db)
+    }
+
+    /// Records what a plan does to one member: their row, their changes, and their activity.
+    private static func record(_ changes: LedgerChanges?, event: StoredEvent?, purchasesAdded: Int64, memberID: String,
+                               programID: String, position: ActivityPosition?, _ db: Database) throws {
+        let activity = MemberActivity(event: event, changes: changes)
+        let number = try MemberRow.record(memberID: memberID, programID: programID, purchasesAdded: purchasesAdded,
+                                          activityAdded: activity.count, position: position, accounts: changes?.accounts, db)
+        if let changes { try write(changes, memberID: memberID, db) }
+        try activity.insert(number: number, after: position?.count ?? 0, db)
     }
 
     /// Records one member's changes of a plan.
@@ -568,22 +567,24 @@ struct MemberActivity {
     }
 
     /// The columns of a row, each bound for every row.
-    private static let columns = "member_number, occurred_at, seq, kind, code, unit, amount, status, event_id"
+    private static let columns = ["member_number", "occurred_at", "seq", "kind", "code", "unit", "amount", "status", "event_id"]
     /// The insert of 1, 2, … rows; one statement a member and plan, since each statement run costs
     /// about as much as writing its rows.
     private static let inserts = (1...8).map { rows in
-        "INSERT INTO ledger_member_activity (\(columns)) VALUES "
-            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+        return "INSERT INTO ledger_member_activity (\(columns.joined(separator: ", "))) VALUES "
+            + Array(repeating: row, count: rows).joined(separator: ", ")
     }
 
     /// Inserts the rows, numbered on from `after`.
     func insert(number: Int64, after: Int64, _ db: Database) throws {
+        let width = Self.columns.count
         var seq = after
         var values: [any DirectBindable] = []
-        values.reserveCapacity(min(count, Self.inserts.count) * 9)
+        values.reserveCapacity(min(count, Self.inserts.count) * width)
         func flush() throws {
             guard !values.isEmpty else { return }
-            try db.direct(Self.inserts[values.count / 9 - 1], values: values)
+            try db.direct(Self.inserts[values.count / width - 1], values: values)
             values.removeAll(keepingCapacity: true)
         }
         if let event {
@@ -592,7 +593,7 @@ struct MemberActivity {
                        event.amount, event.status, event.id] as [any DirectBindable]
         }
         for transfer in transfers where transfer.kind == .earn {
-            if values.count == Self.inserts.count * 9 { try flush() }
+            if values.count == Self.inserts.count * width { try flush() }
             seq += 1
             values += [number, Timestamp.milliseconds(transfer.occurredAt), seq, "earn", transfer.reason,
                        transfer.unit.rawValue, transfer.amount, String?.none, String?.none] as [any DirectBindable]
