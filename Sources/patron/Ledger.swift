@@ -17,8 +17,9 @@ struct LedgerCommand: AsyncParsableCommand {
                 available equal what the lots hold; each lot's remainder equals its amount less what transfers took \
                 and plus what they gave back; open holds equal the held balance and closed ones were settled in full; \
                 every transfer names lots and holds of its member; every lot and hold is in some member's history \
-                (run on a ledger at rest: one made during the run can hide a missing one); and debits equal credits \
-                per unit.
+                (run on a ledger at rest: one made during the run can hide a missing one); on SQLite, the member \
+                activity that caps, limits and tier windows read agrees row for row with the events and earnings; and \
+                debits equal credits per unit.
                 """)
 
         @OptionGroup var database: DatabaseOptions
