@@ -17,26 +17,41 @@ extension SQLiteStore {
     /// gets its failure as its result.
     public func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>] {
         do {
-            return try await pool.write { db in
-                var results: [Result<LedgerPlan, any Error>] = []
-                results.reserveCapacity(works.count)
-                for work in works {
-                    let plan: LedgerPlan
-                    var positions: [String: ActivityPosition] = [:]
-                    do {
-                        plan = try work.plan(try Self.snapshot(work.read, lock: true, db, positions: &positions))
-                    } catch {
-                        results.append(.failure(Self.translate(error)))
-                        continue
-                    }
-                    try Self.apply(plan, read: work.read, positions: positions, db)
-                    results.append(.success(plan))
-                }
-                return results
-            }
+            return try await pool.write { db in try Self.run(works, db) }
         } catch where works.count == 1 {
             return [.failure(Self.translate(error))]
         }
+    }
+
+    /// `perform` on the calling thread: GRDB runs a synchronous write on the thread that asks when
+    /// no other write holds the connection.
+    public var blockingPerform: (@Sendable ([LedgerWork]) throws -> [Result<LedgerPlan, any Error>])? {
+        { [pool] works in
+            do {
+                return try pool.write { db in try Self.run(works, db) }
+            } catch where works.count == 1 {
+                return [.failure(Self.translate(error))]
+            }
+        }
+    }
+
+    /// The batch's works, one after another, in the transaction `db` is in.
+    private static func run(_ works: [LedgerWork], _ db: Database) throws -> [Result<LedgerPlan, any Error>] {
+        var results: [Result<LedgerPlan, any Error>] = []
+        results.reserveCapacity(works.count)
+        for work in works {
+            let plan: LedgerPlan
+            var positions: [String: ActivityPosition] = [:]
+            do {
+                plan = try work.plan(try snapshot(work.read, lock: true, db, positions: &positions))
+            } catch {
+                results.append(.failure(translate(error)))
+                continue
+            }
+            try apply(plan, read: work.read, positions: positions, db)
+            results.append(.success(plan))
+        }
+        return results
     }
 
     public func ledgerSnapshot(_ read: LedgerRead) async throws -> LedgerSnapshot {

@@ -9,7 +9,11 @@ import Synchronization
 ///
 /// A write waits either in a suspended task (`submit(_:) async`) or as a callback
 /// (`submit(_:completion:)`), which a caller on an event loop uses so that an event costs no task
-/// of its own: the queue is a lock, not an actor, and a batch is one task (docs/PERFORMANCE.md).
+/// of its own: the queue is a lock, not an actor (docs/PERFORMANCE.md). Where the store can run a
+/// batch on the calling thread (`LedgerStore.blockingPerform`, SQLite's one writer connection),
+/// batches run one after another on a thread of the writer's own, which takes the next batch as
+/// soon as one commits and sleeps when nothing waits; elsewhere each batch is a task
+/// (docs/DECISIONS.md, "SQLite's batches run on a thread of the writer's own").
 final class LedgerWriter: Sendable {
     /// The most writes waiting; beyond this, new writes are refused rather than queued without bound.
     static let maxQueueLength = 50_000
@@ -35,13 +39,33 @@ final class LedgerWriter: Sendable {
     private struct State {
         var queue: [Entry] = []
         var batchesInFlight = 0
+        var thread = ThreadState.none
+        /// How many writer's threads have started.
+        var threadsStarted = 0
+    }
+
+    /// The writer's thread, where the store runs batches on the calling thread.
+    private enum ThreadState {
+        /// None is running.
+        case none
+        /// It is taking or committing batches.
+        case busy
+        /// It waits on `wake` for a write.
+        case waiting
     }
 
     private let store: any LedgerStore
+    private let blockingPerform: (@Sendable ([LedgerWork]) throws -> [Result<LedgerPlan, any Error>])?
     private let state = Mutex(State())
+    /// Signalled when a write arrives for a waiting thread.
+    private let wake = DispatchSemaphore(value: 0)
+    /// How long the writer's thread waits for a write before it ends; the next write starts another.
+    private let threadIdleTimeout: DispatchTimeInterval
 
-    init(store: any LedgerStore) {
+    init(store: any LedgerStore, threadIdleTimeout: DispatchTimeInterval = .seconds(1)) {
         self.store = store
+        blockingPerform = store.blockingPerform
+        self.threadIdleTimeout = threadIdleTimeout
     }
 
     /// Runs `work` in the next batch and returns its plan once the batch is committed.
@@ -58,17 +82,20 @@ final class LedgerWriter: Sendable {
     }
 
     private func enqueue(_ entry: Entry) {
+        guard blockingPerform == nil else { return enqueueForThread(entry) }
         // One turn of the lock both queues the write and takes the batches it lets start.
         let batches = state.withLock { state -> [[Entry]]? in
             guard state.queue.count < Self.maxQueueLength else { return nil }
             state.queue.append(entry)
             return takeBatches(&state)
         }
-        guard let batches else {
-            return entry.waiter.resume(with: .failure(EngineError.unavailable(
-                code: "overloaded", detail: "Too many writes are waiting; retry shortly.")))
-        }
+        guard let batches else { return refuse(entry) }
         start(batches)
+    }
+
+    private func refuse(_ entry: Entry) {
+        entry.waiter.resume(with: .failure(EngineError.unavailable(
+            code: "overloaded", detail: "Too many writes are waiting; retry shortly.")))
     }
 
     /// Takes from what waits as many batches as the store takes at once, counting them in flight.
@@ -114,6 +141,84 @@ final class LedgerWriter: Sendable {
             state.batchesInFlight -= 1
             return takeBatches(&state)
         })
+        for (entry, result) in zip(batch, results) { entry.waiter.resume(with: result) }
+    }
+
+    // MARK: - The writer's thread
+
+    static let threadName = "patron-ledger"
+
+    /// How many writer's threads have started so far.
+    var threadsStarted: Int { state.withLock { $0.threadsStarted } }
+
+    private func enqueueForThread(_ entry: Entry) {
+        enum Then { case refuse, nothing, signal, startThread }
+        let then = state.withLock { state -> Then in
+            guard state.queue.count < Self.maxQueueLength else { return .refuse }
+            state.queue.append(entry)
+            switch state.thread {
+            case .busy: return .nothing
+            case .waiting: state.thread = .busy; return .signal
+            case .none:
+                state.thread = .busy
+                state.threadsStarted += 1
+                return .startThread
+            }
+        }
+        switch then {
+        case .refuse: refuse(entry)
+        case .nothing: break
+        case .signal: wake.signal()
+        case .startThread:
+            Thread { [self] in runThread() }.start()
+        }
+    }
+
+    /// Commits batch after batch while writes wait; waits for more up to `threadIdleTimeout`, then
+    /// ends.
+    private func runThread() {
+        guard let perform = blockingPerform else { return }
+        // Named from within: Foundation names the system's thread only for the current thread.
+        Thread.current.name = Self.threadName
+        let maxBatchSize = max(1, store.maxBatchSize)
+        while true {
+            let batch = state.withLock { state -> [Entry]? in
+                guard !state.queue.isEmpty else {
+                    state.thread = .waiting
+                    return nil
+                }
+                let batch = Array(state.queue.prefix(maxBatchSize))
+                state.queue.removeFirst(batch.count)
+                return batch
+            }
+            if let batch {
+                commit(batch, perform: perform)
+                continue
+            }
+            if wake.wait(timeout: .now() + threadIdleTimeout) == .timedOut {
+                let ends = state.withLock { state -> Bool in
+                    guard state.thread == .waiting else { return false }
+                    state.thread = .none
+                    return true
+                }
+                if ends { return }
+                // A write set the thread busy as the wait ran out: take its signal.
+                wake.wait()
+            }
+        }
+    }
+
+    /// `commit(_:)` on the writer's thread.
+    private func commit(_ batch: [Entry], perform: ([LedgerWork]) throws -> [Result<LedgerPlan, any Error>]) {
+        let results: [Result<LedgerPlan, any Error>]
+        do {
+            results = try perform(batch.map(\.work))
+        } catch where batch.count > 1 {
+            // As in `commit(_:)`: each write again in a transaction of its own.
+            results = batch.map { entry in Result { try perform([entry.work])[0] }.flatMap { $0 } }
+        } catch {
+            results = batch.map { _ in .failure(error) }
+        }
         for (entry, result) in zip(batch, results) { entry.waiter.resume(with: result) }
     }
 }

@@ -268,6 +268,11 @@ public protocol LedgerStore: Sendable {
     /// The most writes one batch may hold.
     var maxBatchSize: Int { get }
     func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>]
+    /// `perform` on the calling thread, blocking it, for a store with one writer connection that a
+    /// thread can hold (SQLite's); nil for a store whose writes suspend (PostgreSQL's round trips).
+    /// With it, `LedgerWriter` runs batch after batch on a thread of its own, with no hop between
+    /// threads from one batch to the next.
+    var blockingPerform: (@Sendable ([LedgerWork]) throws -> [Result<LedgerPlan, any Error>])? { get }
     /// The same reads as a write, without a lock or transaction: for balances and previews.
     func ledgerSnapshot(_ read: LedgerRead) async throws -> LedgerSnapshot
     /// The member's transfers, newest first, below the transfer id `before` when given.
@@ -314,4 +319,5 @@ public struct LedgerRowCounts: Sendable, Equatable {
 
 extension LedgerStore {
     public var maxBatchSize: Int { 256 }
+    public var blockingPerform: (@Sendable ([LedgerWork]) throws -> [Result<LedgerPlan, any Error>])? { nil }
 }

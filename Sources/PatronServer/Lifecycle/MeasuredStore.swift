@@ -131,6 +131,23 @@ struct MeasuredStore: PatronStore {
     func perform(_ works: [LedgerWork]) async throws -> [Result<LedgerPlan, any Error>] {
         try await measure("ledger_batch") { try await base.perform(works) }
     }
+    var blockingPerform: (@Sendable ([LedgerWork]) throws -> [Result<LedgerPlan, any Error>])? {
+        guard let perform = base.blockingPerform else { return nil }
+        let inFlight = inFlight
+        return { @Sendable works in
+            let start = DispatchTime.now().uptimeNanoseconds
+            inFlight.increment()
+            defer { inFlight.decrement() }
+            do {
+                let results = try perform(works)
+                Self.record("ledger_batch", "ok", since: start)
+                return results
+            } catch {
+                Self.record("ledger_batch", "error", since: start)
+                throw error
+            }
+        }
+    }
     func ledgerSnapshot(_ read: LedgerRead) async throws -> LedgerSnapshot {
         try await measure("ledger_snapshot") { try await base.ledgerSnapshot(read) }
     }

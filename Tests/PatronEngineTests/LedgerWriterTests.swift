@@ -1,0 +1,54 @@
+import Foundation
+import PatronCore
+@testable import PatronEngine
+import PatronTestSupport
+import Synchronization
+import Testing
+
+@Suite("Ledger writer")
+struct LedgerWriterTests {
+    /// A write that reads a member's (empty) ledger and writes nothing.
+    private static let work = LedgerWork(read: LedgerRead(programID: "program", memberID: UUID().uuidString.lowercased())) { _ in
+        LedgerPlan(changes: nil, outcome: 0)
+    }
+
+    /// Submits the write with a callback, and returns the name of the thread the callback ran on:
+    /// the thread that committed the write's batch.
+    private static func answeringThread(_ writer: LedgerWriter) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.submit(work) { result in
+                continuation.resume(with: result.map { _ in Thread.current.name ?? "" })
+            }
+        }
+    }
+
+    @Test("runs SQLite's batches on a thread of its own, which ends when idle and starts again for the next write")
+    func threadOfItsOwn() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            #expect(store.blockingPerform != nil)
+            let writer = LedgerWriter(store: store, threadIdleTimeout: .milliseconds(200))
+            let threads = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<20 { group.addTask { try await Self.answeringThread(writer) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(threads == Array(repeating: LedgerWriter.threadName, count: 20))
+            let started = writer.threadsStarted
+            #expect(started >= 1)
+            try await Task.sleep(for: .seconds(1))
+            let later = try await Self.answeringThread(writer)
+            #expect(later == LedgerWriter.threadName)
+            #expect(writer.threadsStarted == started + 1, "the idle thread ended; the next write started another")
+        }
+    }
+
+    @Test("runs batches as tasks on a store whose writes suspend", arguments: TestStoreKind.available.filter { $0 != .sqlite })
+    func tasks(_ kind: TestStoreKind) async throws {
+        try await kind.withStore { store in
+            #expect(store.blockingPerform == nil)
+            let writer = LedgerWriter(store: store)
+            let thread = try await Self.answeringThread(writer)
+            #expect(thread != LedgerWriter.threadName)
+            #expect(writer.threadsStarted == 0)
+        }
+    }
+}
