@@ -1,5 +1,10 @@
 // See CSQLiteLogBuffer.h for what the buffer is for and why it is safe.
+// For sync_file_range.
+#define _GNU_SOURCE
 #include "CSQLiteLogBuffer.h"
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -12,6 +17,11 @@ enum { LOG_BUFFER_BYTES = 4 * 1024 * 1024 };
 enum { LOG_WRITE_BYTES = 64 * 1024 };
 /// SQLite's lock on writing the log: the first of the locks in the log's shared-memory index.
 enum { LOG_WRITE_LOCK = 0 };
+
+/// How many bytes written into a database file start the kernel writing them (and whatever else of
+/// the file is dirty) to the disk.
+enum { WRITEBACK_BYTES = 256 * 1024 };
+enum { NOT_OPENED = -2 };
 
 /// What both kinds of file below start with: SQLite's file, and the underlying VFS's file it
 /// stands for, in the same allocation right after the wrapper.
@@ -41,7 +51,17 @@ typedef struct LogFile {
 typedef struct DatabaseFile {
     WrappedFile wrapped;
     LogFile *log;
+    /// The file's full name, as the underlying VFS opened it; NULL for a temporary database.
+    const char *name;
+    /// A descriptor of the same file, read-only, for starting its writeback: opened at the first
+    /// start (readers never write), NOT_OPENED until then, -1 when it could not be.
+    int writebackDescriptor;
+    /// Bytes written since the last start of the file's writeback.
+    sqlite3_int64 unstartedBytes;
 } DatabaseFile;
+
+/// How many times a database file's writeback was started (for tests).
+static atomic_llong writebackStarts;
 
 static sqlite3_vfs *underlying;
 static sqlite3_vfs bufferedVFS;
@@ -232,14 +252,39 @@ static int databaseShmLock(sqlite3_file *file, int offset, int count, int flags)
     return passShmLock(file, offset, count, flags);
 }
 
+static int databaseWrite(sqlite3_file *file, const void *data, int amount, sqlite3_int64 offset) {
+    DatabaseFile *database = (DatabaseFile *)file;
+    int rc = passWrite(file, data, amount, offset);
+    if (rc != SQLITE_OK || database->name == NULL || database->writebackDescriptor == -1) return rc;
+    // In WAL mode only checkpoints write the database file: a pass copies thousands of pages and
+    // then syncs the file. Left to the sync, they all go to the disk at once, and a commit's sync
+    // of the log waits behind them. Started every few hundred KiB, they go out as they are copied.
+    // Only a hint: the checkpoint's sync still makes them durable, and reports any error.
+    database->unstartedBytes += amount;
+    if (database->unstartedBytes >= WRITEBACK_BYTES) {
+        database->unstartedBytes = 0;
+        if (database->writebackDescriptor == NOT_OPENED) {
+            database->writebackDescriptor = open(database->name, O_RDONLY | O_CLOEXEC);
+            if (database->writebackDescriptor < 0) database->writebackDescriptor = -1;
+        }
+        if (database->writebackDescriptor >= 0
+            && sync_file_range(database->writebackDescriptor, 0, 0, SYNC_FILE_RANGE_WRITE) == 0) {
+            atomic_fetch_add(&writebackStarts, 1);
+        }
+    }
+    return rc;
+}
+
 static int databaseClose(sqlite3_file *file) {
     DatabaseFile *database = (DatabaseFile *)file;
+    if (database->writebackDescriptor >= 0) close(database->writebackDescriptor);
+    database->writebackDescriptor = -1;
     if (database->log != NULL) forgetLog(database->log);
     return inner(file)->pMethods->xClose(inner(file));
 }
 
 static const sqlite3_io_methods databaseMethods = {
-    3, databaseClose, passRead, passWrite, passTruncate, passSync, passFileSize, passLock, passUnlock,
+    3, databaseClose, passRead, databaseWrite, passTruncate, passSync, passFileSize, passLock, passUnlock,
     passCheckReservedLock, passFileControl, passSectorSize, passDeviceCharacteristics, passShmMap,
     databaseShmLock, passShmBarrier, passShmUnmap, passFetch, passUnfetch,
 };
@@ -257,6 +302,10 @@ static int bufferedOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f
     wrapped->file = (sqlite3_file *)((char *)file
         + (methods == &logMethods ? sizeof(LogFile) : sizeof(DatabaseFile)));
     int rc = underlying->xOpen(underlying, name, wrapped->file, flags, outFlags);
+    if (methods == &databaseMethods) {
+        ((DatabaseFile *)file)->name = name;
+        ((DatabaseFile *)file)->writebackDescriptor = NOT_OPENED;
+    }
     // On failure `pMethods` stays NULL, and SQLite does not close the file.
     if (rc == SQLITE_OK) wrapped->base.pMethods = methods;
     return rc;
@@ -282,6 +331,10 @@ static void install(void) {
 int patron_log_buffer_install(void) {
     pthread_once(&installOnce, install);
     return installResult;
+}
+
+long long patron_database_writeback_starts(void) {
+    return atomic_load(&writebackStarts);
 }
 
 int patron_log_buffer_enable(struct sqlite3 *db) {

@@ -58,6 +58,10 @@ public final class SQLiteStore: PatronStore {
         checkpointer.close()
     }
 
+    /// How many times a database file's writeback was started as pages were written into it
+    /// (CSQLiteLogBuffer.h), in this process.
+    static var databaseWritebackStarts: Int64 { Int64(patron_database_writeback_starts()) }
+
     private static func check(_ code: Int32, _ doing: String) throws {
         guard code == SQLITE_OK else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "\(doing) failed")

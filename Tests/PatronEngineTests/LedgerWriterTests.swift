@@ -17,9 +17,15 @@ struct LedgerWriterTests {
     private static func answeringThread(_ writer: LedgerWriter) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
             writer.submit(work) { result in
-                continuation.resume(with: result.map { _ in Thread.current.name ?? "" })
+                continuation.resume(with: result.map { _ in threadName() })
             }
         }
+    }
+
+    /// The system's name of the current thread.
+    private static func threadName() -> String {
+        ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .newlines)
     }
 
     @Test("runs SQLite's batches on a thread of its own, which ends when idle and starts again for the next write")

@@ -532,4 +532,22 @@ struct SQLiteStoreTests {
             #expect(longest <= Int64(5 * lengths.restartAtFrames / 2) * frameBytes)
         }
     }
+
+    @Test("starts the database file's writeback while a checkpoint copies pages back, not only at its sync")
+    func checkpointWriteback() async throws {
+        let last = try #require(SQLiteMigrations.migrator.migrations.last)
+        try await Self.withStore(migratedUpTo: last) { sqlite in
+            // Given 8 MiB of pages in the log
+            try await sqlite.pool.write { db in
+                try db.execute(sql: "CREATE TABLE scratch (page BLOB NOT NULL)")
+                for _ in 0..<2_000 { try db.execute(sql: "INSERT INTO scratch VALUES (zeroblob(4000))") }
+            }
+            // When a checkpoint copies them into the database file
+            let before = SQLiteStore.databaseWritebackStarts
+            try await sqlite.pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+            // Then their writeback was started every 256 KiB or so on the way (other stores' tests may add
+            // theirs)
+            #expect(SQLiteStore.databaseWritebackStarts - before >= 8 * 1024 / 256 - 2)
+        }
+    }
 }

@@ -13,6 +13,11 @@
 // connection syncs the log at every commit (`synchronous = FULL` or `EXTRA`), since SQLite syncs
 // before it publishes a commit to readers. That is why the buffer is turned on for one connection
 // at a time, and never by default.
+//
+// The same VFS starts the kernel's writeback of a database file every 256 KiB written into it (the
+// pages a checkpoint copies back from the log), so that the checkpoint's sync does not send them to
+// the disk all at once, in front of the syncs of commits (docs/PERFORMANCE.md). It only starts
+// writes the file would make anyway; when they are durable is still the sync's to say.
 #ifndef PATRON_CSQLITELOGBUFFER_H
 #define PATRON_CSQLITELOGBUFFER_H
 
@@ -28,5 +33,8 @@ int patron_log_buffer_install(void);
 /// the log at every commit. Returns SQLITE_OK, or SQLITE_NOTFOUND when the log is not open or was
 /// not opened through the installed VFS.
 int patron_log_buffer_enable(struct sqlite3 *db);
+
+/// How many times, since the process started, a database file's writeback was started.
+long long patron_database_writeback_starts(void);
 
 #endif

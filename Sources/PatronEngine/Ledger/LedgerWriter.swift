@@ -170,7 +170,15 @@ final class LedgerWriter: Sendable {
         case .nothing: break
         case .signal: wake.signal()
         case .startThread:
-            Thread { [self] in runThread() }.start()
+            // Foundation names the system's thread only from the thread itself, once `start()`
+            // has recorded the thread's handle: the thread waits for that.
+            let started = DispatchSemaphore(value: 0)
+            Thread { [self] in
+                started.wait()
+                Thread.current.name = Self.threadName
+                runThread()
+            }.start()
+            started.signal()
         }
     }
 
@@ -178,8 +186,6 @@ final class LedgerWriter: Sendable {
     /// ends.
     private func runThread() {
         guard let perform = blockingPerform else { return }
-        // Named from within: Foundation names the system's thread only for the current thread.
-        Thread.current.name = Self.threadName
         let maxBatchSize = max(1, store.maxBatchSize)
         while true {
             let batch = state.withLock { state -> [Entry]? in
