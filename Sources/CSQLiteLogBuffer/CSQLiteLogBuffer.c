@@ -4,6 +4,7 @@
 #include "CSQLiteLogBuffer.h"
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -21,6 +22,7 @@ enum { LOG_WRITE_LOCK = 0 };
 /// How many bytes written into a database file start the kernel writing them (and whatever else of
 /// the file is dirty) to the disk.
 enum { WRITEBACK_BYTES = 256 * 1024 };
+/// A writeback descriptor not opened yet.
 enum { NOT_OPENED = -2 };
 
 /// What both kinds of file below start with: SQLite's file, and the underlying VFS's file it
@@ -53,15 +55,77 @@ typedef struct DatabaseFile {
     LogFile *log;
     /// The file's full name, as the underlying VFS opened it; NULL for a temporary database.
     const char *name;
-    /// A descriptor of the same file, read-only, for starting its writeback: opened at the first
-    /// start (readers never write), NOT_OPENED until then, -1 when it could not be.
-    int writebackDescriptor;
+    /// The process's descriptor for starting the file's writeback; NULL when there is none.
+    struct Writeback *writeback;
     /// Bytes written since the last start of the file's writeback.
     sqlite3_int64 unstartedBytes;
 } DatabaseFile;
 
 /// How many times a database file's writeback was started (for tests).
 static atomic_llong writebackStarts;
+
+/// One descriptor of a database file, read-only, for starting its writeback, shared by every
+/// connection of the process that has the file open. SQLite locks the file with `fcntl` locks,
+/// and closing any descriptor of a file drops every such lock the process holds on it: so this one
+/// is closed only once no connection of the process has the file open any more, after SQLite has
+/// closed its own (and so released its locks).
+typedef struct Writeback {
+    dev_t device;
+    ino_t inode;
+    /// NOT_OPENED until the first start (a reader never writes), -1 when it could not be opened.
+    int descriptor;
+    /// The files open on it.
+    int files;
+    struct Writeback *next;
+} Writeback;
+
+static pthread_mutex_t writebacksLock = PTHREAD_MUTEX_INITIALIZER;
+static Writeback *writebacks;
+
+/// The writeback of the database file named `name`, counting one more file open on it; NULL when
+/// the name is not a file (a temporary database) or memory is short.
+static Writeback *writebackRetain(const char *name) {
+    struct stat info;
+    if (name == NULL || stat(name, &info) != 0) return NULL;
+    pthread_mutex_lock(&writebacksLock);
+    Writeback *writeback = writebacks;
+    while (writeback != NULL && (writeback->device != info.st_dev || writeback->inode != info.st_ino)) {
+        writeback = writeback->next;
+    }
+    if (writeback == NULL && (writeback = sqlite3_malloc(sizeof(Writeback))) != NULL) {
+        *writeback = (Writeback){info.st_dev, info.st_ino, NOT_OPENED, 0, writebacks};
+        writebacks = writeback;
+    }
+    if (writeback != NULL) writeback->files += 1;
+    pthread_mutex_unlock(&writebacksLock);
+    return writeback;
+}
+
+/// Counts one file fewer open on `writeback`; the last one closes its descriptor.
+static void writebackRelease(Writeback *writeback) {
+    pthread_mutex_lock(&writebacksLock);
+    if (--writeback->files == 0) {
+        Writeback **link = &writebacks;
+        while (*link != writeback) link = &(*link)->next;
+        *link = writeback->next;
+        if (writeback->descriptor >= 0) close(writeback->descriptor);
+        sqlite3_free(writeback);
+    }
+    pthread_mutex_unlock(&writebacksLock);
+}
+
+/// The descriptor of `writeback`, opened from `name` at the first call; -1 when there is none. It
+/// stays open while the caller's file is.
+static int writebackDescriptor(Writeback *writeback, const char *name) {
+    pthread_mutex_lock(&writebacksLock);
+    if (writeback->descriptor == NOT_OPENED) {
+        int descriptor = open(name, O_RDONLY | O_CLOEXEC);
+        writeback->descriptor = descriptor >= 0 ? descriptor : -1;
+    }
+    int descriptor = writeback->descriptor;
+    pthread_mutex_unlock(&writebacksLock);
+    return descriptor;
+}
 
 static sqlite3_vfs *underlying;
 static sqlite3_vfs bufferedVFS;
@@ -255,7 +319,7 @@ static int databaseShmLock(sqlite3_file *file, int offset, int count, int flags)
 static int databaseWrite(sqlite3_file *file, const void *data, int amount, sqlite3_int64 offset) {
     DatabaseFile *database = (DatabaseFile *)file;
     int rc = passWrite(file, data, amount, offset);
-    if (rc != SQLITE_OK || database->name == NULL || database->writebackDescriptor == -1) return rc;
+    if (rc != SQLITE_OK || database->writeback == NULL) return rc;
     // In WAL mode only checkpoints write the database file: a pass copies thousands of pages and
     // then syncs the file. Left to the sync, they all go to the disk at once, and a commit's sync
     // of the log waits behind them. Started every few hundred KiB, they go out as they are copied.
@@ -263,24 +327,24 @@ static int databaseWrite(sqlite3_file *file, const void *data, int amount, sqlit
     database->unstartedBytes += amount;
     if (database->unstartedBytes >= WRITEBACK_BYTES) {
         database->unstartedBytes = 0;
-        if (database->writebackDescriptor == NOT_OPENED) {
-            database->writebackDescriptor = open(database->name, O_RDONLY | O_CLOEXEC);
-            if (database->writebackDescriptor < 0) database->writebackDescriptor = -1;
-        }
-        if (database->writebackDescriptor >= 0
-            && sync_file_range(database->writebackDescriptor, 0, 0, SYNC_FILE_RANGE_WRITE) == 0) {
+#ifdef __linux__
+        int descriptor = writebackDescriptor(database->writeback, database->name);
+        if (descriptor >= 0 && sync_file_range(descriptor, 0, 0, SYNC_FILE_RANGE_WRITE) == 0) {
             atomic_fetch_add(&writebackStarts, 1);
         }
+#endif
     }
     return rc;
 }
 
 static int databaseClose(sqlite3_file *file) {
     DatabaseFile *database = (DatabaseFile *)file;
-    if (database->writebackDescriptor >= 0) close(database->writebackDescriptor);
-    database->writebackDescriptor = -1;
     if (database->log != NULL) forgetLog(database->log);
-    return inner(file)->pMethods->xClose(inner(file));
+    // SQLite closes (or sets aside) its own descriptor first, releasing its locks.
+    int rc = inner(file)->pMethods->xClose(inner(file));
+    if (database->writeback != NULL) writebackRelease(database->writeback);
+    database->writeback = NULL;
+    return rc;
 }
 
 static const sqlite3_io_methods databaseMethods = {
@@ -302,9 +366,9 @@ static int bufferedOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f
     wrapped->file = (sqlite3_file *)((char *)file
         + (methods == &logMethods ? sizeof(LogFile) : sizeof(DatabaseFile)));
     int rc = underlying->xOpen(underlying, name, wrapped->file, flags, outFlags);
-    if (methods == &databaseMethods) {
+    if (methods == &databaseMethods && rc == SQLITE_OK) {
         ((DatabaseFile *)file)->name = name;
-        ((DatabaseFile *)file)->writebackDescriptor = NOT_OPENED;
+        ((DatabaseFile *)file)->writeback = writebackRetain(name);
     }
     // On failure `pMethods` stays NULL, and SQLite does not close the file.
     if (rc == SQLITE_OK) wrapped->base.pMethods = methods;

@@ -550,4 +550,38 @@ struct SQLiteStoreTests {
             #expect(SQLiteStore.databaseWritebackStarts - before >= 8 * 1024 / 256 - 2)
         }
     }
+
+    @Test("keeps the database file locked for the store when another connection that started its writeback closes")
+    func writebackKeepsLocks() async throws {
+        let last = try #require(SQLiteMigrations.migrator.migrations.last)
+        try await Self.withStore(migratedUpTo: last) { sqlite in
+            // Given another connection of the process that wrote and checkpointed 8 MiB, starting the
+            // file's writeback, and closed
+            let before = SQLiteStore.databaseWritebackStarts
+            let other = try DatabaseQueue(path: sqlite.path)
+            try await other.write { db in
+                try db.execute(sql: "CREATE TABLE scratch (page BLOB NOT NULL)")
+                for _ in 0..<2_000 { try db.execute(sql: "INSERT INTO scratch VALUES (zeroblob(4000))") }
+            }
+            try await other.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+            try other.close()
+            #expect(SQLiteStore.databaseWritebackStarts > before)
+
+            // Then another process still cannot take the file for itself: closing the writeback's
+            // descriptor did not drop the store's locks
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", """
+                import sqlite3, sys
+                try:
+                    sqlite3.connect(sys.argv[1], timeout=0).execute("PRAGMA journal_mode=DELETE").fetchall()
+                except sqlite3.OperationalError as error:
+                    sys.exit(3 if "locked" in str(error) else 4)
+                """, sqlite.path]
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 3)
+            #expect(try await sqlite.pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM scratch") } == 2_000)
+        }
+    }
 }

@@ -17,7 +17,9 @@
 // The same VFS starts the kernel's writeback of a database file every 256 KiB written into it (the
 // pages a checkpoint copies back from the log), so that the checkpoint's sync does not send them to
 // the disk all at once, in front of the syncs of commits (docs/PERFORMANCE.md). It only starts
-// writes the file would make anyway; when they are durable is still the sync's to say.
+// writes the file would make anyway; when they are durable is still the sync's to say. It does so
+// through one descriptor per file for the process, closed only when no connection has the file
+// open: closing a descriptor drops the process's `fcntl` locks on the file, which SQLite relies on.
 #ifndef PATRON_CSQLITELOGBUFFER_H
 #define PATRON_CSQLITELOGBUFFER_H
 
