@@ -61,8 +61,6 @@ typedef struct DatabaseFile {
     sqlite3_int64 unstartedBytes;
 } DatabaseFile;
 
-/// How many times a database file's writeback was started (for tests).
-static atomic_llong writebackStarts;
 
 /// One descriptor of a database file, read-only, for starting its writeback, shared by every
 /// connection of the process that has the file open. SQLite locks the file with `fcntl` locks,
@@ -76,6 +74,8 @@ typedef struct Writeback {
     int descriptor;
     /// The files open on it.
     int files;
+    /// How many times the file's writeback was started.
+    atomic_llong starts;
     struct Writeback *next;
 } Writeback;
 
@@ -93,7 +93,7 @@ static Writeback *writebackRetain(const char *name) {
         writeback = writeback->next;
     }
     if (writeback == NULL && (writeback = sqlite3_malloc(sizeof(Writeback))) != NULL) {
-        *writeback = (Writeback){info.st_dev, info.st_ino, NOT_OPENED, 0, writebacks};
+        *writeback = (Writeback){info.st_dev, info.st_ino, NOT_OPENED, 0, 0, writebacks};
         writebacks = writeback;
     }
     if (writeback != NULL) writeback->files += 1;
@@ -330,7 +330,7 @@ static int databaseWrite(sqlite3_file *file, const void *data, int amount, sqlit
 #ifdef __linux__
         int descriptor = writebackDescriptor(database->writeback, database->name);
         if (descriptor >= 0 && sync_file_range(descriptor, 0, 0, SYNC_FILE_RANGE_WRITE) == 0) {
-            atomic_fetch_add(&writebackStarts, 1);
+            atomic_fetch_add(&database->writeback->starts, 1);
         }
 #endif
     }
@@ -397,8 +397,16 @@ int patron_log_buffer_install(void) {
     return installResult;
 }
 
-long long patron_database_writeback_starts(void) {
-    return atomic_load(&writebackStarts);
+long long patron_database_writeback_starts(const char *path) {
+    struct stat info;
+    if (stat(path, &info) != 0) return 0;
+    long long starts = 0;
+    pthread_mutex_lock(&writebacksLock);
+    for (Writeback *writeback = writebacks; writeback != NULL; writeback = writeback->next) {
+        if (writeback->device == info.st_dev && writeback->inode == info.st_ino) starts = atomic_load(&writeback->starts);
+    }
+    pthread_mutex_unlock(&writebacksLock);
+    return starts;
 }
 
 int patron_log_buffer_enable(struct sqlite3 *db) {

@@ -58,9 +58,9 @@ public final class SQLiteStore: PatronStore {
         checkpointer.close()
     }
 
-    /// How many times a database file's writeback was started as pages were written into it
-    /// (CSQLiteLogBuffer.h), in this process.
-    static var databaseWritebackStarts: Int64 { Int64(patron_database_writeback_starts()) }
+    /// How many times the database file's writeback was started as pages were written into it
+    /// (CSQLiteLogBuffer.h), while the store has had it open.
+    var databaseWritebackStarts: Int64 { Int64(patron_database_writeback_starts(path)) }
 
     private static func check(_ code: Int32, _ doing: String) throws {
         guard code == SQLITE_OK else {

@@ -36,7 +36,8 @@ int patron_log_buffer_install(void);
 /// not opened through the installed VFS.
 int patron_log_buffer_enable(struct sqlite3 *db);
 
-/// How many times, since the process started, a database file's writeback was started.
-long long patron_database_writeback_starts(void);
+/// How many times the writeback of the database file at `path` was started since a connection of
+/// the process last opened it with none open; 0 when none has it open.
+long long patron_database_writeback_starts(const char *path);
 
 #endif

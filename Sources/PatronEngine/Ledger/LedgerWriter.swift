@@ -151,6 +151,9 @@ final class LedgerWriter: Sendable {
     /// How many writer's threads have started so far.
     var threadsStarted: Int { state.withLock { $0.threadsStarted } }
 
+    /// Whether a writer's thread is running (busy or waiting for writes).
+    var threadRunning: Bool { state.withLock { $0.thread != .none } }
+
     private func enqueueForThread(_ entry: Entry) {
         enum Then { case refuse, nothing, signal, startThread }
         let then = state.withLock { state -> Then in
