@@ -2,6 +2,7 @@
 """The ledger's HTTP benchmark, run by `scripts/bench ledger` (see docs/PERFORMANCE.md).
 
   ledger_bench.py PATRON_BIN [--seconds S] [--connections C] [--members M] [--stores sqlite,postgres]
+                  [--threads]
 
 For each store it starts `patron serve` on a fresh database, creates a program with two earning
 rules and M members, and drives it with wrk (2 threads, C connections): first the cheapest
@@ -9,7 +10,9 @@ authenticated JSON read (GET of the program) as the ceiling of the HTTP stack, t
 a new event with its own id and order. After the run the server is stopped and `patron ledger
 verify` must pass, and every acknowledged event must be in the ledger. On the same PostgreSQL it
 runs pgbench's default (TPC-B-like) transaction with C clients. It prints each figure and ratio,
-and exits non-zero if any request failed or the ledger is not sound.
+and exits non-zero if any request failed or the ledger is not sound. With --threads it also prints,
+for the purchases run, how busy the machine's CPUs were and each of the server's threads (grouped
+by name): its CPU per event, and how long it ran and waited for a CPU (`/proc/<pid>/task/*/schedstat`).
 """
 import argparse
 import concurrent.futures
@@ -93,6 +96,21 @@ class Server:
             fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def threads(self):
+        """Each of the server's threads by id: its name, CPU ticks, and nanoseconds run and waited for a CPU."""
+        threads = {}
+        for tid in os.listdir(f"/proc/{self.process.pid}/task"):
+            try:
+                with open(f"/proc/{self.process.pid}/task/{tid}/stat") as stat:
+                    text = stat.read()
+                with open(f"/proc/{self.process.pid}/task/{tid}/schedstat") as schedstat:
+                    ran, waited = (int(value) for value in schedstat.read().split()[:2])
+            except OSError:
+                continue  # the thread ended
+            fields = text.rsplit(")", 1)[1].split()
+            threads[tid] = (text[text.index("(") + 1:text.rindex(")")], int(fields[11]) + int(fields[12]), ran, waited)
+        return threads
+
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=60)
@@ -161,7 +179,9 @@ def bench_store(store, database, args, work):
         log(f"{store}: GET of the program for {args.seconds} s")
         read = wrk("read.lua", args.seconds, args.connections, server, env)
         log(f"{store}: purchases for {args.seconds} s")
+        threads_before, cpus_before = server.threads(), cpu_times()
         events = wrk("events.lua", args.seconds, args.connections, server, env)
+        threads = thread_shares(threads_before, server.threads(), cpus_before, cpu_times(), events["requests"])
     finally:
         server.stop()
     stored = count_events(store, database) - before
@@ -171,7 +191,34 @@ def bench_store(store, database, args, work):
     complete = stored >= events["requests"] - events["errors"]
     if not complete:
         log(f"{store}: {events['requests'] - events['errors']} events acknowledged but {stored} in the ledger")
-    return {"store": store, "read": read, "events": events, "stored": stored, "sound": sound, "complete": complete}
+    return {"store": store, "read": read, "events": events, "stored": stored, "sound": sound, "complete": complete,
+            "threads": threads}
+
+
+def cpu_times():
+    """The machine's CPU time so far, in ticks: all of it, and idle or waiting for I/O."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:9]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def thread_shares(before, after, cpus_before, cpus_after, requests):
+    """How busy the CPUs were between two readings, and the server's threads grouped by name, busiest first:
+    (name, threads, CPU ms per request, seconds run, seconds waited for a CPU)."""
+    total, idle = (a - b for a, b in zip(cpus_after, cpus_before))
+    groups = {}
+    for tid, (name, ticks, ran, waited) in after.items():
+        _, ticks_before, ran_before, waited_before = before.get(tid, (name, 0, 0, 0))
+        if ticks == ticks_before and ran == ran_before:
+            continue
+        group = groups.setdefault(name, [0, 0, 0, 0])
+        group[0] += 1
+        group[1] += ticks - ticks_before
+        group[2] += ran - ran_before
+        group[3] += waited - waited_before
+    rows = [(name, count, ticks * 1000 / os.sysconf("SC_CLK_TCK") / max(requests, 1), ran / 1e9, waited / 1e9)
+            for name, (count, ticks, ran, waited) in groups.items()]
+    return {"busy": (total - idle) / max(total, 1), "rows": sorted(rows, key=lambda row: -row[3])}
 
 
 def pgbench(database, args):
@@ -201,6 +248,7 @@ def main():
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--threads", action="store_true", help="print the server's threads during the purchases")
     args = parser.parse_args()
     stores = args.stores.split(",")
     work = tempfile.mkdtemp(prefix="patron-bench.")
@@ -245,6 +293,14 @@ def main():
                   f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{r['errors']:>8}{r['cpu_ms']:>12.3f}")
     if pg:
         print(f"{'postgres':<10}{'pgbench TPC-B':<18}{pg['tps']:>10.0f}{pg['latency_ms'] or 0:>9.2f}  (average)")
+    if args.threads:
+        for result in results:
+            threads = result["threads"]
+            print(f"\n{result['store']}: the server's threads during the purchases; the CPUs were "
+                  f"{threads['busy']:.0%} busy")
+            print(f"{'thread':<22}{'count':>6}{'CPU ms/event':>14}{'ran s':>8}{'waited s':>10}")
+            for name, count, cpu_ms, ran, waited in threads["rows"]:
+                print(f"{name:<22}{count:>6}{cpu_ms:>14.4f}{ran:>8.2f}{waited:>10.2f}")
     print()
     failed = False
     for result in results:
