@@ -82,16 +82,22 @@ typedef struct Writeback {
 static pthread_mutex_t writebacksLock = PTHREAD_MUTEX_INITIALIZER;
 static Writeback *writebacks;
 
+/// The writeback of the file `info` describes, if a connection has it open; under `writebacksLock`.
+static Writeback *writebackFind(const struct stat *info) {
+    Writeback *writeback = writebacks;
+    while (writeback != NULL && (writeback->device != info->st_dev || writeback->inode != info->st_ino)) {
+        writeback = writeback->next;
+    }
+    return writeback;
+}
+
 /// The writeback of the database file named `name`, counting one more file open on it; NULL when
 /// the name is not a file (a temporary database) or memory is short.
 static Writeback *writebackRetain(const char *name) {
     struct stat info;
     if (name == NULL || stat(name, &info) != 0) return NULL;
     pthread_mutex_lock(&writebacksLock);
-    Writeback *writeback = writebacks;
-    while (writeback != NULL && (writeback->device != info.st_dev || writeback->inode != info.st_ino)) {
-        writeback = writeback->next;
-    }
+    Writeback *writeback = writebackFind(&info);
     if (writeback == NULL && (writeback = sqlite3_malloc(sizeof(Writeback))) != NULL) {
         *writeback = (Writeback){info.st_dev, info.st_ino, NOT_OPENED, 0, 0, writebacks};
         writebacks = writeback;
@@ -400,11 +406,9 @@ int patron_log_buffer_install(void) {
 long long patron_database_writeback_starts(const char *path) {
     struct stat info;
     if (stat(path, &info) != 0) return 0;
-    long long starts = 0;
     pthread_mutex_lock(&writebacksLock);
-    for (Writeback *writeback = writebacks; writeback != NULL; writeback = writeback->next) {
-        if (writeback->device == info.st_dev && writeback->inode == info.st_ino) starts = atomic_load(&writeback->starts);
-    }
+    Writeback *writeback = writebackFind(&info);
+    long long starts = writeback != NULL ? atomic_load(&writeback->starts) : 0;
     pthread_mutex_unlock(&writebacksLock);
     return starts;
 }

@@ -30,6 +30,21 @@ struct MeasuredStore: PatronStore {
         }
     }
 
+    /// `measure` for work that blocks rather than suspends.
+    private func measureBlocking<T>(_ operation: String, _ work: () throws -> T) throws -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        inFlight.increment()
+        defer { inFlight.decrement() }
+        do {
+            let result = try work()
+            Self.record(operation, "ok", since: start)
+            return result
+        } catch {
+            Self.record(operation, "error", since: start)
+            throw error
+        }
+    }
+
     private static func record(_ operation: String, _ outcome: String, since start: UInt64) {
         Timer(label: "patron_db_operation_duration_seconds", dimensions: [("operation", operation), ("outcome", outcome)],
               preferredDisplayUnit: .seconds).recordNanoseconds(DispatchTime.now().uptimeNanoseconds - start)
@@ -132,20 +147,8 @@ struct MeasuredStore: PatronStore {
         try await measure("ledger_batch") { try await base.perform(works) }
     }
     var blockingPerform: (@Sendable ([LedgerWork]) throws -> [Result<LedgerPlan, any Error>])? {
-        guard let perform = base.blockingPerform else { return nil }
-        let inFlight = inFlight
-        return { @Sendable works in
-            let start = DispatchTime.now().uptimeNanoseconds
-            inFlight.increment()
-            defer { inFlight.decrement() }
-            do {
-                let results = try perform(works)
-                Self.record("ledger_batch", "ok", since: start)
-                return results
-            } catch {
-                Self.record("ledger_batch", "error", since: start)
-                throw error
-            }
+        base.blockingPerform.map { perform in
+            { @Sendable [self] works in try measureBlocking("ledger_batch") { try perform(works) } }
         }
     }
     func ledgerSnapshot(_ read: LedgerRead) async throws -> LedgerSnapshot {
