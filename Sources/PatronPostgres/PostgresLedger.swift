@@ -182,8 +182,9 @@ extension PostgresStore: LedgerStore {
         return LedgerRowCounts(lots: Int(try row["lots"].decode(Int64.self)), holds: Int(try row["holds"].decode(Int64.self)))
     }
 
-    /// Nothing: the indexes the ledger's queries use are PostgreSQL's own.
-    public func derivedRecordBreaches(programID: String) async throws -> [String] { [] }
+    /// Nothing: the indexes the ledger's queries use are PostgreSQL's own, and its columns' types
+    /// and checks hold at every write.
+    public func storedRecordBreaches(programID: String) async throws -> [String] { [] }
 }
 
 // MARK: - Locking

@@ -154,8 +154,9 @@ extension SQLiteStore {
     }
 
     /// The member activity (MemberActivity) against the events and earnings it is made from, row
-    /// for row, and each member's count of it.
-    public func derivedRecordBreaches(programID: String) async throws -> [String] {
+    /// for row, and each member's count of it; and the events' receipts as JSON, which no CHECK
+    /// tests as they are written (migration "2026-12-08-checks-without-lists").
+    public func storedRecordBreaches(programID: String) async throws -> [String] {
         try await pool.read { db in
             let columns = "number, occurred_at, kind, code, unit, amount, status, event_id"
             let fromLedger = """
@@ -192,7 +193,11 @@ extension SQLiteStore {
                            GROUP BY member_number) a ON a.member_number = m.number
                 WHERE m.program_id = :program AND (coalesce(a.rows, 0) <> m.activity OR a.last > m.activity)
                 """, arguments: arguments) ?? 0
+            let malformed = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM ledger_events WHERE program_id = :program AND NOT json_valid(receipt)
+                """, arguments: arguments) ?? 0
             var breaches: [String] = []
+            if malformed > 0 { breaches.append("events: \(malformed) receipts are not JSON") }
             if extra > 0 { breaches.append("member activity: \(extra) rows that no event or earning of the program makes") }
             if missing > 0 { breaches.append("member activity: \(missing) of the program's events and earnings are not in it") }
             if unrowed > 0 { breaches.append("member activity: \(unrowed) members with events or earnings have no ledger row") }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The schema, as named migrations that are never edited once shipped: add a new one instead.
@@ -649,6 +650,60 @@ enum SQLiteMigrations {
                 DROP INDEX ledger_events_member_time;
                 """)
         }
+        // SQLite checks `x IN ('a', 'b', 'c')` by building a temporary B-tree of the list each time a
+        // statement runs, so that every insert into a table with such a CHECK built and dropped one
+        // or two: a tenth of the ledger writer's CPU (docs/PERFORMANCE.md). Every such CHECK becomes
+        // the same test as comparisons (`x = 'a' OR x = 'b' OR x = 'c'`, which NULL passes too),
+        // and the events' receipt loses its `json_valid`: the engine writes each receipt with its
+        // own JSON writer, and `patron ledger verify` checks them all instead. Only the tables'
+        // stored definitions change, by SQLite's documented procedure for changing constraints in
+        // place (https://www.sqlite.org/lang_altertable.html#otheralter): no row is rewritten, and
+        // every row already meets the new checks, being the same or fewer.
+        migrator.registerMigration("2026-12-08-checks-without-lists") { db in
+            let tables = try Row.fetchAll(db, sql: """
+                SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%CHECK%'
+                    AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'
+                """)
+            var changed: [(name: String, sql: String)] = []
+            for table in tables {
+                var sql = try checksWithoutLists(table["sql"])
+                if table["name"] == "ledger_events" {
+                    let guarded = "receipt TEXT NOT NULL CHECK (json_valid(receipt))"
+                    guard sql.ranges(of: guarded).count == 1 else {
+                        throw DatabaseError(resultCode: .SQLITE_ERROR, message: "ledger_events: its receipt is not as expected")
+                    }
+                    sql = sql.replacing(guarded, with: "receipt TEXT NOT NULL")
+                }
+                if sql != table["sql"] { changed.append((table["name"], sql)) }
+            }
+            let version = try Int.fetchOne(db, sql: "PRAGMA schema_version") ?? 0
+            try db.execute(sql: "PRAGMA writable_schema = ON")
+            for table in changed {
+                try db.execute(sql: "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = ?",
+                               arguments: [table.sql, table.name])
+            }
+            try db.execute(sql: "PRAGMA schema_version = \(version + 1)")
+            try db.execute(sql: "PRAGMA writable_schema = OFF")
+            let problems = try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            guard problems == ["ok"] else {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: problems.joined(separator: "; "))
+            }
+        }
         return migrator
+    }
+
+    /// `sql`, a table's definition, with each `CHECK (x IN ('a', 'b', …))` (of text or integers)
+    /// written as `CHECK (x = 'a' OR x = 'b' OR …)`. Throws if an `IN` is left, in a form it does not know.
+    static func checksWithoutLists(_ sql: String) throws -> String {
+        let check = /CHECK \((\w+) IN \(((?:'[^']*'|-?\d+)(?:,\s*(?:'[^']*'|-?\d+))*)\)\)/
+        let rewritten = sql.replacing(check) { match in
+            let column = match.output.1
+            let items = match.output.2.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            return "CHECK (" + items.map { "\(column) = \($0)" }.joined(separator: " OR ") + ")"
+        }
+        guard rewritten.firstMatch(of: /\bIN\s*\(/) == nil else {
+            throw DatabaseError(resultCode: .SQLITE_ERROR, message: "a CHECK with an IN list left in: \(rewritten)")
+        }
+        return rewritten
     }
 }

@@ -253,7 +253,64 @@ struct SQLiteStoreTests {
             #expect(try await store.ledgerSnapshot(LedgerRead(
                 programID: "p1", memberID: "m2",
                 limitHour: DateInterval(start: epoch + 1, duration: 1))).eventsInHour == 1)
-            #expect(try await store.derivedRecordBreaches(programID: "p1") == [])
+            #expect(try await store.storedRecordBreaches(programID: "p1") == [])
+        }
+    }
+
+    @Test("the checks migration writes every CHECK's list as comparisons that refuse what the list refused, and keeps every row")
+    func checksWithoutListsMigration() async throws {
+        try await Self.withStore(migratedUpTo: "2026-12-07-member-activity") { store in
+            // Given a database with a member, an event and a transfer
+            try await store.pool.write { db in
+                try db.execute(sql: Self.programWithMembers("m1") + """
+                    INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
+                        fingerprint, status, receipt) VALUES ('e1', 'p1', 'm1', 'c-1', 'purchase', 1, 1, 500, 'f', 'posted', '{}');
+                    INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason, event_id,
+                        actor, occurred_at, posted_at) VALUES ('t1', 'p1', 'm1', 'points', 'a', 'b', 5, 'earn', 'base', 'e1',
+                        'k', 1, 1);
+                    """)
+            }
+
+            // When it runs
+            try await store.migrate()
+
+            // Then no table's definition has an IN list, the rows are all there and the file is sound
+            try await store.pool.writeWithoutTransaction { db in
+                for sql in try String.fetchAll(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table'") {
+                    #expect(sql.firstMatch(of: /\bIN\s*\(/) == nil, "\(sql)")
+                }
+                #expect(try Int.fetchOne(db, sql: """
+                    SELECT (SELECT count(*) FROM members) + (SELECT count(*) FROM ledger_events)
+                        + (SELECT count(*) FROM ledger_transfers)
+                    """) == 3)
+                #expect(try String.fetchAll(db, sql: "PRAGMA integrity_check") == ["ok"])
+
+                // And each column takes every value its Swift type has and refuses any other
+                func takes(_ update: String, _ values: [String?]) throws -> (taken: [String?], refused: [String?]) {
+                    var result: (taken: [String?], refused: [String?]) = ([], [])
+                    for value in values {
+                        do {
+                            try db.inSavepoint {
+                                try db.execute(sql: update, arguments: [value])
+                                return .rollback
+                            }
+                            result.taken.append(value)
+                        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_CHECK {
+                            result.refused.append(value)
+                        }
+                    }
+                    return result
+                }
+                let kinds = TransferKind.allCases.map(\.rawValue)
+                #expect(try takes("UPDATE ledger_transfers SET kind = ?", kinds + ["bogus", "Earn"])
+                        == (kinds, ["bogus", "Earn"]))
+                let units = LedgerUnit.allCases.map(\.rawValue)
+                #expect(try takes("UPDATE ledger_transfers SET unit = ?", units + ["bogus"]) == (units, ["bogus"]))
+                #expect(try takes("UPDATE ledger_events SET status = ?", ["posted", "review", "rejected", "held"])
+                        == (["posted", "review", "rejected"], ["held"]))
+                let genders = Gender.allCases.map(\.rawValue)
+                #expect(try takes("UPDATE members SET gender = ?", genders + [nil, "bogus"]) == (genders + [nil], ["bogus"]))
+            }
         }
     }
 
@@ -339,6 +396,21 @@ struct SQLiteStoreTests {
             // and the count is wrong
             #expect(try await audit(after: "DELETE FROM ledger_member_activity WHERE code = 'check_in'")
                     == [missing(2), miscounted])
+        }
+    }
+
+    @Test("ledger verify finds an event's receipt that is not JSON, which no CHECK tests as it is written")
+    func verifyFindsMalformedReceipt() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a sound ledger with a purchase
+            let (sqlite, fixture, _) = try await Self.memberWithPurchase(on: store)
+            #expect(try await fixture.audit() == [])
+
+            // When its receipt is cut short
+            try await sqlite.pool.write { db in try db.execute(sql: "UPDATE ledger_events SET receipt = substr(receipt, 2)") }
+
+            // Then verify reports it
+            #expect(try await fixture.audit() == ["program shop: events: 1 receipts are not JSON"])
         }
     }
 

@@ -300,10 +300,11 @@ public protocol LedgerStore: Sendable {
     /// How many lots and holds the program has: `patron ledger verify` checks that it met each one
     /// in some member's history.
     func ledgerRowCounts(programID: String) async throws -> LedgerRowCounts
-    /// Where what the store derives from the program's events and transfers for its own queries
-    /// disagrees with them, in words; empty when all of it agrees, or when the store derives
-    /// nothing. `patron ledger verify` reports each as a breach.
-    func derivedRecordBreaches(programID: String) async throws -> [String]
+    /// Where the program's records break what the store keeps of them without checking it at each
+    /// write: what it derives from the events and transfers for its own queries agrees with them,
+    /// and what it stores as given is well formed. In words; empty when all of it holds, or when
+    /// the store's writes check everything. `patron ledger verify` reports each as a breach.
+    func storedRecordBreaches(programID: String) async throws -> [String]
 }
 
 /// How many lots and holds a program has.

@@ -69,7 +69,7 @@ extension Engine {
             if seen.holds < counted.holds {
                 result.breaches.append("program \(program.code): \(counted.holds - seen.holds) holds are in no member's history")
             }
-            result.breaches += try await store.derivedRecordBreaches(programID: program.id).map { "program \(program.code): \($0)" }
+            result.breaches += try await store.storedRecordBreaches(programID: program.id).map { "program \(program.code): \($0)" }
         }
         for (unit, accounts) in result.balances where accounts.values.reduce(0, +) != 0 {
             result.breaches.append("\(unit.rawValue): debits and credits differ by \(accounts.values.reduce(0, +))")

@@ -194,8 +194,8 @@ struct MeasuredStore: PatronStore {
         try await measure("ledger_row_counts") { try await base.ledgerRowCounts(programID: programID) }
     }
 
-    func derivedRecordBreaches(programID: String) async throws -> [String] {
-        try await measure("derived_record_breaches") { try await base.derivedRecordBreaches(programID: programID) }
+    func storedRecordBreaches(programID: String) async throws -> [String] {
+        try await measure("stored_record_breaches") { try await base.storedRecordBreaches(programID: programID) }
     }
 
     func qualifyingValue(programID: String, memberID: String, metric: TierPolicy.Metric, from: Date?, through: Date)
