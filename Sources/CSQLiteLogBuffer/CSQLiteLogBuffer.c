@@ -382,6 +382,12 @@ static int bufferedOpen(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f
 }
 
 static void install(void) {
+    // SQLite's count of the memory it has in use takes a process-wide mutex at every allocation
+    // and free of every connection: a twentieth of the ledger writer's CPU, and a lock the readers
+    // contend for (docs/PERFORMANCE.md). Nothing reads the count. It can be turned off only before
+    // SQLite initializes, which finding the default VFS does; had something initialized it first,
+    // the count would stay on and cost only what it did.
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     underlying = sqlite3_vfs_find(NULL);
     if (underlying == NULL) {
         installResult = SQLITE_ERROR;

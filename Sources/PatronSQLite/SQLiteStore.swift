@@ -36,7 +36,8 @@ public final class SQLiteStore: PatronStore {
                 try checkpointer.watch(writer: db)
             }
         }
-        // Installed before any connection opens the log, so that the writer's log can buffer.
+        // Installed before any connection opens the log, so that the writer's log can buffer, and
+        // before any opens at all, so that SQLite counts no memory (CSQLiteLogBuffer.h).
         try Self.check(patron_log_buffer_install(), "installing the log's write buffer")
         pool = try DatabasePool(path: path, configuration: configuration)
         try pool.writeWithoutTransaction { db in

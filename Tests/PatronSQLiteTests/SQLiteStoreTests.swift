@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import PatronEngine
 import PatronCore
 @testable import PatronSQLite
@@ -450,6 +451,19 @@ struct SQLiteStoreTests {
             #expect(journal == "wal")
             #expect(synchronous == 2)  // FULL
             #expect(foreignKeys == 1)
+        }
+    }
+
+    @Test("keeps no count of SQLite's memory in use, which took a process-wide lock at every allocation")
+    func noMemoryCount() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a store that has written and read
+            let (sqlite, _, member) = try await Self.memberWithPurchase(on: store)
+            _ = try await sqlite.ledgerSnapshot(LedgerRead(programID: "shop", memberID: member, lots: true))
+
+            // Then SQLite counted none of the memory it allocated for that
+            #expect(sqlite3_memory_used() == 0)
+            #expect(sqlite3_memory_highwater(0) == 0)
         }
     }
 

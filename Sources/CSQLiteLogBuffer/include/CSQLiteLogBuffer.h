@@ -27,7 +27,9 @@ struct sqlite3;
 
 /// Makes SQLite's default VFS one whose log files can buffer their writes; a log's buffer is off
 /// until `patron_log_buffer_enable` turns it on, and every other file is the previous default's.
-/// Safe to call more than once and from any thread. Returns an SQLite result code.
+/// First, if SQLite is not yet initialized, turns off its count of memory in use
+/// (`SQLITE_CONFIG_MEMSTATUS`), a process-wide lock at every allocation. Safe to call more than
+/// once and from any thread. Returns an SQLite result code.
 int patron_log_buffer_install(void);
 
 /// Turns on the buffer of the write-ahead log of `db`'s main database, which must already be open
