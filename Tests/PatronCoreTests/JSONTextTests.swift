@@ -72,6 +72,14 @@ struct JSONTextTests {
         }
     }
 
+    @Test("integers at the ends of Int64 and around powers of ten are written as Foundation writes them",
+          arguments: [Int64.min, .min + 1, -1_000_000_000_000_000_000, -10, -9, -1, 0, 1, 9, 10, 99, 100,
+                      999_999_999_999_999_999, 1_000_000_000_000_000_000, .max])
+    func integersAtTheEnds(_ number: Int64) {
+        #expect(JSONValue.int(number).canonicalString() == Self.foundationText(.int(number)))
+        #expect(JSONValue.int(number).canonicalString() == String(number))
+    }
+
     static func randomValue(depth: Int, using random: inout SeededGenerator) -> JSONValue {
         switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &random) {
         case 0: return .null

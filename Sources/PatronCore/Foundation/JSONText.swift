@@ -337,7 +337,7 @@ struct JSONWriter {
         switch value {
         case .null: append("null")
         case .bool(let flag): append(flag ? "true" : "false")
-        case .int(let number): append(String(number))
+        case .int(let number): write(number)
         case .double(let number): append(Self.text(of: number))
         case .string(let string): write(string)
         case .array(let elements):
@@ -408,6 +408,21 @@ struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// An integer's decimal digits, without making a String of them.
+    mutating func write(_ number: Int64) {
+        if number < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var first = digits.count
+            repeat {
+                first -= 1
+                digits[first] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[first...]))
+        }
+    }
+
     mutating func append(_ text: String) {
         bytes.append(contentsOf: text.utf8)
     }
@@ -416,5 +431,82 @@ struct JSONWriter {
     static func text(of number: Double) -> String {
         let text = number.description
         return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    }
+}
+
+/// Compact JSON written straight to bytes, for a document written so often that building a
+/// `JSONValue` first costs more than its text (an event's receipt, inside the write transaction).
+/// Its caller gives each object's keys in sorted order, and then the text is the one
+/// `canonicalData()` gives for the same document. Keys are written as given: they must need no
+/// escaping.
+public struct CanonicalJSONWriter {
+    private var writer = JSONWriter()
+    /// Whether the next member of the open array or object follows another (and needs a comma).
+    private var follows = false
+
+    public init() {}
+
+    /// The text so far.
+    public var data: Data { Data(writer.bytes) }
+
+    /// An object, its members written by `members`.
+    public mutating func object(_ members: (inout Self) -> Void) {
+        separate()
+        writer.bytes.append(UInt8(ascii: "{"))
+        follows = false
+        members(&self)
+        writer.bytes.append(UInt8(ascii: "}"))
+        follows = true
+    }
+
+    public mutating func field(_ key: StaticString, _ value: String) {
+        name(key)
+        writer.write(value)
+        follows = true
+    }
+
+    /// The member, or nothing when `value` is nil.
+    public mutating func field(_ key: StaticString, _ value: String?) {
+        if let value { field(key, value) }
+    }
+
+    public mutating func field(_ key: StaticString, _ value: Int64) {
+        name(key)
+        writer.write(value)
+        follows = true
+    }
+
+    /// The member, or nothing when `value` is nil.
+    public mutating func field(_ key: StaticString, _ value: Int64?) {
+        if let value { field(key, value) }
+    }
+
+    /// A member whose value is an object, its members written by `members`.
+    public mutating func field(_ key: StaticString, object members: (inout Self) -> Void) {
+        name(key)
+        object(members)
+    }
+
+    /// A member whose value is an array, each of `elements` written by `element` (as an object).
+    public mutating func field<Elements: Sequence>(_ key: StaticString, array elements: Elements,
+                                                   _ element: (inout Self, Elements.Element) -> Void) {
+        name(key)
+        writer.bytes.append(UInt8(ascii: "["))
+        follows = false
+        for item in elements { element(&self, item) }
+        writer.bytes.append(UInt8(ascii: "]"))
+        follows = true
+    }
+
+    private mutating func name(_ key: StaticString) {
+        separate()
+        writer.bytes.append(UInt8(ascii: "\""))
+        key.withUTF8Buffer { writer.bytes.append(contentsOf: $0) }
+        writer.bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        follows = false
+    }
+
+    private mutating func separate() {
+        if follows { writer.bytes.append(UInt8(ascii: ",")) }
     }
 }
