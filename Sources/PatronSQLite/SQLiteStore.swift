@@ -250,23 +250,30 @@ extension SQLiteStore {
     }
 
     static func member(programID: String, id: String, _ db: Database) throws -> Member? {
-        try db.row("SELECT \(memberColumns) FROM members WHERE program_id = ? AND id = ?", [programID, id])
-            .map { try member($0) }
+        var found: Member?
+        try db.direct("SELECT \(memberColumns) FROM members WHERE program_id = ? AND id = ?", programID, id) { row in
+            found = try member(row)
+        }
+        return found
     }
 
     public func members(programID: String, matching query: MemberQuery, after cursor: String?,
                         limit: Int) async throws -> [Member] {
         try await pool.read { db in
-            try db.rows("""
+            var members: [Member] = []
+            try db.direct("""
                 SELECT \(Self.memberColumns) FROM members
                 WHERE program_id = ? AND id > ?
                   AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
                   AND (? IS NULL OR instr(swiftLowercaseString(name), swiftLowercaseString(?)) > 0) AND (? IS NULL OR kind = ?) AND (? IS NULL OR organisation_id = ?)
                   AND (? OR status = 'active')
                 ORDER BY id LIMIT ?
-                """, [programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
-                      query.email, query.email, query.nameContains, query.nameContains, query.kind?.rawValue, query.kind?.rawValue, query.organisationID,
-                      query.organisationID, query.includeErased, limit]).map(Self.member)
+                """, programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
+                query.email, query.email, query.nameContains, query.nameContains, query.kind?.rawValue, query.kind?.rawValue,
+                query.organisationID, query.organisationID, query.includeErased ? 1 : 0, limit) { row in
+                members.append(try Self.member(row))
+            }
+            return members
         }
     }
 
@@ -327,9 +334,10 @@ extension SQLiteStore {
         }
     }
 
-    /// The members table's columns in the order `member(_:)` reads them. Read by position: by name,
-    /// GRDB lowercases and hashes each column's name for every row, which was half the cost of
-    /// reading the member of each event posted (docs/PERFORMANCE.md).
+    /// The members table's columns in the order `member(_:)` reads them. Read by position and
+    /// directly (Database+Direct.swift): by name, GRDB lowercases and hashes each column's name for
+    /// every row, which was half the cost of reading the member of each event posted, and GRDB's
+    /// rows were most of what was left (docs/PERFORMANCE.md).
     static let memberColumns = """
         id, program_id, external_id, status, kind, organisation_id, name, phone, email, birthday, gender, region,
         channel, attributes, consents, enrolled_at, updated_at, erased_at, revision, tier, tier_since, tier_until,
@@ -337,21 +345,22 @@ extension SQLiteStore {
         """
 
     /// A member from a row of `memberColumns`.
-    static func member(_ row: Row) throws -> Member {
-        Member(id: row[0], programID: row[1], externalID: row[2],
-               status: try decode(MemberStatus.self, row[3]), kind: try decode(MemberKind.self, row[4]),
-               organisationID: row[5],
-               profile: MemberProfile(name: row[6], phone: row[7], email: row[8],
-                                      birthday: row[9], gender: (row[10] as String?).flatMap(Gender.init),
-                                      region: row[11]),
-               channel: try decode(EnrolmentChannel.self, row[12]),
-               attributes: try StoredForms.decodeAttributes(row[13]),
-               consents: try StoredForms.decodeConsents(row[14]),
-               enrolledAt: Timestamp.date(milliseconds: row[15]),
-               updatedAt: Timestamp.date(milliseconds: row[16]),
-               erasedAt: (row[17] as Int64?).map(Timestamp.date(milliseconds:)), revision: row[18],
-               tier: memberTier(level: row[19], since: row[20], until: row[21], version: row[22]),
-               planCode: row[23], planUntil: (row[24] as Int64?).map(Timestamp.date(milliseconds:)))
+    static func member(_ row: DirectRow) throws -> Member {
+        Member(id: row.string(0), programID: row.string(1), externalID: row.optionalString(2),
+               status: try decode(MemberStatus.self, row.string(3)), kind: try decode(MemberKind.self, row.string(4)),
+               organisationID: row.optionalString(5),
+               profile: MemberProfile(name: row.optionalString(6), phone: row.optionalString(7),
+                                      email: row.optionalString(8), birthday: row.optionalString(9),
+                                      gender: row.optionalString(10).flatMap(Gender.init), region: row.optionalString(11)),
+               channel: try decode(EnrolmentChannel.self, row.string(12)),
+               attributes: try StoredForms.decodeAttributes(row.string(13)),
+               consents: try StoredForms.decodeConsents(row.string(14)),
+               enrolledAt: Timestamp.date(milliseconds: row.int64(15)),
+               updatedAt: Timestamp.date(milliseconds: row.int64(16)),
+               erasedAt: row.optionalInt64(17).map(Timestamp.date(milliseconds:)), revision: Int(row.int64(18)),
+               tier: memberTier(level: row.optionalString(19), since: row.int64(20), until: row.optionalInt64(21),
+                                version: Int(row.int64(22))),
+               planCode: row.optionalString(23), planUntil: row.optionalInt64(24).map(Timestamp.date(milliseconds:)))
     }
 }
 

@@ -107,12 +107,14 @@ extension SQLiteStore {
         -> [Member] {
         let endsBy = assignmentEndsBy.map(Timestamp.milliseconds)
         return try await pool.read { db in
-            try db.rows("""
+            var members: [Member] = []
+            try db.direct("""
                 SELECT \(Self.memberColumns) FROM members
                 WHERE program_id = ? AND tier IS NOT NULL AND id > ? AND status = 'active'
                   AND (? IS NULL OR tier_until <= ?)
                 ORDER BY id LIMIT ?
-                """, [programID, cursor ?? "", endsBy, endsBy, limit]).map(Self.member)
+                """, programID, cursor ?? "", endsBy, endsBy, limit) { row in members.append(try Self.member(row)) }
+            return members
         }
     }
 
