@@ -460,20 +460,16 @@ public struct CanonicalJSONWriter {
     }
 
     public mutating func field(_ key: StaticString, _ value: String) {
-        name(key)
-        writer.write(value)
-        follows = true
+        member(key) { $0.write(value) }
+    }
+
+    public mutating func field(_ key: StaticString, _ value: Int64) {
+        member(key) { $0.write(value) }
     }
 
     /// The member, or nothing when `value` is nil.
     public mutating func field(_ key: StaticString, _ value: String?) {
         if let value { field(key, value) }
-    }
-
-    public mutating func field(_ key: StaticString, _ value: Int64) {
-        name(key)
-        writer.write(value)
-        follows = true
     }
 
     /// The member, or nothing when `value` is nil.
@@ -495,6 +491,13 @@ public struct CanonicalJSONWriter {
         follows = false
         for item in elements { element(&self, item) }
         writer.bytes.append(UInt8(ascii: "]"))
+        follows = true
+    }
+
+    /// A member whose value `write` writes.
+    private mutating func member(_ key: StaticString, _ write: (inout JSONWriter) -> Void) {
+        name(key)
+        write(&writer)
         follows = true
     }
 
