@@ -275,8 +275,10 @@ struct SQLiteStoreTests {
             // When it runs
             try await store.migrate()
 
-            // Then no table's definition has an IN list, the rows are all there and the file is sound
-            try await store.pool.writeWithoutTransaction { db in
+            // Then, on a connection opened after it, no table's definition has an IN list, the rows
+            // are all there and the file is sound
+            let reopened = try DatabaseQueue(path: store.path)
+            try await reopened.writeWithoutTransaction { db in
                 for sql in try String.fetchAll(db, sql: "SELECT sql FROM sqlite_schema WHERE type = 'table'") {
                     #expect(sql.firstMatch(of: /\bIN\s*\(/) == nil, "\(sql)")
                 }
@@ -311,6 +313,10 @@ struct SQLiteStoreTests {
                         == (["posted", "review", "rejected"], ["held"]))
                 let genders = Gender.allCases.map(\.rawValue)
                 #expect(try takes("UPDATE members SET gender = ?", genders + [nil, "bogus"]) == (genders + [nil], ["bogus"]))
+                // An integer list: the text is taken as the integer it spells, as the column's type says.
+                #expect(try takes("""
+                    INSERT INTO consent_events (member_id, purpose, granted, at, source) VALUES ('m1', 'email', ?, 0, 'api')
+                    """, ["0", "1", "2", "-1"]) == (["0", "1"], ["2", "-1"]))
             }
         }
     }
