@@ -250,18 +250,21 @@ extension SQLiteStore {
     }
 
     static func member(programID: String, id: String, _ db: Database) throws -> Member? {
-        var found: Member?
-        try db.direct("SELECT \(memberColumns) FROM members WHERE program_id = ? AND id = ?", programID, id) { row in
-            found = try member(row)
-        }
-        return found
+        try members(db, "SELECT \(memberColumns) FROM members WHERE program_id = ? AND id = ?", programID, id).first
+    }
+
+    /// The members `sql`, which selects `memberColumns`, returns with `values` bound in order.
+    static func members<each Value: DirectBindable>(_ db: Database, _ sql: String, _ values: repeat each Value) throws
+        -> [Member] {
+        var members: [Member] = []
+        try db.direct(sql, repeat each values) { row in members.append(try member(row)) }
+        return members
     }
 
     public func members(programID: String, matching query: MemberQuery, after cursor: String?,
                         limit: Int) async throws -> [Member] {
         try await pool.read { db in
-            var members: [Member] = []
-            try db.direct("""
+            try Self.members(db, """
                 SELECT \(Self.memberColumns) FROM members
                 WHERE program_id = ? AND id > ?
                   AND (? IS NULL OR external_id = ?) AND (? IS NULL OR phone = ?) AND (? IS NULL OR email = ?)
@@ -270,10 +273,7 @@ extension SQLiteStore {
                 ORDER BY id LIMIT ?
                 """, programID, cursor ?? "", query.externalID, query.externalID, query.phone, query.phone,
                 query.email, query.email, query.nameContains, query.nameContains, query.kind?.rawValue, query.kind?.rawValue,
-                query.organisationID, query.organisationID, query.includeErased ? 1 : 0, limit) { row in
-                members.append(try Self.member(row))
-            }
-            return members
+                query.organisationID, query.organisationID, query.includeErased ? 1 : 0, limit)
         }
     }
 

@@ -107,14 +107,12 @@ extension SQLiteStore {
         -> [Member] {
         let endsBy = assignmentEndsBy.map(Timestamp.milliseconds)
         return try await pool.read { db in
-            var members: [Member] = []
-            try db.direct("""
+            try Self.members(db, """
                 SELECT \(Self.memberColumns) FROM members
                 WHERE program_id = ? AND tier IS NOT NULL AND id > ? AND status = 'active'
                   AND (? IS NULL OR tier_until <= ?)
                 ORDER BY id LIMIT ?
-                """, programID, cursor ?? "", endsBy, endsBy, limit) { row in members.append(try Self.member(row)) }
-            return members
+                """, programID, cursor ?? "", endsBy, endsBy, limit)
         }
     }
 
