@@ -13,12 +13,18 @@ runs pgbench's default (TPC-B-like) transaction with C clients. It prints each f
 and exits non-zero if any request failed or the ledger is not sound. With --threads it also prints,
 for the purchases run, how busy the machine's CPUs were and each of the server's threads (grouped
 by name): its CPU per event, and how long it ran and waited for a CPU (`/proc/<pid>/task/*/schedstat`).
+
+Every run also counts the CPU time of the whole machine's work per request: the server's, the
+database server's (PostgreSQL's processes) and the load generator's (wrk, or pgbench's client).
+Their sum bounds the rate a run could reach with every CPU busy; for PostgreSQL it shows whether
+events at 3 x pgbench's transactions per second would fit in the CPUs at all.
 """
 import argparse
 import concurrent.futures
 import http.client
 import json
 import os
+import resource
 import re
 import secrets
 import shutil
@@ -117,17 +123,46 @@ class Server:
         self.log.close()
 
 
-def wrk(script, seconds, connections, server, env):
+def children_cpu_seconds():
+    """User and system CPU time of this script's children that have ended and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_tree_cpu_seconds(pid):
+    """User and system CPU time of a process, of its children that have ended (which it has waited
+    for), and of its children still running: PostgreSQL's postmaster and its backends and workers."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended
+        if int(entry) == pid:
+            ticks += sum(int(value) for value in fields[11:15])
+        elif int(fields[1]) == pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(script, seconds, connections, server, env, database_cpu=None):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
                os.path.join(WRK_SCRIPTS, script), server.url]
-    cpu_before = server.cpu_seconds()
+    cpu_before, load_before = server.cpu_seconds(), children_cpu_seconds()
+    database_before = database_cpu() if database_cpu else 0
     output = subprocess.run(command, env={**os.environ, "BENCH_DIR": WRK_SCRIPTS, **env}, check=True,
                             capture_output=True, text=True).stdout
     for line in output.splitlines():
         if line.startswith("BENCH "):
             result = json.loads(line[len("BENCH "):])
+            requests = max(result["requests"], 1)
             # The server's CPU per answered request: a cost that other load on the machine does not hide.
-            result["cpu_ms"] = (server.cpu_seconds() - cpu_before) * 1000 / max(result["requests"], 1)
+            result["cpu_ms"] = (server.cpu_seconds() - cpu_before) * 1000 / requests
+            result["database_cpu_ms"] = (database_cpu() - database_before) * 1000 / requests if database_cpu else 0
+            result["load_cpu_ms"] = (children_cpu_seconds() - load_before) * 1000 / requests
             result["errors"] = sum(result[k] for k in ("non_2xx", "connect_errors", "read_errors", "write_errors",
                                                        "timeouts"))
             return result
@@ -157,7 +192,7 @@ def database_for_psql(url):
     return url.split("?")[0]
 
 
-def bench_store(store, database, args, work):
+def bench_store(store, database, args, work, database_cpu=None):
     key = "pk_bench_" + secrets.token_hex(16)
     server = Server(args.patron, database, key, os.path.join(work, f"{store}.log"))
     try:
@@ -177,10 +212,10 @@ def bench_store(store, database, args, work):
         wrk("read.lua", 3, args.connections, server, env)
         before = count_events(store, database)
         log(f"{store}: GET of the program for {args.seconds} s")
-        read = wrk("read.lua", args.seconds, args.connections, server, env)
+        read = wrk("read.lua", args.seconds, args.connections, server, env, database_cpu)
         log(f"{store}: purchases for {args.seconds} s")
         threads_before, cpus_before = server.threads(), cpu_times()
-        events = wrk("events.lua", args.seconds, args.connections, server, env)
+        events = wrk("events.lua", args.seconds, args.connections, server, env, database_cpu)
         threads = thread_shares(threads_before, server.threads(), cpus_before, cpu_times(), events["requests"])
     finally:
         server.stop()
@@ -221,7 +256,7 @@ def thread_shares(before, after, cpus_before, cpus_after, requests):
     return {"busy": (total - idle) / max(total, 1), "rows": sorted(rows, key=lambda row: -row[3])}
 
 
-def pgbench(database, args):
+def pgbench(database, args, database_cpu):
     url = database_for_psql(database)
     bench_url = url.rsplit("/", 1)[0] + "/pgbench"
     subprocess.run(["psql", url, "-qc", "CREATE DATABASE pgbench"], check=True, capture_output=True)
@@ -229,8 +264,10 @@ def pgbench(database, args):
     log(f"pgbench: initialising at scale {scale}")
     subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), bench_url], check=True, capture_output=True)
     log(f"pgbench: TPC-B-like, {args.connections} clients, 2 threads, {args.seconds} s")
+    database_before, load_before = database_cpu(), children_cpu_seconds()
     run = subprocess.run(["pgbench", "-c", str(args.connections), "-j", "2", "-T", str(args.seconds), bench_url],
                          capture_output=True, text=True)
+    database_seconds, load_seconds = database_cpu() - database_before, children_cpu_seconds() - load_before
     if run.returncode != 0:
         sys.exit(f"ledger-bench: pgbench failed:\n{run.stdout}{run.stderr}")
     output = run.stdout
@@ -238,7 +275,10 @@ def pgbench(database, args):
     latency = re.search(r"latency average = ([0-9.]+) ms", output)
     if not tps:
         sys.exit(f"ledger-bench: pgbench printed no tps:\n{output}")
-    return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)) if latency else None}
+    transactions = re.search(r"number of transactions actually processed: ([0-9]+)", output)
+    count = max(int(transactions.group(1)) if transactions else 0, 1)
+    return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)) if latency else None,
+            "database_cpu_ms": database_seconds * 1000 / count, "load_cpu_ms": load_seconds * 1000 / count}
 
 
 def main():
@@ -266,8 +306,11 @@ def main():
                 env = dict(re.findall(r"^export (\w+)=(.*)$", exports, re.M))
                 pg_dir = env["PATRON_PG_DIR"].strip("'")
                 database = env["PATRON_TEST_DATABASE_URL"].strip("'")
-                results.append(bench_store(store, database, args, work))
-                pg = pgbench(database, args)
+                with open(os.path.join(pg_dir, "data", "postmaster.pid")) as pid_file:
+                    postmaster = int(pid_file.readline())
+                database_cpu = lambda: process_tree_cpu_seconds(postmaster)
+                results.append(bench_store(store, database, args, work, database_cpu))
+                pg = pgbench(database, args, database_cpu)
             else:
                 sys.exit(f"ledger-bench: unknown store {store}")
     except BaseException:
@@ -293,6 +336,18 @@ def main():
                   f"{r['p99_ms']:>9.2f}{r['max_ms']:>9.2f}{r['errors']:>8}{r['cpu_ms']:>12.3f}")
     if pg:
         print(f"{'postgres':<10}{'pgbench TPC-B':<18}{pg['tps']:>10.0f}{pg['latency_ms'] or 0:>9.2f}  (average)")
+    cpus = os.cpu_count()
+    print(f"\nCPU per request, the whole machine's work (ms); the ceiling is {cpus} CPUs ÷ the total")
+    print(f"{'store':<10}{'run':<18}{'server':>9}{'database':>10}{'load':>8}{'total':>8}{'ceiling/s':>11}")
+    rows = [(result["store"], "GET program" if name == "read" else "POST events", result[name]["cpu_ms"],
+             result[name]["database_cpu_ms"], result[name]["load_cpu_ms"])
+            for result in results for name in ("read", "events")]
+    if pg:
+        rows.append(("postgres", "pgbench TPC-B", 0, pg["database_cpu_ms"], pg["load_cpu_ms"]))
+    for store, label, server_ms, database_ms, load_ms in rows:
+        total = server_ms + database_ms + load_ms
+        print(f"{store:<10}{label:<18}{server_ms:>9.3f}{database_ms:>10.3f}{load_ms:>8.3f}{total:>8.3f}"
+              f"{cpus * 1000 / max(total, 1e-9):>11.0f}")
     if args.threads:
         for result in results:
             threads = result["threads"]
@@ -313,6 +368,11 @@ def main():
         if result["store"] == "postgres" and pg:
             ratio = events["rate"] / pg["tps"]
             print(f"  events/s ÷ pgbench tps = {ratio:.2f} (target ≥ 3): {'met' if ratio >= 3 else 'not met'}")
+            event_total = events["cpu_ms"] + events["database_cpu_ms"] + events["load_cpu_ms"]
+            pgbench_total = pg["database_cpu_ms"] + pg["load_cpu_ms"]
+            print(f"  with every CPU busy in both runs, the ratio could reach at most {pgbench_total / event_total:.2f}: "
+                  f"{event_total:.3f} ms of CPU an event against {pgbench_total:.3f} ms a pgbench transaction "
+                  f"(the events' database part alone: {events['database_cpu_ms']:.3f} ms)")
         print(f"  p99 {events['p99_ms']:.1f} ms (target ≤ 20 ms): {'met' if events['p99_ms'] <= 20 else 'not met'}")
         failed |= not result["sound"] or not result["complete"] or events["errors"] > 0 or read["errors"] > 0
     if failed:
