@@ -4,16 +4,24 @@ import PatronEngine
 import PostgresNIO
 
 // What the plans of a round record, in one statement: a data-modifying WITH with one part per table
-// it adds rows to or changes, each over `unnest` of the rows of every plan. A foreign key is checked
-// at the end of the statement, after every part has run, so the parts may reference rows that
-// other parts add (a lot its event, an allocation its transfer and lot); they are listed in the
-// order that SQLite's writes take all the same. The statement is prepared once per connection:
-// planning its ten parts costs more than running them for a small round.
+// it adds rows to, each over `unnest` of the rows of every plan. A foreign key is checked at the end
+// of the statement, after every part has run, so the parts may reference rows that other parts add
+// (a lot its event, an allocation its transfer and lot); they are listed in the order that SQLite's
+// writes take all the same. The statement is prepared once per connection: planning its parts
+// costs more than running them for a small round.
+//
+// A prepared statement is planned generically after its first runs, and PostgreSQL keeps that plan
+// until the table is analyzed again: on a young database, while the tables are nearly empty, it
+// joins by reading the whole table (docs/PERFORMANCE.md, "What an event costs PostgreSQL"). So
+// the prepared statement joins nothing. Its parts only insert, and the member's purchase count is
+// an `INSERT … ON CONFLICT`, which finds the row through the unique index whatever the plan. The
+// rows that plans change in place (lots, holds, events leaving review) are updated by a second
+// statement, planned for its values at every run, and only in rounds that change any.
 
 /// Every row that the plans of a round add or change.
 struct PostgresLedgerRoundWrites: Sendable {
     /// Per member, the purchases to add to its count.
-    var purchases: [String: Int64] = [:]
+    var purchases: [String: Purchases] = [:]
     var events: [StoredEvent] = []
     /// Events held for review whose status and receipt change, provided they are still in review.
     var resolvedEvents: [StoredEvent] = []
@@ -24,6 +32,11 @@ struct PostgresLedgerRoundWrites: Sendable {
     var transfers: [Transfer] = []
     /// Each member's balances after the write, per unit.
     var accounts: [Account] = []
+
+    struct Purchases: Sendable {
+        var programID: String
+        var added: Int64
+    }
 
     struct Account: Sendable {
         var memberID: String
@@ -54,7 +67,9 @@ struct PostgresLedgerRoundWrites: Sendable {
     /// Adds what `plan` records, for the members `read` names.
     mutating func add(_ plan: LedgerPlan, read: LedgerRead) {
         guard plan.writes else { return }
-        if plan.purchasesAdded != 0 { purchases[read.memberID, default: 0] += plan.purchasesAdded }
+        if plan.purchasesAdded != 0 {
+            purchases[read.memberID, default: Purchases(programID: read.programID, added: 0)].added += plan.purchasesAdded
+        }
         if let event = plan.event { events.append(event) }
         if let resolved = plan.resolvedEvent { resolvedEvents.append(resolved) }
         if let changes = plan.counterpartChanges, let counterpartID = read.counterpartID {
@@ -73,6 +88,9 @@ struct PostgresLedgerRoundWrites: Sendable {
             .map { Account(memberID: memberID, unit: $0.key, balances: $0.value) }
     }
 
+    /// Whether the round changes rows in place, which `writeChanges` does.
+    var changesRows: Bool { !resolvedEvents.isEmpty || !updatedLots.isEmpty || !updatedHolds.isEmpty }
+
     /// Whether two plans change the same row: they would have been in different rounds. An UPDATE
     /// over `unnest` would apply only one of two changes to a row, so the round is not written.
     var changesARowTwice: Bool {
@@ -87,23 +105,58 @@ struct PostgresLedgerRoundWrites: Sendable {
 struct PostgresLedgerRoundConflict: Error {}
 
 extension PostgresStore {
-    /// Records every row of a round's plans in one statement. Throws when the statement fails or a
-    /// guarded change finds its row gone or changed: the transaction must then be rolled back.
+    /// Records every row of a round's plans: the rows they add in one prepared statement, the rows
+    /// they change in another. Throws when a statement fails or a change finds its row gone or
+    /// changed: the transaction must then be rolled back.
     func write(_ writes: PostgresLedgerRoundWrites, on connection: PostgresConnection) async throws {
         guard !writes.isEmpty else { return }
         guard !writes.changesARowTwice else { throw PostgresLedgerRoundConflict() }
-        var counts: PostgresLedgerRoundWrites.Row?
-        for try await row in try await connection.execute(writes, logger: logger) { counts = row }
-        // Every member's `ledger_members` row exists (`lockMembers` made it); an event is resolved
-        // only while it is in review, so only one decision ever stands.
-        guard let counts, counts.purchases == writes.purchases.count else { throw StoreError.missing }
-        guard counts.resolved == writes.resolvedEvents.count else { throw StoreError.concurrentUpdate }
+        var purchases: Int?
+        for try await row in try await connection.execute(writes, logger: logger) { purchases = row }
+        guard purchases == writes.purchases.count else { throw StoreError.missing }
+        if writes.changesRows { try await writeChanges(writes, on: connection) }
+    }
+
+    /// Changes the lots, holds and events that the round's plans change, in one statement planned
+    /// for these rows: each table is read through its primary key, or, while it is small enough,
+    /// scanned. Every row is there (the plans read them in this transaction, and no row of the
+    /// ledger is ever deleted); an event is resolved only while it is in review, so only one
+    /// decision ever stands.
+    private func writeChanges(_ writes: PostgresLedgerRoundWrites, on connection: PostgresConnection) async throws {
+        let lots = writes.updatedLots, holds = writes.updatedHolds, events = writes.resolvedEvents
+        let row = try await rows("""
+            WITH resolved AS (
+                UPDATE ledger_events e SET status = u.status, receipt = u.receipt
+                FROM unnest(\(events.map(\.id)), \(events.map(\.status)),
+                            \(events.map { String(decoding: $0.receipt, as: UTF8.self) })) AS u(id, status, receipt)
+                WHERE e.id = u.id AND e.status = 'review'
+                RETURNING e.id
+            ), updated_lots AS (
+                UPDATE ledger_lots l SET remaining = u.remaining, state = u.state
+                FROM unnest(\(lots.map(\.id)), \(lots.map(\.remaining)), \(lots.map(\.state.rawValue)))
+                    AS u(id, remaining, state)
+                WHERE l.id = u.id
+                RETURNING l.id
+            ), updated_holds AS (
+                UPDATE ledger_holds h SET captured = u.captured, status = u.status, resolved_at = u.resolved_at
+                FROM unnest(\(holds.map(\.id)), \(holds.map(\.captured)), \(holds.map(\.status.rawValue)),
+                            \(PostgresNullableArray(holds.map(\.resolvedAt)))) AS u(id, captured, status, resolved_at)
+                WHERE h.id = u.id
+                RETURNING h.id
+            )
+            SELECT (SELECT count(*) FROM resolved) AS resolved, (SELECT count(*) FROM updated_lots) AS lots,
+                (SELECT count(*) FROM updated_holds) AS holds
+            """, on: connection).first
+        guard let row, try row["lots"].decode(Int.self) == lots.count, try row["holds"].decode(Int.self) == holds.count else {
+            throw StoreError.missing
+        }
+        guard try row["resolved"].decode(Int.self) == events.count else { throw StoreError.concurrentUpdate }
     }
 }
 
 extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
-    /// How many members' purchase counts changed, and how many events were resolved.
-    typealias Row = (purchases: Int, resolved: Int)
+    /// How many members' purchase counts were recorded.
+    typealias Row = Int
 
     static var sql: String { statement.sql }
 
@@ -117,35 +170,22 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
         }
         let sql = """
             WITH purchases AS (
-                UPDATE ledger_members m SET purchases = m.purchases + u.added
-                FROM unnest(\(next(2))) AS u(member_id, added)
-                WHERE m.member_id = u.member_id
+                INSERT INTO ledger_members AS m (member_id, program_id, purchases)
+                SELECT * FROM unnest(\(next(3)))
+                ON CONFLICT (member_id) DO UPDATE SET purchases = m.purchases + excluded.purchases
                 RETURNING m.member_id
             ), events AS (
                 INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at, amount,
                     order_id, channel, fingerprint, status, receipt, body)
                 SELECT * FROM unnest(\(next(14)))
-            ), resolved AS (
-                UPDATE ledger_events e SET status = u.status, receipt = u.receipt
-                FROM unnest(\(next(3))) AS u(id, status, receipt)
-                WHERE e.id = u.id AND e.status = 'review'
-                RETURNING e.id
             ), created_lots AS (
                 INSERT INTO ledger_lots (id, program_id, member_id, event_id, order_id, source, amount, remaining, state,
                     earned_at, available_at, expires_at)
                 SELECT * FROM unnest(\(next(12)))
-            ), updated_lots AS (
-                UPDATE ledger_lots l SET remaining = u.remaining, state = u.state
-                FROM unnest(\(next(3))) AS u(id, remaining, state)
-                WHERE l.id = u.id
             ), created_holds AS (
                 INSERT INTO ledger_holds (id, program_id, member_id, amount, captured, status, reference, created_at,
                     expires_at, resolved_at, request_key)
                 SELECT * FROM unnest(\(next(11)))
-            ), updated_holds AS (
-                UPDATE ledger_holds h SET captured = u.captured, status = u.status, resolved_at = u.resolved_at
-                FROM unnest(\(next(4))) AS u(id, captured, status, resolved_at)
-                WHERE h.id = u.id
             ), transfers AS (
                 INSERT INTO ledger_transfers (id, program_id, member_id, unit, debit, credit, amount, kind, reason,
                     reference, event_id, lot_id, hold_id, reverses, actor, occurred_at, posted_at, request_key)
@@ -160,7 +200,7 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
                     held = excluded.held, debt = excluded.debt, earned = excluded.earned, redeemed = excluded.redeemed,
                     expired = excluded.expired
             )
-            SELECT (SELECT count(*) FROM purchases) AS purchases, (SELECT count(*) FROM resolved) AS resolved
+            SELECT count(*) FROM purchases
             """
         return (sql, used)
     }()
@@ -170,7 +210,8 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
         var bindings = PostgresBindings(capacity: Self.statement.parameters)
         let purchases = self.purchases.sorted { $0.key < $1.key }
         bindings.append(purchases.map { $0.key })
-        bindings.append(purchases.map { $0.value })
+        bindings.append(purchases.map { $0.value.programID })
+        bindings.append(purchases.map { $0.value.added })
 
         bindings.append(events.map(\.id))
         bindings.append(events.map(\.programID))
@@ -187,10 +228,6 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
         bindings.append(events.map { String(decoding: $0.receipt, as: UTF8.self) })
         bindings.append(PostgresNullableArray(events.map { $0.body.map { String(decoding: $0, as: UTF8.self) } }))
 
-        bindings.append(resolvedEvents.map(\.id))
-        bindings.append(resolvedEvents.map(\.status))
-        bindings.append(resolvedEvents.map { String(decoding: $0.receipt, as: UTF8.self) })
-
         bindings.append(createdLots.map(\.id))
         bindings.append(createdLots.map(\.programID))
         bindings.append(createdLots.map(\.memberID))
@@ -204,10 +241,6 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
         bindings.append(createdLots.map(\.availableAt))
         bindings.append(PostgresNullableArray(createdLots.map(\.expiresAt)))
 
-        bindings.append(updatedLots.map(\.id))
-        bindings.append(updatedLots.map(\.remaining))
-        bindings.append(updatedLots.map(\.state.rawValue))
-
         bindings.append(createdHolds.map(\.id))
         bindings.append(createdHolds.map(\.programID))
         bindings.append(createdHolds.map(\.memberID))
@@ -219,11 +252,6 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
         bindings.append(createdHolds.map(\.expiresAt))
         bindings.append(PostgresNullableArray(createdHolds.map(\.resolvedAt)))
         bindings.append(PostgresNullableArray(createdHolds.map(\.requestKey)))
-
-        bindings.append(updatedHolds.map(\.id))
-        bindings.append(updatedHolds.map(\.captured))
-        bindings.append(updatedHolds.map(\.status.rawValue))
-        bindings.append(PostgresNullableArray(updatedHolds.map(\.resolvedAt)))
 
         bindings.append(transfers.map(\.id))
         bindings.append(transfers.map(\.programID))
@@ -264,7 +292,6 @@ extension PostgresLedgerRoundWrites: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (purchases, resolved) = try row.decode((Int, Int).self)
-        return (purchases, resolved)
+        try row.decode(Int.self)
     }
 }
