@@ -35,6 +35,8 @@ struct PostgresLedgerRoundWrites: Sendable {
 
     struct Purchases: Sendable {
         var programID: String
+        /// Never negative: counts only grow. The upsert's proposed row must pass the row's CHECK
+        /// before PostgreSQL looks for the row it conflicts with (SQLite's count upsert too).
         var added: Int64
     }
 
@@ -59,15 +61,13 @@ struct PostgresLedgerRoundWrites: Sendable {
         }
     }
 
-    var isEmpty: Bool {
-        purchases.isEmpty && events.isEmpty && resolvedEvents.isEmpty && createdLots.isEmpty && updatedLots.isEmpty
-            && createdHolds.isEmpty && updatedHolds.isEmpty && transfers.isEmpty && accounts.isEmpty
-    }
+    var isEmpty: Bool { !addsRows && !changesRows }
 
     /// Adds what `plan` records, for the members `read` names.
     mutating func add(_ plan: LedgerPlan, read: LedgerRead) {
         guard plan.writes else { return }
         if plan.purchasesAdded != 0 {
+            assert(plan.purchasesAdded > 0, "purchase counts only grow")
             purchases[read.memberID, default: Purchases(programID: read.programID, added: 0)].added += plan.purchasesAdded
         }
         if let event = plan.event { events.append(event) }
@@ -86,6 +86,12 @@ struct PostgresLedgerRoundWrites: Sendable {
         transfers += changes.transfers
         accounts += changes.accounts.sorted { $0.key.rawValue < $1.key.rawValue }
             .map { Account(memberID: memberID, unit: $0.key, balances: $0.value) }
+    }
+
+    /// Whether the round adds rows, or adds to purchase counts: what the prepared statement does.
+    var addsRows: Bool {
+        !purchases.isEmpty || !events.isEmpty || !createdLots.isEmpty || !createdHolds.isEmpty || !transfers.isEmpty
+            || !accounts.isEmpty
     }
 
     /// Whether the round changes rows in place, which `writeChanges` does.
@@ -111,9 +117,11 @@ extension PostgresStore {
     func write(_ writes: PostgresLedgerRoundWrites, on connection: PostgresConnection) async throws {
         guard !writes.isEmpty else { return }
         guard !writes.changesARowTwice else { throw PostgresLedgerRoundConflict() }
-        var purchases: Int?
-        for try await row in try await connection.execute(writes, logger: logger) { purchases = row }
-        guard purchases == writes.purchases.count else { throw StoreError.missing }
+        if writes.addsRows {
+            var purchases: Int?
+            for try await row in try await connection.execute(writes, logger: logger) { purchases = row }
+            guard purchases == writes.purchases.count else { throw StoreError.missing }
+        }
         if writes.changesRows { try await writeChanges(writes, on: connection) }
     }
 
