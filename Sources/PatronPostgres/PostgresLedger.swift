@@ -185,6 +185,9 @@ extension PostgresStore: LedgerStore {
     /// Nothing: the indexes the ledger's queries use are PostgreSQL's own, and its columns' types
     /// and checks hold at every write.
     public func storedRecordBreaches(programID: String) async throws -> [String] { [] }
+
+    /// Nothing: every row of the ledger refers to its member by a foreign key.
+    public func strayRecordBreaches() async throws -> [String] { [] }
 }
 
 // MARK: - Locking

@@ -50,17 +50,19 @@ extension Optional: DirectBindable where Wrapped: DirectBindable {
     }
 }
 
-/// The current row of a statement run directly, read by column position (from 0).
+/// The current row of a statement run directly, read by column position (from 0). A NULL where
+/// a value is required throws, as GRDB's and postgres-nio's decoding do, rather than read as 0 or "".
 struct DirectRow {
     fileprivate let statement: OpaquePointer
 
-    func int64(_ column: Int32) -> Int64 {
-        sqlite3_column_int64(statement, column)
+    func int64(_ column: Int32) throws -> Int64 {
+        guard let value = optionalInt64(column) else { throw null(column) }
+        return value
     }
 
-    /// The column's text; empty for NULL, which a NOT NULL column never holds.
-    func string(_ column: Int32) -> String {
-        optionalString(column) ?? ""
+    func string(_ column: Int32) throws -> String {
+        guard let value = optionalString(column) else { throw null(column) }
+        return value
     }
 
     func optionalString(_ column: Int32) -> String? {
@@ -70,7 +72,14 @@ struct DirectRow {
     }
 
     func optionalInt64(_ column: Int32) -> Int64? {
-        sqlite3_column_type(statement, column) == SQLITE_NULL ? nil : int64(column)
+        sqlite3_column_type(statement, column) == SQLITE_NULL ? nil : sqlite3_column_int64(statement, column)
+    }
+
+    /// A NULL in a column the reader requires: the file was changed outside Patron.
+    private func null(_ column: Int32) -> DatabaseError {
+        let name = sqlite3_column_name(statement, column).map { String(cString: $0) } ?? "\(column)"
+        return DatabaseError(resultCode: .SQLITE_CORRUPT, message: "column \(name) is NULL",
+                             sql: sqlite3_sql(statement).map { String(cString: $0) })
     }
 }
 

@@ -206,6 +206,18 @@ extension SQLiteStore {
         }
     }
 
+    /// Member activity under a number that is no member's: the log keys its rows by the member's
+    /// number, which no foreign key ties to `ledger_members`, so the program's check cannot see them.
+    public func strayRecordBreaches() async throws -> [String] {
+        try await pool.read { db in
+            let stray = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM ledger_member_activity
+                WHERE member_number NOT IN (SELECT number FROM ledger_members)
+                """) ?? 0
+            return stray > 0 ? ["member activity: \(stray) rows under a number that is no member's"] : []
+        }
+    }
+
     /// A unique key of the ledger's own records broken is a duplicate of something already
     /// recorded; one of the member's number or activity is not: it means those are out of step
     /// with the ledger (which `patron ledger verify` reports), and stays an error.
@@ -240,17 +252,17 @@ extension SQLiteStore {
         var activity: Int64 = 0
         // The reads every event makes run directly (Database+Direct.swift): this is the one writer.
         try db.direct(MemberRow.select, read.memberID) { row in
-            snapshot.purchases = row.int64(0)
-            number = row.int64(1)
-            activity = row.int64(2)
+            snapshot.purchases = try row.int64(0)
+            number = try row.int64(1)
+            activity = try row.int64(2)
             // A unit whose columns are all zero is left out: an account of zeros is the same as none
             // to every reader (`MemberLedger.account`, `LedgerAudit`), and the write sets it to zeros.
             for (index, unit) in MemberRow.units.enumerated() {
                 let first = Int32(MemberRow.firstBalanceColumn + index * MemberRow.fields.count)
                 let account = MemberAccount(
-                    pending: row.int64(first), available: row.int64(first + 1), held: row.int64(first + 2),
-                    debt: row.int64(first + 3), earned: row.int64(first + 4), redeemed: row.int64(first + 5),
-                    expired: row.int64(first + 6))
+                    pending: try row.int64(first), available: try row.int64(first + 1), held: try row.int64(first + 2),
+                    debt: try row.int64(first + 3), earned: try row.int64(first + 4), redeemed: try row.int64(first + 5),
+                    expired: try row.int64(first + 6))
                 if account != MemberAccount() { snapshot.accounts[unit] = account }
             }
         }
@@ -295,7 +307,7 @@ extension SQLiteStore {
         if let orderID = read.orderID {
             try db.direct("""
                 SELECT id, member_id, amount FROM ledger_events WHERE program_id = ? AND order_id = ? AND type = 'purchase'
-                """, read.programID, orderID) { row in purchase = (row.string(0), row.string(1), row.int64(2)) }
+                """, read.programID, orderID) { row in purchase = (try row.string(0), try row.string(1), try row.int64(2)) }
         }
         if let orderID = read.orderID, let purchase {
             let refunded = try db.value("""

@@ -320,17 +320,13 @@ extension SQLiteStore {
         }
     }
 
-    /// The member's recorded level, from a row with the `tier…` columns.
+    /// The member's recorded level, from a row with the `tier…` columns; `tier_since` is read
+    /// only when there is a level.
     static func memberTier(_ row: Row) -> MemberTier? {
-        memberTier(level: row["tier"], since: row["tier_since"], until: row["tier_until"], version: row["tier_version"])
-    }
-
-    /// `since` is read only when there is a level.
-    private static func memberTier(level: String?, since: @autoclosure () -> Int64, until: Int64?, version: Int)
-        -> MemberTier? {
-        level.map { level in
-            MemberTier(level: level, since: Timestamp.date(milliseconds: since()),
-                       manualUntil: until.map(Timestamp.date(milliseconds:)), version: version)
+        (row["tier"] as String?).map { level in
+            MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
+                       manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
+                       version: row["tier_version"])
         }
     }
 
@@ -346,21 +342,28 @@ extension SQLiteStore {
 
     /// A member from a row of `memberColumns`.
     static func member(_ row: DirectRow) throws -> Member {
-        Member(id: row.string(0), programID: row.string(1), externalID: row.optionalString(2),
-               status: try decode(MemberStatus.self, row.string(3)), kind: try decode(MemberKind.self, row.string(4)),
-               organisationID: row.optionalString(5),
-               profile: MemberProfile(name: row.optionalString(6), phone: row.optionalString(7),
-                                      email: row.optionalString(8), birthday: row.optionalString(9),
-                                      gender: row.optionalString(10).flatMap(Gender.init), region: row.optionalString(11)),
-               channel: try decode(EnrolmentChannel.self, row.string(12)),
-               attributes: try StoredForms.decodeAttributes(row.string(13)),
-               consents: try StoredForms.decodeConsents(row.string(14)),
-               enrolledAt: Timestamp.date(milliseconds: row.int64(15)),
-               updatedAt: Timestamp.date(milliseconds: row.int64(16)),
-               erasedAt: row.optionalInt64(17).map(Timestamp.date(milliseconds:)), revision: Int(row.int64(18)),
-               tier: memberTier(level: row.optionalString(19), since: row.int64(20), until: row.optionalInt64(21),
-                                version: Int(row.int64(22))),
-               planCode: row.optionalString(23), planUntil: row.optionalInt64(24).map(Timestamp.date(milliseconds:)))
+        let level = row.optionalString(19)
+        return Member(
+            id: try row.string(0), programID: try row.string(1), externalID: row.optionalString(2),
+            status: try decode(MemberStatus.self, row.string(3)), kind: try decode(MemberKind.self, row.string(4)),
+            organisationID: row.optionalString(5),
+            profile: MemberProfile(name: row.optionalString(6), phone: row.optionalString(7), email: row.optionalString(8),
+                                   birthday: row.optionalString(9),
+                                   gender: try row.optionalString(10).map { try decode(Gender.self, $0) },
+                                   region: row.optionalString(11)),
+            channel: try decode(EnrolmentChannel.self, row.string(12)),
+            attributes: try StoredForms.decodeAttributes(row.string(13)),
+            consents: try StoredForms.decodeConsents(row.string(14)),
+            enrolledAt: Timestamp.date(milliseconds: try row.int64(15)),
+            updatedAt: Timestamp.date(milliseconds: try row.int64(16)),
+            erasedAt: row.optionalInt64(17).map(Timestamp.date(milliseconds:)), revision: Int(try row.int64(18)),
+            // `tier_since` is read only when there is a level, as `memberTier(_:)` does.
+            tier: try level.map { level in
+                MemberTier(level: level, since: Timestamp.date(milliseconds: try row.int64(20)),
+                           manualUntil: row.optionalInt64(21).map(Timestamp.date(milliseconds:)),
+                           version: Int(try row.int64(22)))
+            },
+            planCode: row.optionalString(23), planUntil: row.optionalInt64(24).map(Timestamp.date(milliseconds:)))
     }
 }
 

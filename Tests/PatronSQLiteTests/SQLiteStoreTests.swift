@@ -399,6 +399,14 @@ struct SQLiteStoreTests {
                 """) == [extra, missing(1), miscounted])
             #expect(try await audit(after: "DELETE FROM ledger_member_activity WHERE seq = 99") == [])
 
+            // When a row is logged under a number that is no member's, Then verify finds it,
+            // though it belongs to no program
+            #expect(try await audit(after: """
+                INSERT INTO ledger_member_activity (member_number, occurred_at, seq, kind, code, amount)
+                VALUES ((SELECT max(number) + 1 FROM ledger_members), 0, 1, 'earn', 'stray', 0)
+                """) == ["store: member activity: 1 rows under a number that is no member's"])
+            #expect(try await audit(after: "DELETE FROM ledger_member_activity WHERE code = 'stray'") == [])
+
             // When the check-in and what it earned go missing from the log, Then verify misses both
             // and the count is wrong
             #expect(try await audit(after: "DELETE FROM ledger_member_activity WHERE code = 'check_in'")
@@ -418,6 +426,39 @@ struct SQLiteStoreTests {
 
             // Then verify reports it
             #expect(try await fixture.audit() == ["program shop: events: 1 receipts are not JSON"])
+        }
+    }
+
+    @Test("a member read directly refuses a NULL where a value is required, rather than read it as 0 or empty")
+    func directMemberReadRefusesNull() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a member with a level
+            let (sqlite, fixture, member) = try await Self.memberWithPurchase(on: store)
+            try await sqlite.pool.write { db in
+                try db.execute(sql: "UPDATE members SET tier = 'gold', tier_since = 0 WHERE id = ?", arguments: [member])
+            }
+            #expect(try await store.member(programID: fixture.program.id, id: member)?.tier?.level == "gold")
+
+            // When the level's start is lost, Then reading the member fails, naming the column
+            try await sqlite.pool.write { db in
+                try db.execute(sql: "UPDATE members SET tier_since = NULL WHERE id = ?", arguments: [member])
+            }
+            let error = try await #require(throws: DatabaseError.self) {
+                try await store.member(programID: fixture.program.id, id: member)
+            }
+            #expect(error.resultCode == .SQLITE_CORRUPT)
+            #expect(error.message == "column tier_since is NULL")
+
+            // And NULL is still read as nothing where nothing is allowed, and empty text as empty
+            try await sqlite.pool.read { db in
+                try db.direct("SELECT NULL, '', 0") { row in
+                    #expect(row.optionalString(0) == nil && row.optionalInt64(0) == nil)
+                    let text = try row.string(1), number = try row.int64(2)
+                    #expect(text == "" && row.optionalString(1) == "")
+                    #expect(number == 0)
+                    #expect(throws: DatabaseError.self) { try row.int64(0) }
+                }
+            }
         }
     }
 

@@ -305,6 +305,9 @@ public protocol LedgerStore: Sendable {
     /// and what it stores as given is well formed. In words; empty when all of it holds, or when
     /// the store's writes check everything. `patron ledger verify` reports each as a breach.
     func storedRecordBreaches(programID: String) async throws -> [String]
+    /// Records the store derives for a program's members that no longer belong to any member, and
+    /// so to no program, which `storedRecordBreaches` cannot see. In words; empty when there are none.
+    func strayRecordBreaches() async throws -> [String]
 }
 
 /// How many lots and holds a program has.

@@ -71,6 +71,8 @@ extension Engine {
             }
             result.breaches += try await store.storedRecordBreaches(programID: program.id).map { "program \(program.code): \($0)" }
         }
+        // Whichever program is checked: such rows belong to none.
+        result.breaches += try await store.strayRecordBreaches().map { "store: \($0)" }
         for (unit, accounts) in result.balances where accounts.values.reduce(0, +) != 0 {
             result.breaches.append("\(unit.rawValue): debits and credits differ by \(accounts.values.reduce(0, +))")
         }

@@ -197,6 +197,9 @@ struct MeasuredStore: PatronStore {
     func storedRecordBreaches(programID: String) async throws -> [String] {
         try await measure("stored_record_breaches") { try await base.storedRecordBreaches(programID: programID) }
     }
+    func strayRecordBreaches() async throws -> [String] {
+        try await measure("stray_record_breaches") { try await base.strayRecordBreaches() }
+    }
 
     func qualifyingValue(programID: String, memberID: String, metric: TierPolicy.Metric, from: Date?, through: Date)
         async throws -> Int64 {
