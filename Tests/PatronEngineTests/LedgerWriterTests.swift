@@ -60,4 +60,34 @@ struct LedgerWriterTests {
             #expect(writer.threadsStarted == 0)
         }
     }
+
+    @Test("refuses what waits when the system will not start its thread, and starts one for the next write")
+    func threadRefused() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a writer whose first thread the system refuses
+            let refusals = Mutex(1)
+            let writer = LedgerWriter(store: store, threadIdleTimeout: .milliseconds(200)) { body in
+                let refuse = refusals.withLock { count in
+                    defer { count -= 1 }
+                    return count > 0
+                }
+                return refuse ? false : LedgerWriter.startSystemThread(body)
+            }
+
+            // When a write arrives, Then it is refused as unavailable, and no thread is taken for running
+            let error = await #expect(throws: EngineError.self) { try await Self.answeringThread(writer) }
+            guard case .unavailable(let code, _)? = error else {
+                Issue.record("expected unavailable, got \(String(describing: error))")
+                return
+            }
+            #expect(code == "writer_unavailable")
+            #expect(!writer.threadRunning)
+            #expect(writer.threadsStarted == 0)
+
+            // When the next write arrives, Then a thread starts and commits it
+            let thread = try await Self.answeringThread(writer)
+            #expect(thread == LedgerWriter.threadName)
+            #expect(writer.threadsStarted == 1)
+        }
+    }
 }

@@ -61,11 +61,15 @@ final class LedgerWriter: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     /// How long the writer's thread waits for a write before it ends; the next write starts another.
     private let threadIdleTimeout: DispatchTimeInterval
+    /// Starts a system thread that runs its argument; false when the system refuses one.
+    private let startThread: @Sendable (@escaping @Sendable () -> Void) -> Bool
 
-    init(store: any LedgerStore, threadIdleTimeout: DispatchTimeInterval = .seconds(1)) {
+    init(store: any LedgerStore, threadIdleTimeout: DispatchTimeInterval = .seconds(1),
+         startThread: @escaping @Sendable (@escaping @Sendable () -> Void) -> Bool = LedgerWriter.startSystemThread) {
         self.store = store
         blockingPerform = store.blockingPerform
         self.threadIdleTimeout = threadIdleTimeout
+        self.startThread = startThread
     }
 
     /// Runs `work` in the next batch and returns its plan once the batch is committed.
@@ -146,6 +150,7 @@ final class LedgerWriter: Sendable {
 
     // MARK: - The writer's thread
 
+    /// The system's name of the writer's thread (at most 15 bytes, as Linux allows).
     static let threadName = "patron-ledger"
 
     /// How many writer's threads have started so far.
@@ -173,16 +178,44 @@ final class LedgerWriter: Sendable {
         case .nothing: break
         case .signal: wake.signal()
         case .startThread:
-            // Foundation names the system's thread only from the thread itself, once `start()`
-            // has recorded the thread's handle: the thread waits for that.
-            let started = DispatchSemaphore(value: 0)
-            Thread { [self] in
-                started.wait()
-                Thread.current.name = Self.threadName
-                runThread()
-            }.start()
-            started.signal()
+            guard !startThread({ [self] in runThread() }) else { return }
+            // No thread will take what waits, this write with it: each is refused, and the next
+            // write tries to start one again.
+            let waiting = state.withLock { state in
+                state.thread = .none
+                state.threadsStarted -= 1
+                defer { state.queue.removeAll() }
+                return state.queue
+            }
+            for entry in waiting {
+                entry.waiter.resume(with: .failure(EngineError.unavailable(
+                    code: "writer_unavailable", detail: "The ledger's writer could not start; retry shortly.")))
+            }
         }
+    }
+
+    /// Starts a detached system thread named `threadName` that runs `body`, with the system's
+    /// default stack; false when the system refuses (`pthread_create` fails, as it may for want of
+    /// memory or under a limit on threads). Foundation's `Thread` gives no way to see that failure.
+    static func startSystemThread(_ body: @escaping @Sendable () -> Void) -> Bool {
+        let box = Unmanaged.passRetained(ThreadBody(body))
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let code = pthread_create(&thread, &attributes, { argument in
+            // Foundation names the system's thread, from the thread itself.
+            Thread.current.name = LedgerWriter.threadName
+            guard let argument else { return nil }
+            Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().body()
+            return nil
+        }, box.toOpaque())
+        guard code == 0 else {
+            box.release()
+            return false
+        }
+        return true
     }
 
     /// Commits batch after batch while writes wait; waits for more up to `threadIdleTimeout`, then
@@ -230,4 +263,11 @@ final class LedgerWriter: Sendable {
         }
         for (entry, result) in zip(batch, results) { entry.waiter.resume(with: result) }
     }
+}
+
+/// What a thread started by `LedgerWriter.startSystemThread` runs, carried through `pthread_create`.
+private final class ThreadBody: Sendable {
+    let body: @Sendable () -> Void
+
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
 }
