@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -37,6 +38,19 @@ extension String: DirectBindable {
             guard let start = bytes.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, transient) }
             return sqlite3_bind_text(statement, index, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self),
                                      Int32(bytes.count), transient)
+        }
+    }
+}
+
+/// Text already in UTF-8 bytes (a receipt the engine wrote), bound as text without making a String.
+struct UTF8Text: DirectBindable {
+    var bytes: Data
+
+    func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
+        bytes.withUnsafeBytes { buffer in
+            guard let start = buffer.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, transient) }
+            return sqlite3_bind_text(statement, index, start.assumingMemoryBound(to: CChar.self), Int32(buffer.count),
+                                     transient)
         }
     }
 }

@@ -440,7 +440,7 @@ extension SQLiteStore {
                 """, event.id, event.programID, event.memberID, event.clientID, event.type,
                       Timestamp.milliseconds(event.occurredAt), Timestamp.milliseconds(event.recordedAt),
                       event.amount, event.orderID, event.channel, event.fingerprint, event.status,
-                      String(decoding: event.receipt, as: UTF8.self), event.body.map { String(decoding: $0, as: UTF8.self) })
+                      UTF8Text(bytes: event.receipt), event.body.map(UTF8Text.init))
         }
         if let resolved = plan.resolvedEvent { try resolveEvent(resolved, db) }
         // The event goes into the activity of the member it is recorded under: the subject, or for

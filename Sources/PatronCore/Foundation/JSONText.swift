@@ -387,25 +387,38 @@ struct JSONWriter {
         bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * depth))
     }
 
+    /// A string in quotes: the runs that need no escape are copied whole, byte by byte only the rest.
     mutating func write(_ string: String) {
         bytes.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): append("\\\"")
-            case UInt8(ascii: "\\"): append("\\\\")
-            case 0x0A: append("\\n")
-            case 0x0D: append("\\r")
-            case 0x09: append("\\t")
-            case 0x08: append("\\b")
-            case 0x0C: append("\\f")
-            case 0..<0x20:
-                append("\\u00")
-                bytes.append(Hex.digit(byte >> 4))
-                bytes.append(Hex.digit(byte & 0x0F))
-            default: bytes.append(byte)
+        var string = string
+        string.withUTF8 { utf8 in
+            var run = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run..<index]))
+                escape(byte)
+                run = index + 1
             }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[run...]))
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func escape(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""): append("\\\"")
+        case UInt8(ascii: "\\"): append("\\\\")
+        case 0x0A: append("\\n")
+        case 0x0D: append("\\r")
+        case 0x09: append("\\t")
+        case 0x08: append("\\b")
+        case 0x0C: append("\\f")
+        default:
+            append("\\u00")
+            bytes.append(Hex.digit(byte >> 4))
+            bytes.append(Hex.digit(byte & 0x0F))
+        }
     }
 
     /// An integer's decimal digits, without making a String of them.
@@ -505,7 +518,8 @@ public struct CanonicalJSONWriter {
         separate()
         writer.bytes.append(UInt8(ascii: "\""))
         key.withUTF8Buffer { writer.bytes.append(contentsOf: $0) }
-        writer.bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        writer.bytes.append(UInt8(ascii: "\""))
+        writer.bytes.append(UInt8(ascii: ":"))
         follows = false
     }
 
