@@ -65,7 +65,7 @@ extension Optional: DirectBindable where Wrapped: DirectBindable {
 }
 
 /// The current row of a statement run directly, read by column position (from 0). A NULL where
-/// a value is required throws, as GRDB's and postgres-nio's decoding do, rather than read as 0 or "".
+/// a value is required throws, as postgres-nio's decoding does, rather than read as 0 or "".
 struct DirectRow {
     fileprivate let statement: OpaquePointer
 

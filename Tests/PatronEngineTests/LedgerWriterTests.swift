@@ -90,4 +90,56 @@ struct LedgerWriterTests {
             #expect(writer.threadsStarted == 1)
         }
     }
+
+    @Test("refuses a write that queued while the refused thread was being started, not only the first")
+    func threadRefusedWithAWriteQueued() async throws {
+        try await TestStoreKind.sqlite.withStore { store in
+            // Given a writer whose first start blocks until told, then is refused
+            let starting = DispatchSemaphore(value: 0)
+            let proceed = DispatchSemaphore(value: 0)
+            let calls = Mutex(0)
+            let writer = LedgerWriter(store: store, threadIdleTimeout: .milliseconds(200)) { body in
+                let first = calls.withLock { count in
+                    count += 1
+                    return count == 1
+                }
+                guard first else { return LedgerWriter.startSystemThread(body) }
+                starting.signal()
+                proceed.wait()
+                return false
+            }
+            /// The write's outcome, submitted from a thread of Dispatch's, which the first start blocks.
+            func outcome() async -> Result<Void, any Error> {
+                await withCheckedContinuation { continuation in
+                    DispatchQueue.global().async {
+                        writer.submit(Self.work) { result in continuation.resume(returning: result.map { _ in }) }
+                    }
+                }
+            }
+
+            // When one write starts the thread and a second queues while it starts
+            async let first = outcome()
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    starting.wait()
+                    continuation.resume()
+                }
+            }
+            async let second = outcome()
+            // (the second is queued once the writer holds two writes; it does not start a thread)
+            while !writer.isQueued(count: 2) { try await Task.sleep(for: .milliseconds(5)) }
+            proceed.signal()
+
+            // Then both are refused as unavailable
+            for result in await [first, second] {
+                guard case .failure(EngineError.unavailable(let code, _)) = result else {
+                    Issue.record("expected unavailable, got \(result)")
+                    continue
+                }
+                #expect(code == "writer_unavailable")
+            }
+            #expect(calls.withLock { $0 } == 1)
+            #expect(!writer.threadRunning)
+        }
+    }
 }

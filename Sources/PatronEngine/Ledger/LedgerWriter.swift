@@ -156,6 +156,9 @@ final class LedgerWriter: Sendable {
     /// How many writer's threads have started so far.
     var threadsStarted: Int { state.withLock { $0.threadsStarted } }
 
+    /// Whether `count` writes wait to be taken into a batch.
+    func isQueued(count: Int) -> Bool { state.withLock { $0.queue.count == count } }
+
     /// Whether a writer's thread is running (busy or waiting for writes).
     var threadRunning: Bool { state.withLock { $0.thread != .none } }
 
@@ -198,17 +201,18 @@ final class LedgerWriter: Sendable {
     /// default stack; false when the system refuses (`pthread_create` fails, as it may for want of
     /// memory or under a limit on threads). Foundation's `Thread` gives no way to see that failure.
     static func startSystemThread(_ body: @escaping @Sendable () -> Void) -> Bool {
-        let box = Unmanaged.passRetained(ThreadBody(body))
-        var thread = pthread_t()
         var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
+        guard pthread_attr_init(&attributes) == 0 else { return false }
         defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        guard pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) == 0 else { return false }
+        #if canImport(Darwin)
+        var thread: pthread_t?
+        #else
+        var thread = pthread_t()
+        #endif
+        let box = Unmanaged.passRetained(ThreadBody(body))
         let code = pthread_create(&thread, &attributes, { argument in
-            // Foundation names the system's thread, from the thread itself.
-            Thread.current.name = LedgerWriter.threadName
-            guard let argument else { return nil }
-            Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().body()
+            ThreadBody.run(argument)
             return nil
         }, box.toOpaque())
         guard code == 0 else {
@@ -270,4 +274,13 @@ private final class ThreadBody: Sendable {
     let body: @Sendable () -> Void
 
     init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    /// On the new thread: names it, then runs and releases the body `argument` holds (optional
+    /// here, so that the call reads the same whether the system's start routine takes it optional).
+    static func run(_ argument: UnsafeMutableRawPointer?) {
+        // Foundation names the system's thread, from the thread itself.
+        Thread.current.name = LedgerWriter.threadName
+        guard let argument else { return }
+        Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().body()
+    }
 }
