@@ -43,7 +43,7 @@ extension SQLiteStore {
         guard let member else { return nil }
         return EntitlementState(
             memberID: memberID, isActive: (member["status"] as String) == MemberStatus.active.rawValue,
-            tier: memberTier(member),
+            tier: try memberTier(member),
             planUntil: (member["plan_until"] as Int64?).map(Timestamp.date(milliseconds:)), usage: usage)
     }
 

@@ -322,11 +322,12 @@ extension SQLiteStore {
 
     /// The member's recorded level, from a row with the `tier…` columns; `tier_since` is read
     /// only when there is a level.
-    static func memberTier(_ row: Row) -> MemberTier? {
-        (row["tier"] as String?).map { level in
-            MemberTier(level: level, since: Timestamp.date(milliseconds: row["tier_since"]),
+    static func memberTier(_ row: Row) throws -> MemberTier? {
+        // `decode` throws on a NULL where the subscript would stop the process.
+        try (row["tier"] as String?).map { level in
+            MemberTier(level: level, since: Timestamp.date(milliseconds: try row.decode(Int64.self, forColumn: "tier_since")),
                        manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-                       version: row["tier_version"])
+                       version: try row.decode(Int.self, forColumn: "tier_version"))
         }
     }
 

@@ -448,6 +448,10 @@ struct SQLiteStoreTests {
             }
             #expect(error.resultCode == .SQLITE_CORRUPT)
             #expect(error.message == "column tier_since is NULL")
+            // and so does the member's standing for an entitlement check, read through GRDB's rows
+            await #expect(throws: RowDecodingError.self) {
+                try await store.entitlementState(programID: fixture.program.id, memberID: member, periods: [:])
+            }
 
             // And NULL is still read as nothing where nothing is allowed, and empty text as empty
             try await sqlite.pool.read { db in
