@@ -148,6 +148,12 @@ def process_tree_cpu_seconds(pid):
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def total_cpu_ms(run):
+    """The whole machine's CPU per request of a run: the server's (none for pgbench), the database
+    server's and the load generator's."""
+    return run.get("cpu_ms", 0) + run["database_cpu_ms"] + run["load_cpu_ms"]
+
+
 def wrk(script, seconds, connections, server, env, database_cpu=None):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
                os.path.join(WRK_SCRIPTS, script), server.url]
@@ -339,15 +345,14 @@ def main():
     cpus = os.cpu_count()
     print(f"\nCPU per request, the whole machine's work (ms); the ceiling is {cpus} CPUs ÷ the total")
     print(f"{'store':<10}{'run':<18}{'server':>9}{'database':>10}{'load':>8}{'total':>8}{'ceiling/s':>11}")
-    rows = [(result["store"], "GET program" if name == "read" else "POST events", result[name]["cpu_ms"],
-             result[name]["database_cpu_ms"], result[name]["load_cpu_ms"])
+    rows = [(result["store"], "GET program" if name == "read" else "POST events", result[name])
             for result in results for name in ("read", "events")]
     if pg:
-        rows.append(("postgres", "pgbench TPC-B", 0, pg["database_cpu_ms"], pg["load_cpu_ms"]))
-    for store, label, server_ms, database_ms, load_ms in rows:
-        total = server_ms + database_ms + load_ms
-        print(f"{store:<10}{label:<18}{server_ms:>9.3f}{database_ms:>10.3f}{load_ms:>8.3f}{total:>8.3f}"
-              f"{cpus * 1000 / max(total, 1e-9):>11.0f}")
+        rows.append(("postgres", "pgbench TPC-B", pg))
+    for store, label, run in rows:
+        total = total_cpu_ms(run)
+        print(f"{store:<10}{label:<18}{run.get('cpu_ms', 0):>9.3f}{run['database_cpu_ms']:>10.3f}"
+              f"{run['load_cpu_ms']:>8.3f}{total:>8.3f}{cpus * 1000 / max(total, 1e-9):>11.0f}")
     if args.threads:
         for result in results:
             threads = result["threads"]
@@ -368,8 +373,7 @@ def main():
         if result["store"] == "postgres" and pg:
             ratio = events["rate"] / pg["tps"]
             print(f"  events/s ÷ pgbench tps = {ratio:.2f} (target ≥ 3): {'met' if ratio >= 3 else 'not met'}")
-            event_total = events["cpu_ms"] + events["database_cpu_ms"] + events["load_cpu_ms"]
-            pgbench_total = pg["database_cpu_ms"] + pg["load_cpu_ms"]
+            event_total, pgbench_total = total_cpu_ms(events), total_cpu_ms(pg)
             print(f"  with every CPU busy in both runs, the ratio could reach at most {pgbench_total / event_total:.2f}: "
                   f"{event_total:.3f} ms of CPU an event against {pgbench_total:.3f} ms a pgbench transaction "
                   f"(the events' database part alone: {events['database_cpu_ms']:.3f} ms)")

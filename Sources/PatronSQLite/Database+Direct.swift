@@ -34,11 +34,7 @@ extension Int: DirectBindable {
 extension String: DirectBindable {
     func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
         var text = self
-        return text.withUTF8 { bytes in
-            guard let start = bytes.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, transient) }
-            return sqlite3_bind_text(statement, index, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self),
-                                     Int32(bytes.count), transient)
-        }
+        return text.withUTF8 { bindText(UnsafeRawBufferPointer($0), to: statement, at: index) }
     }
 }
 
@@ -47,12 +43,14 @@ struct UTF8Text: DirectBindable {
     var bytes: Data
 
     func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
-        bytes.withUnsafeBytes { buffer in
-            guard let start = buffer.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, transient) }
-            return sqlite3_bind_text(statement, index, start.assumingMemoryBound(to: CChar.self), Int32(buffer.count),
-                                     transient)
-        }
+        bytes.withUnsafeBytes { bindText($0, to: statement, at: index) }
     }
+}
+
+/// Binds UTF-8 `bytes` as text (empty text when there are none, never NULL); SQLite copies them.
+private func bindText(_ bytes: UnsafeRawBufferPointer, to statement: OpaquePointer, at index: Int32) -> Int32 {
+    guard let start = bytes.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, transient) }
+    return sqlite3_bind_text(statement, index, start.assumingMemoryBound(to: CChar.self), Int32(bytes.count), transient)
 }
 
 extension Optional: DirectBindable where Wrapped: DirectBindable {

@@ -320,14 +320,19 @@ extension SQLiteStore {
         }
     }
 
-    /// The member's recorded level, from a row with the `tier…` columns; `tier_since` is read
-    /// only when there is a level.
+    /// The member's recorded level, from a row with the `tier…` columns. `decode` throws on a
+    /// NULL where the subscript would stop the process.
     static func memberTier(_ row: Row) throws -> MemberTier? {
-        // `decode` throws on a NULL where the subscript would stop the process.
-        try (row["tier"] as String?).map { level in
-            MemberTier(level: level, since: Timestamp.date(milliseconds: try row.decode(Int64.self, forColumn: "tier_since")),
-                       manualUntil: (row["tier_until"] as Int64?).map(Timestamp.date(milliseconds:)),
-                       version: try row.decode(Int.self, forColumn: "tier_version"))
+        try memberTier(level: row["tier"], since: try row.decode(Int64.self, forColumn: "tier_since"),
+                       until: row["tier_until"], version: try row.decode(Int.self, forColumn: "tier_version"))
+    }
+
+    /// `since` is read only when there is a level.
+    private static func memberTier(level: String?, since: @autoclosure () throws -> Int64, until: Int64?,
+                                   version: Int) throws -> MemberTier? {
+        try level.map { level in
+            MemberTier(level: level, since: Timestamp.date(milliseconds: try since()),
+                       manualUntil: until.map(Timestamp.date(milliseconds:)), version: version)
         }
     }
 
@@ -343,8 +348,7 @@ extension SQLiteStore {
 
     /// A member from a row of `memberColumns`.
     static func member(_ row: DirectRow) throws -> Member {
-        let level = row.optionalString(19)
-        return Member(
+        Member(
             id: try row.string(0), programID: try row.string(1), externalID: row.optionalString(2),
             status: try decode(MemberStatus.self, row.string(3)), kind: try decode(MemberKind.self, row.string(4)),
             organisationID: row.optionalString(5),
@@ -358,12 +362,8 @@ extension SQLiteStore {
             enrolledAt: Timestamp.date(milliseconds: try row.int64(15)),
             updatedAt: Timestamp.date(milliseconds: try row.int64(16)),
             erasedAt: row.optionalInt64(17).map(Timestamp.date(milliseconds:)), revision: Int(try row.int64(18)),
-            // `tier_since` is read only when there is a level, as `memberTier(_:)` does.
-            tier: try level.map { level in
-                MemberTier(level: level, since: Timestamp.date(milliseconds: try row.int64(20)),
-                           manualUntil: row.optionalInt64(21).map(Timestamp.date(milliseconds:)),
-                           version: Int(try row.int64(22)))
-            },
+            tier: try memberTier(level: row.optionalString(19), since: try row.int64(20), until: row.optionalInt64(21),
+                                 version: Int(try row.int64(22))),
             planCode: row.optionalString(23), planUntil: row.optionalInt64(24).map(Timestamp.date(milliseconds:)))
     }
 }

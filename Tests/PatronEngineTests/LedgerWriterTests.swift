@@ -127,7 +127,7 @@ struct LedgerWriterTests {
             }
             async let second = outcome()
             // (the second is queued once the writer holds two writes; it does not start a thread)
-            while !writer.isQueued(count: 2) { try await Task.sleep(for: .milliseconds(5)) }
+            while writer.queueLength < 2 { try await Task.sleep(for: .milliseconds(5)) }
             proceed.signal()
 
             // Then both are refused as unavailable

@@ -156,8 +156,8 @@ final class LedgerWriter: Sendable {
     /// How many writer's threads have started so far.
     var threadsStarted: Int { state.withLock { $0.threadsStarted } }
 
-    /// Whether `count` writes wait to be taken into a batch.
-    func isQueued(count: Int) -> Bool { state.withLock { $0.queue.count == count } }
+    /// How many writes wait to be taken into a batch.
+    var queueLength: Int { state.withLock { $0.queue.count } }
 
     /// Whether a writer's thread is running (busy or waiting for writes).
     var threadRunning: Bool { state.withLock { $0.thread != .none } }
