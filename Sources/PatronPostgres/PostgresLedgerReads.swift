@@ -214,6 +214,8 @@ extension PostgresStore {
         let usage = wanted.map { reads[$0] }
         // Each capped rule with the position of its read in `usage`, counted from 1 as ORDINALITY is.
         let caps = usage.enumerated().flatMap { position, read in read.capRules.map { (Int64(position + 1), $0) } }
+        // A window no cap of the rule counts is not summed (`CappedRule`).
+        let lifetimes = caps.map(\.1.lifetime), days = caps.map(\.1.day)
         for row in try await rows("""
             SELECT w.n, l.points_earned_in_day, l.events_in_hour, c.code, c.lifetime, c.day
             FROM unnest(\(usage.map(\.memberID)),
@@ -232,11 +234,11 @@ extension PostgresStore {
             LEFT JOIN LATERAL (
                 SELECT r.code,
                     (SELECT coalesce(sum(amount), 0) FROM ledger_transfers
-                     WHERE member_id = w.member_id AND kind = 'earn' AND reason = r.code)::bigint AS lifetime,
+                     WHERE r.lifetime AND member_id = w.member_id AND kind = 'earn' AND reason = r.code)::bigint AS lifetime,
                     (SELECT coalesce(sum(amount), 0) FROM ledger_transfers
-                     WHERE member_id = w.member_id AND kind = 'earn' AND reason = r.code
+                     WHERE r.day AND member_id = w.member_id AND kind = 'earn' AND reason = r.code
                        AND occurred_at >= w.cap_start AND occurred_at < w.cap_end)::bigint AS day
-                FROM unnest(\(caps.map { $0.0 }), \(caps.map { $0.1 })) AS r(n, code)
+                FROM unnest(\(caps.map { $0.0 }), \(caps.map(\.1.code)), \(lifetimes), \(days)) AS r(n, code, lifetime, day)
                 WHERE r.n = w.n
             ) c ON true
             """, on: connection) {

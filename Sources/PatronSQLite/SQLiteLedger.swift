@@ -327,18 +327,20 @@ extension SQLiteStore {
         for rule in read.capRules {
             var usage = CapUsage()
             if let number {
-                usage.lifetime = try db.directInt64("""
-                    SELECT coalesce(sum(amount), 0) FROM ledger_member_activity
-                    WHERE member_number = ? AND kind = 'earn' AND code = ?
-                    """, number, rule) ?? 0
-                if let day = read.capDay {
+                if rule.lifetime {
+                    usage.lifetime = try db.directInt64("""
+                        SELECT coalesce(sum(amount), 0) FROM ledger_member_activity
+                        WHERE member_number = ? AND kind = 'earn' AND code = ?
+                        """, number, rule.code) ?? 0
+                }
+                if rule.day, let day = read.capDay {
                     usage.day = try db.directInt64("""
                         SELECT coalesce(sum(amount), 0) FROM ledger_member_activity
                         WHERE member_number = ? AND occurred_at >= ? AND occurred_at < ? AND kind = 'earn' AND code = ?
-                        """, number, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end), rule) ?? 0
+                        """, number, Timestamp.milliseconds(day.start), Timestamp.milliseconds(day.end), rule.code) ?? 0
                 }
             }
-            snapshot.capUsage[rule] = usage
+            snapshot.capUsage[rule.code] = usage
         }
         if let day = read.limitDay {
             snapshot.pointsEarnedInDay = try number.flatMap { number in

@@ -54,6 +54,8 @@ public struct LedgerFixture: Sendable {
                          "award": .string("event.amount / 100")]),
                 .object(["code": .string("check_in"), "on": .string("check_in"), "award": .string("10"),
                          "cap": .object(["per_member_per_day": .int(10)])]),
+                .object(["code": .string("review"), "on": .string("review"), "award": .string("40"),
+                         "cap": .object(["per_member_lifetime": .int(100)])]),
             ]),
         ])
         _ = try await engine.updateConfig(programCode: "shop", document: config, expectedVersion: nil, by: owner)
@@ -613,6 +615,40 @@ public enum LedgerContract {
             }
             #expect(try await fixture.audit() == [])
         },
+        StoreContractCase(name: "a rule capped by the day gives its cap again the next day, and one capped in all never more than its cap") {
+            store in
+            // Given the fixture's program: a check-in gives 10 points, at most 10 a day; a review
+            // gives 40, at most 100 in a member's life
+            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
+            let member = fixture.members[0]
+            func award(_ type: String) async throws -> (amount: Int64, cappedBy: String?) {
+                let receipt = try await fixture.post(["type": .string(type), "member": .string(member)]).receipt
+                let award = receipt.awards.first { $0.rule == type }
+                return (award?.amount ?? 0, award?.cappedBy)
+            }
+
+            // When the member checks in twice a day for three days, then writes a review a day for four
+            var checkIns: [Int64] = []
+            for _ in 0..<3 {
+                for _ in 0..<2 { checkIns.append(try await award("check_in").amount) }
+                fixture.clock.advance(86_400)
+            }
+            var reviews: [Int64] = [], cuts: [String?] = []
+            for _ in 0..<4 {
+                let (amount, cappedBy) = try await award("review")
+                reviews.append(amount)
+                cuts.append(cappedBy)
+                fixture.clock.advance(86_400)
+            }
+
+            // Then each day's first check-in earns and its second earns nothing; the reviews earn
+            // 40 twice, the 20 left of 100 (cut by the lifetime cap), then nothing
+            #expect(checkIns == [10, 0, 10, 0, 10, 0])
+            #expect(reviews == [40, 40, 20, 0])
+            #expect(cuts == [nil, nil, "per_member_lifetime", nil])
+            #expect(try await fixture.available(member) == 30 + 100)
+            #expect(try await fixture.audit() == [])
+        },
         StoreContractCase(name: "caps, limits, tier windows and plan spend count a member's own events and earnings in their time") {
             store in
             // Given a member's purchase now, a second held for review a minute later, a check-in two
@@ -633,7 +669,9 @@ public enum LedgerContract {
                                     "occurred_at": at(2 * 3_600)])
             let programID = fixture.program.id
             let day = DateInterval(start: start, duration: 86_400)
-            let read = LedgerRead(programID: programID, memberID: member, capRules: ["base", "check_in"], capDay: day,
+            let read = LedgerRead(programID: programID, memberID: member,
+                                  capRules: [CappedRule("base", day: true, lifetime: true),
+                                             CappedRule("check_in", day: true, lifetime: true)], capDay: day,
                                   limitDay: day, limitHour: DateInterval(start: start, duration: 3_600))
             func spend(from: TimeInterval, through: TimeInterval) async throws -> Int64 {
                 try await store.qualifyingValue(programID: programID, memberID: member, metric: .spend,
@@ -655,6 +693,14 @@ public enum LedgerContract {
             #expect(snapshot.capUsage["check_in"] == CapUsage(day: 0, lifetime: 10))
             #expect(snapshot.pointsEarnedInDay == 100)
             #expect(snapshot.eventsInHour == 1)
+            // And a window no cap of the rule counts is not read: the count of a rule capped by
+            // the day does not read the member's whole history, nor one capped in all the day's
+            var narrower = read
+            narrower.capRules = [CappedRule("base", day: true, lifetime: false), CappedRule("check_in", day: false, lifetime: true)]
+            #expect(try await store.ledgerSnapshot(narrower).capUsage
+                    == ["base": CapUsage(day: 100, lifetime: 0), "check_in": CapUsage(day: 0, lifetime: 10)])
+            narrower.capRules = [CappedRule("base", day: false, lifetime: true)]
+            #expect(try await store.ledgerSnapshot(narrower).capUsage == ["base": CapUsage(day: 0, lifetime: 100)])
             // And the tier windows and the plans' spend count posted purchases less posted refunds
             // (both ends of a tier window included, a plan span's end excluded), and purchases not
             // wholly refunded

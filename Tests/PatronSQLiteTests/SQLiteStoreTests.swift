@@ -243,7 +243,7 @@ struct SQLiteStoreTests {
             let epoch = Date(timeIntervalSince1970: 0)
             let day = DateInterval(start: epoch, duration: 86_400)
             let snapshot = try await store.ledgerSnapshot(LedgerRead(
-                programID: "p1", memberID: "m1", capRules: ["base", "gift"], capDay: day, limitDay: day,
+                programID: "p1", memberID: "m1", capRules: [CappedRule("base", day: true, lifetime: true), CappedRule("gift", day: true, lifetime: true)], capDay: day, limitDay: day,
                 limitHour: DateInterval(start: epoch, duration: 3)))
             #expect(snapshot.capUsage == ["base": CapUsage(day: 5, lifetime: 5), "gift": CapUsage()])
             #expect(snapshot.pointsEarnedInDay == 5)

@@ -69,6 +69,21 @@ public struct OrderFacts: Sendable, Hashable {
     }
 }
 
+/// An earning rule whose caps count what it gave the member, and the windows they count: the
+/// day of the read's `capDay`, the member's whole history, or both. A window no cap counts is not
+/// read, and its usage is 0: a lifetime's count reads every earning of the rule.
+public struct CappedRule: Sendable, Hashable {
+    public var code: String
+    public var day: Bool
+    public var lifetime: Bool
+
+    public init(_ code: String, day: Bool, lifetime: Bool) {
+        self.code = code
+        self.day = day
+        self.lifetime = lifetime
+    }
+}
+
 /// What a ledger write needs read, under the member's lock, before it runs.
 public struct LedgerRead: Sendable, Hashable {
     public var programID: String
@@ -85,7 +100,7 @@ public struct LedgerRead: Sendable, Hashable {
     /// The purchase with this order id, if the program has one.
     public var orderID: String?
     /// The earning rules whose caps need what they gave the member, and the day the caps count.
-    public var capRules: [String]
+    public var capRules: [CappedRule]
     public var capDay: DateInterval?
     /// The windows of `points.limits`: points earned in the day, events in the hour.
     public var limitDay: DateInterval?
@@ -95,7 +110,7 @@ public struct LedgerRead: Sendable, Hashable {
     public var counterpartID: String?
 
     public init(programID: String, memberID: String, lots: Bool = false, holdID: String? = nil,
-                transferID: String? = nil, eventClientID: String? = nil, orderID: String? = nil, capRules: [String] = [], capDay: DateInterval? = nil,
+                transferID: String? = nil, eventClientID: String? = nil, orderID: String? = nil, capRules: [CappedRule] = [], capDay: DateInterval? = nil,
                 limitDay: DateInterval? = nil, limitHour: DateInterval? = nil, counterpartID: String? = nil) {
         self.programID = programID
         self.memberID = memberID

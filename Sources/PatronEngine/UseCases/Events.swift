@@ -494,7 +494,10 @@ struct EventPlanner {
         return LedgerRead(
             programID: runtime.program.id, memberID: parties.subject.id, lots: event.type == LedgerEvent.refund,
             eventClientID: event.clientID, orderID: event.orderID,
-            capRules: rules.filter { !$0.cap.isEmpty }.map(\.code), capDay: day,
+            capRules: rules.filter { !$0.cap.isEmpty }.map { rule in
+                CappedRule(rule.code, day: rule.cap.perMemberPerDay != nil, lifetime: rule.cap.perMemberLifetime != nil)
+            },
+            capDay: day,
             limitDay: limitsApply ? day : nil,
             limitHour: limitsApply ? DateInterval(start: event.occurredAt.addingTimeInterval(-3600), end: event.occurredAt) : nil,
             counterpartID: parties.counterpart?.id)
