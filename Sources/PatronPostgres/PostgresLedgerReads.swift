@@ -151,18 +151,33 @@ extension PostgresStore {
 
     /// The purchase with each read's order id, in its program: its member and amount, what
     /// posted refunds returned of it, and what it earned per member and unit.
+    ///
+    /// A purchase names an order that is not yet posted, so most reads find none: they are looked
+    /// for first by a search of the order index alone, and only purchases found are read in full.
+    /// (One statement did both, and PostgreSQL took longer planning it than a probe takes to run.)
     private func readOrders(of reads: [LedgerRead], into snapshots: inout [LedgerSnapshot],
                             on connection: PostgresConnection) async throws {
         try await read(\.orderID, of: reads, into: &snapshots, at: \.order) { wanted in
-            var orders: [ProgramKey: OrderFacts] = [:]
+            var purchases: [(key: ProgramKey, id: String, memberID: String, amount: Int64)] = []
             for row in try await rows("""
-                SELECT e.program_id, e.order_id, e.id, e.member_id, e.amount,
+                SELECT e.program_id, e.order_id, e.id, e.member_id, e.amount
+                FROM unnest(\(wanted.map(\.programID)), \(wanted.map(\.key))) AS w(program_id, order_id)
+                JOIN ledger_events e ON e.program_id = w.program_id AND e.order_id = w.order_id AND e.type = 'purchase'
+                """, on: connection) {
+                purchases.append((ProgramKey(try row["program_id"].decode(String.self), try row["order_id"].decode(String.self)),
+                                  try row["id"].decode(String.self), try row["member_id"].decode(String.self),
+                                  try row["amount"].decode(Int64.self)))
+            }
+            guard !purchases.isEmpty else { return [:] }
+            var refunded: [String: Int64] = [:]
+            var earnedBy: [String: [String: [LedgerUnit: Int64]]] = [:]
+            for row in try await rows("""
+                SELECT e.id,
                     (SELECT coalesce(sum(r.amount), 0) FROM ledger_events r
                      WHERE r.program_id = e.program_id AND r.order_id = e.order_id AND r.type = 'refund'
                        AND r.status = 'posted')::bigint AS refunded,
                     earned.members, earned.units, earned.totals
-                FROM unnest(\(wanted.map(\.programID)), \(wanted.map(\.key))) AS w(program_id, order_id)
-                JOIN ledger_events e ON e.program_id = w.program_id AND e.order_id = w.order_id AND e.type = 'purchase'
+                FROM ledger_events e
                 LEFT JOIN LATERAL (
                     SELECT array_agg(g.member_id ORDER BY g.member_id, g.unit) AS members,
                         array_agg(g.unit ORDER BY g.member_id, g.unit) AS units,
@@ -170,18 +185,23 @@ extension PostgresStore {
                     FROM (SELECT member_id, unit, sum(amount)::bigint AS total FROM ledger_transfers
                           WHERE event_id = e.id AND kind = 'earn' GROUP BY member_id, unit) g
                 ) earned ON true
+                WHERE e.id = ANY(\(purchases.map(\.id)))
                 """, on: connection) {
-                var earnedBy: [String: [LedgerUnit: Int64]] = [:]
+                let id = try row["id"].decode(String.self)
+                refunded[id] = try row["refunded"].decode(Int64.self)
                 let members = try row["members"].decode([String]?.self) ?? []
                 let units = try row["units"].decode([String]?.self) ?? []
                 let totals = try row["totals"].decode([Int64]?.self) ?? []
                 for (member, (unit, total)) in zip(members, zip(units, totals)) {
-                    if let unit = LedgerUnit(rawValue: unit) { earnedBy[member, default: [:]][unit] = total }
+                    if let unit = LedgerUnit(rawValue: unit) { earnedBy[id, default: [:]][member, default: [:]][unit] = total }
                 }
-                orders[ProgramKey(try row["program_id"].decode(String.self), try row["order_id"].decode(String.self))] =
-                    OrderFacts(eventID: try row["id"].decode(String.self), memberID: try row["member_id"].decode(String.self),
-                               amount: try row["amount"].decode(Int64.self), refunded: try row["refunded"].decode(Int64.self),
-                               earnedBy: earnedBy)
+            }
+            var orders: [ProgramKey: OrderFacts] = [:]
+            for purchase in purchases {
+                // Events are never deleted: a purchase the probe found is read in full.
+                guard let refunded = refunded[purchase.id] else { throw StoreError.missing }
+                orders[purchase.key] = OrderFacts(eventID: purchase.id, memberID: purchase.memberID, amount: purchase.amount,
+                                                  refunded: refunded, earnedBy: earnedBy[purchase.id] ?? [:])
             }
             return orders
         }
