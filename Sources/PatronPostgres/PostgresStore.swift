@@ -239,9 +239,7 @@ extension PostgresStore {
     }
 
     public func member(programID: String, id: String) async throws -> Member? {
-        var found: Member?
-        for try await member in try await client.execute(MemberByID(id: id), logger: logger) { found = member }
-        return found?.programID == programID ? found : nil
+        try await rows("SELECT * FROM members WHERE program_id = \(programID) AND id = \(id)").first.map(Self.member)
     }
 
     public func members(programID: String, matching query: MemberQuery, after cursor: String?,
@@ -304,13 +302,6 @@ extension PostgresStore {
         }
     }
 
-    /// Every column `member(_:)` reads, for statements that name them.
-    static let memberColumns = """
-        id, program_id, external_id, status, kind, organisation_id, name, phone, email, birthday, gender, region, channel,
-        attributes, consents, enrolled_at, updated_at, erased_at, revision, tier, tier_since, tier_until, tier_version,
-        plan, plan_until
-        """
-
     static func member(_ row: PostgresRandomAccessRow) throws -> Member {
         Member(id: try row["id"].decode(String.self), programID: try row["program_id"].decode(String.self),
                externalID: try row["external_id"].decode(String?.self), status: try decode(MemberStatus.self, row["status"]),
@@ -327,31 +318,6 @@ extension PostgresStore {
                erasedAt: try row["erased_at"].decode(Date?.self), revision: try row["revision"].decode(Int.self),
                tier: try memberTier(row),
                planCode: try row["plan"].decode(String?.self), planUntil: try row["plan_until"].decode(Date?.self))
-    }
-}
-
-/// A member by id, the read of every event: a prepared statement, planned once per connection. Planned
-/// at each run it cost PostgreSQL more than it took to run (docs/PERFORMANCE.md).
-///
-/// A prepared statement keeps a generic plan, made without its values and perhaps on a nearly empty
-/// table, so this one can have only one plan: it asks for the id alone, which only the primary
-/// key's index answers, and the caller compares the program. (With `program_id = $1` too, the
-/// generic plan on an empty table searched `members_external_id` by program and filtered on the id:
-/// every member of the program at each read.) It names its columns, so that a column a later
-/// migration adds does not change what it returns while a connection of another node has it prepared.
-struct MemberByID: PostgresPreparedStatement {
-    typealias Row = Member
-    static let sql = "SELECT \(PostgresStore.memberColumns) FROM members WHERE id = $1"
-    var id: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(id)
-        return bindings
-    }
-
-    func decodeRow(_ row: PostgresRow) throws -> Member {
-        try PostgresStore.member(row.makeRandomAccess())
     }
 }
 
