@@ -221,10 +221,10 @@ extension PostgresStore {
         }
     }
 
-    /// What each capped rule gave the read's member on `capDay` and ever, the points earned in
-    /// `limitDay` and the events in `limitHour`. One row per read and capped rule (one row with no
-    /// rule for a read without one). A window not asked for is bound as NULL, which no time falls
-    /// in: its count is 0, as unread.
+    /// What each capped rule gave the read's member on `capDay` and ever (each only if the rule's
+    /// `CappedRule` asks for it, else 0), the points earned in `limitDay` and the events in
+    /// `limitHour`. One row per read and capped rule (one row with no rule for a read without one).
+    /// A window not asked for is bound as NULL, which no time falls in: its count is 0, as unread.
     private func readUsage(of reads: [LedgerRead], into snapshots: inout [LedgerSnapshot],
                            on connection: PostgresConnection) async throws {
         let wanted = reads.indices.filter { index in

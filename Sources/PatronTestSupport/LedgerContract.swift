@@ -31,7 +31,8 @@ public struct LedgerFixture: Sendable {
     public let organisation: String
 
     /// 1 point per ¥1 (100 minor units) and 1 growth per ¥1, pending for `pendingDays`, expiring
-    /// 30 days after earning, refunds by `refund`; a check-in gives 10 points, capped at 10 a day.
+    /// 30 days after earning, refunds by `refund`; a check-in gives 10 points, capped at 10 a day;
+    /// a review (the event type) gives 40 points, capped at 100 in a member's life.
     /// The members are persons and operators of one organisation; B2B purchases split their awards.
     public static func make(store: any PatronStore, members count: Int = 3, pendingDays: Int = 7,
                             refund: String = "within_balance", limits: JSONValue? = nil) async throws -> LedgerFixture {
