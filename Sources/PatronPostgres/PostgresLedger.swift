@@ -36,7 +36,7 @@ extension PostgresStore: LedgerStore {
                 try await lockMembers(memberIDs, on: connection)
                 do {
                     return try await perform(works, in: rounds, on: connection)
-                } catch where works.count == 1 {
+                } catch where works.count == 1 && !(error is UnusableConnection) {
                     throw LoneWorkFailure(error: error)
                 }
             }

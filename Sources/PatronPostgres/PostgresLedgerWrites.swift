@@ -110,6 +110,12 @@ struct PostgresLedgerRoundWrites: Sendable {
 /// A round's rows changed what they must not: nothing of the round may stand.
 struct PostgresLedgerRoundConflict: Error {}
 
+/// `error` came from a connection that must not be used again: `PostgresStore.transaction` closes
+/// it after the rollback, and throws `error`.
+struct UnusableConnection: Error {
+    var error: any Error
+}
+
 extension PostgresStore {
     /// Records every row of a round's plans: the rows they add in one prepared statement, the rows
     /// they change in another. Throws when a statement fails or a change finds its row gone or
@@ -119,7 +125,18 @@ extension PostgresStore {
         guard !writes.changesARowTwice else { throw PostgresLedgerRoundConflict() }
         if writes.addsRows {
             var purchases: Int?
-            for try await row in try await connection.execute(writes, logger: logger) { purchases = row }
+            do {
+                for try await row in try await connection.execute(writes, logger: logger) { purchases = row }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("23") != true {
+                // postgres-nio keeps the error of a preparation that failed (a cancel, a lock
+                // timeout, a deadlock while it waited) for the connection's life, and answers every
+                // later run of the statement on it with that error, without asking the server. So
+                // the connection is given up (`transaction`), and the pool opens another. A
+                // constraint's refusal (class 23) comes from running the statement, which
+                // preparing never does.
+                logger.warning("giving up a connection whose ledger write failed", metadata: ["error": "\(String(reflecting: error))"])
+                throw UnusableConnection(error: error)
+            }
             guard purchases == writes.purchases.count else { throw StoreError.missing }
         }
         if writes.changesRows { try await writeChanges(writes, on: connection) }

@@ -55,13 +55,24 @@ public final class PostgresStore: PatronStore, Service {
     }
 
     /// Runs `work` in a transaction; errors thrown inside come out unwrapped, and unique violations
-    /// become `StoreError.duplicate`.
+    /// become `StoreError.duplicate`. After `work` throws `UnusableConnection`, the transaction is
+    /// rolled back and the connection closed, so that the pool opens another in its place.
     func transaction<T: Sendable>(_ work: (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await translatingConstraints {
-                try await client.withTransaction(logger: logger) { connection in try await work(connection) }
+                try await client.withConnection { connection in
+                    do {
+                        return try await connection.withTransaction(logger: logger) { connection in try await work(connection) }
+                    } catch let error as PostgresTransactionError where error.closureError is UnusableConnection {
+                        // Closed after the rollback: closed inside the transaction, the rollback's query
+                        // on it never returned.
+                        try? await connection.close()
+                        throw error
+                    }
+                }
             }
         } catch let error as PostgresTransactionError {
+            if let unusable = error.closureError as? UnusableConnection { throw Self.translate(unusable.error) }
             if let closureError = error.closureError { throw Self.translate(closureError) }
             throw Self.translate(error.beginError ?? error.commitError ?? error)
         }

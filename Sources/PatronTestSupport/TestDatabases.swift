@@ -21,18 +21,25 @@ public enum TestStoreKind: String, Sendable, CaseIterable, CustomStringConvertib
 
     /// A database URL for a new, empty database of this kind, deleted when `body` ends.
     public func withDatabaseURL<T>(_ body: (String) async throws -> T) async throws -> T {
+        try await withDatabase { url, _ in try await body(url) }
+    }
+
+    /// A new, empty database of this kind, by its URL and its name (PostgreSQL's; the file's path
+    /// for SQLite), deleted when `body` ends.
+    func withDatabase<T>(_ body: (String, String) async throws -> T) async throws -> T {
         switch self {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("patron-test-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: directory) }
-            return try await body("sqlite:\(directory.path)/patron.sqlite")
+            let path = "\(directory.path)/patron.sqlite"
+            return try await body("sqlite:\(path)", path)
         case .postgres:
             let server = try PostgresTestServer.fromEnvironment()
             let name = "patron_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased())"
             try await server.admin("CREATE DATABASE \(name)")
             do {
-                let result = try await body(server.url(database: name))
+                let result = try await body(server.url(database: name), name)
                 try? await server.admin("DROP DATABASE \(name) WITH (FORCE)")
                 return result
             } catch {
@@ -44,31 +51,41 @@ public enum TestStoreKind: String, Sendable, CaseIterable, CustomStringConvertib
 
     /// A migrated store of this kind on a new, empty database, running for as long as `body` runs.
     public func withStore<T: Sendable>(_ body: @Sendable @escaping (any PatronStore) async throws -> T) async throws -> T {
-        try await withDatabaseURL { url in
-            switch self {
-            case .sqlite:
+        switch self {
+        case .sqlite:
+            try await withDatabaseURL { url in
                 let store = try SQLiteStore(path: String(url.dropFirst("sqlite:".count)))
                 try await store.migrate()
                 return try await body(store)
-            case .postgres:
-                let parsed = try PostgresURL(url, maximumConnections: 10)
-                let store = PostgresStore(configuration: parsed.configuration, displayName: parsed.displayName,
-                                          logger: Logger(label: "patron.test.postgres"))
-                return try await withThrowingTaskGroup(of: T?.self) { group in
-                    group.addTask {
-                        try await store.run()
-                        return nil
-                    }
-                    group.addTask {
-                        try await store.migrate()
-                        return try await body(store)
-                    }
-                    defer { group.cancelAll() }
-                    while let result = try await group.next() {
-                        if let result { return result }
-                    }
-                    preconditionFailure("the store's test body ended without a result")
+            }
+        case .postgres:
+            try await Self.withPostgresStore { store, _ in try await body(store) }
+        }
+    }
+
+    /// A migrated PostgreSQL store on a new, empty database, with a pool of at most
+    /// `maximumConnections`, running for as long as `body` runs; `body` also gets the database's name.
+    public static func withPostgresStore<T: Sendable>(
+        maximumConnections: Int = 10, _ body: @Sendable @escaping (PostgresStore, String) async throws -> T
+    ) async throws -> T {
+        try await TestStoreKind.postgres.withDatabase { url, name in
+            let parsed = try PostgresURL(url, maximumConnections: maximumConnections)
+            let store = PostgresStore(configuration: parsed.configuration, displayName: parsed.displayName,
+                                      logger: Logger(label: "patron.test.postgres"))
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await store.run()
+                    return nil
                 }
+                group.addTask {
+                    try await store.migrate()
+                    return try await body(store, name)
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                }
+                preconditionFailure("the store's test body ended without a result")
             }
         }
     }
@@ -108,13 +125,18 @@ public struct PostgresTestServer: Sendable {
         return "postgres://\(credentials)@\(host):\(port)/\(database)?sslmode=disable"
     }
 
-    /// Runs one statement on the administrative database (creating and dropping test databases).
-    public func admin(_ sql: String) async throws {
+    /// A connection of its own to `database` (by default the administrative one), for the caller to close.
+    public func connect(to database: String? = nil) async throws -> PostgresConnection {
         let configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password,
-                                                             database: database, tls: .disable)
-        let connection = try await PostgresConnection.connect(
+                                                             database: database ?? self.database, tls: .disable)
+        return try await PostgresConnection.connect(
             on: PostgresClient.defaultEventLoopGroup.any(), configuration: configuration, id: 1,
             logger: Logger(label: "patron.test.postgres.admin"))
+    }
+
+    /// Runs one statement on the administrative database (creating and dropping test databases).
+    public func admin(_ sql: String) async throws {
+        let connection = try await connect()
         do {
             try await connection.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "patron.test.postgres.admin"))
             try await connection.close()

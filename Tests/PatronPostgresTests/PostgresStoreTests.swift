@@ -1,6 +1,8 @@
+import Logging
 import PatronEngine
 import PatronPostgres
 import PatronTestSupport
+import PostgresNIO
 import Testing
 
 @Suite("PostgreSQL store", .enabled(if: PostgresTestServer.isConfigured || PostgresTestServer.isRequired,
@@ -14,6 +16,46 @@ struct PostgresStoreTests {
     @Test("meets the ledger contract", arguments: LedgerContract.cases)
     func ledgerContract(_ contractCase: StoreContractCase) async throws {
         try await TestStoreKind.postgres.withStore { store in try await contractCase.run(store) }
+    }
+
+    @Test("a batch whose write statement failed to be prepared leaves no connection that fails every later batch")
+    func failedPrepare() async throws {
+        // Given a store of one connection, and a member
+        try await TestStoreKind.withPostgresStore(maximumConnections: 1) { store, database in
+            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
+            let member = fixture.members[0]
+            let server = try PostgresTestServer.fromEnvironment()
+            let logger = Logger(label: "patron.test.postgres.holder")
+            let holder = try await server.connect(to: database)
+
+            // When another session holds `ledger_holds`, which of a purchase's statements only the
+            // batch's write names, and the first purchase's batch, preparing that statement for
+            // the first time on the connection, waits for it and is cancelled
+            try await holder.query("BEGIN", logger: logger)
+            try await holder.query("LOCK TABLE ledger_holds IN ACCESS EXCLUSIVE MODE", logger: logger)
+            let first = Task { try await fixture.purchase(member, amount: 1_000, order: "P-1") }
+            var cancelled = false
+            for _ in 0..<500 where !cancelled {
+                try await Task.sleep(for: .milliseconds(10))
+                let rows = try await holder.query("""
+                    SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                    """, logger: logger)
+                for try await done in rows.decode(Bool.self) where done { cancelled = true }
+            }
+            #expect(cancelled)
+            await #expect(throws: (any Error).self) { try await first.value }
+            try await holder.query("ROLLBACK", logger: logger)
+            try await holder.close()
+
+            // Then the next purchases are recorded: the connection that kept the failed
+            // preparation was closed, not left to fail each batch with it
+            for order in 2...4 {
+                try await fixture.purchase(member, amount: 1_000, order: "P-\(order)")
+            }
+            #expect(try await fixture.available(member) == 30)
+            #expect(try await fixture.audit() == [])
+        }
     }
 }
 
