@@ -36,7 +36,9 @@ extension PostgresStore: LedgerStore {
                 try await lockMembers(memberIDs, on: connection)
                 do {
                     return try await perform(works, in: rounds, on: connection)
-                } catch where works.count == 1 && !(error is UnusableConnection) {
+                } catch let unusable as UnusableConnection where works.count == 1 {
+                    throw UnusableConnection(error: LoneWorkFailure(error: unusable.error))
+                } catch where works.count == 1 {
                     throw LoneWorkFailure(error: error)
                 }
             }

@@ -127,16 +127,18 @@ extension PostgresStore {
             var purchases: Int?
             do {
                 for try await row in try await connection.execute(writes, logger: logger) { purchases = row }
-            } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("23") != true {
+            } catch let error as PSQLError where !writePrepared.withLock({ $0.contains(connection.id) }) {
                 // postgres-nio keeps the error of a preparation that failed (a cancel, a lock
                 // timeout, a deadlock while it waited) for the connection's life, and answers every
                 // later run of the statement on it with that error, without asking the server. So
-                // the connection is given up (`transaction`), and the pool opens another. A
-                // constraint's refusal (class 23) comes from running the statement, which
-                // preparing never does.
-                logger.warning("giving up a connection whose ledger write failed", metadata: ["error": "\(String(reflecting: error))"])
+                // a connection on which the statement never ran is given up (`transaction`), and
+                // the pool opens another. Once it has run, it stays prepared, and its failures are
+                // of that run alone.
+                logger.warning("giving up a connection whose ledger write failed before it ever ran",
+                               metadata: ["error": "\(String(reflecting: error))"])
                 throw UnusableConnection(error: error)
             }
+            writePrepared.withLock { _ = $0.insert(connection.id) }
             guard purchases == writes.purchases.count else { throw StoreError.missing }
         }
         if writes.changesRows { try await writeChanges(writes, on: connection) }

@@ -4,6 +4,7 @@ import PatronCore
 import PatronEngine
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The production store: PostgreSQL through one `PostgresClient` pool per process, run as a service.
 /// Any number of Patron nodes may share the database: every invariant is held by constraints,
@@ -14,6 +15,9 @@ public final class PostgresStore: PatronStore, Service {
     public let displayName: String
     /// The connections the pool may open.
     let maximumConnections: Int
+    /// The pool's connections on which the batch write statement has run once: prepared for good
+    /// (see `write(_:on:)`).
+    let writePrepared = Mutex<Set<PostgresConnection.ID>>([])
 
     public init(configuration: PostgresClient.Configuration, displayName: String, logger: Logger) {
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
