@@ -6,7 +6,7 @@ import Testing
 
 /// The back-test and the live server decide alike: a random history posted to the engine, with the
 /// review job run on time as the server's scheduler runs it, ends every member at the level the
-/// simulator gives them, with the same points.
+/// simulator gives them, with the same points, capped rules' included.
 @Suite("Simulation agrees with the server")
 struct SimulationAgreementTests {
     typealias T = TierEngineTests
@@ -19,7 +19,9 @@ struct SimulationAgreementTests {
                           {"code":"loyal","on":"purchase",
                            "when":"member.purchases >= 3 && event.occurred_at.getDayOfWeek(program.time_zone) < 6",
                            "award":"event.amount / 1000"},
-                          {"code":"platinum","on":"purchase","when":"[member][0].tier == 'platinum'","award":"9"}],
+                          {"code":"platinum","on":"purchase","when":"[member][0].tier == 'platinum'","award":"9"},
+                          {"code":"daily","on":"purchase","award":"event.amount / 500","cap":{"per_member_per_day":300}},
+                          {"code":"first_orders","on":"purchase","award":"100","cap":{"per_member_lifetime":250}}],
          "tiers":{"metric":"growth","window":{"kind":"rolling_months","months":3},"review":{"kind":"monthly"},
                   "downgrade":"to_qualified",
                   "levels":[{"code":"silver","name":"S","threshold":0},
@@ -29,14 +31,18 @@ struct SimulationAgreementTests {
 
     @Test("levels and points after a random history", arguments: TestStoreKind.available)
     func agreement(_ kind: TestStoreKind) async throws {
-        // A history: 12 members, purchases through 2025 in Shanghai, some refunded in part or whole.
+        // A history: 12 members, purchases through 2025 in Shanghai, some refunded in part or whole,
+        // and some an hour after the member's last (a second on the day, for the daily cap).
         var random = SeededGenerator(seed: 0x51A7)
         var rows: [(member: Int, at: Date, type: String, amount: Int, order: String)] = []
         let start = T.at("2025-01-05T00:00:00+08:00").timeIntervalSince1970
         for member in 0..<12 {
             var orders: [(String, Int)] = []
+            var last: Date?
             for number in 0..<Int.random(in: 4...10, using: &random) {
-                let at = Date(timeIntervalSince1970: (start + Double.random(in: 0..<(350 * 86_400), using: &random)).rounded())
+                var at = Date(timeIntervalSince1970: (start + Double.random(in: 0..<(350 * 86_400), using: &random)).rounded())
+                if let last, Int.random(in: 0..<3, using: &random) == 0 { at = last + 3_600 }
+                last = at
                 if !orders.isEmpty, Int.random(in: 0..<5, using: &random) == 0 {
                     let (order, amount) = orders[Int.random(in: 0..<orders.count, using: &random)]
                     rows.append((member, at, "refund", Bool.random(using: &random) ? amount : amount / 2, order))
