@@ -169,8 +169,8 @@ extension PostgresStore {
                                   try row["amount"].decode(Int64.self)))
             }
             guard !purchases.isEmpty else { return [:] }
-            var refunded: [String: Int64] = [:]
-            var earnedBy: [String: [String: [LedgerUnit: Int64]]] = [:]
+            // Per purchase found: what refunds returned, and what it earned per member and unit.
+            var details: [String: (refunded: Int64, earnedBy: [String: [LedgerUnit: Int64]])] = [:]
             for row in try await rows("""
                 SELECT e.id,
                     (SELECT coalesce(sum(r.amount), 0) FROM ledger_events r
@@ -187,21 +187,21 @@ extension PostgresStore {
                 ) earned ON true
                 WHERE e.id = ANY(\(purchases.map(\.id)))
                 """, on: connection) {
-                let id = try row["id"].decode(String.self)
-                refunded[id] = try row["refunded"].decode(Int64.self)
+                var earnedBy: [String: [LedgerUnit: Int64]] = [:]
                 let members = try row["members"].decode([String]?.self) ?? []
                 let units = try row["units"].decode([String]?.self) ?? []
                 let totals = try row["totals"].decode([Int64]?.self) ?? []
                 for (member, (unit, total)) in zip(members, zip(units, totals)) {
-                    if let unit = LedgerUnit(rawValue: unit) { earnedBy[id, default: [:]][member, default: [:]][unit] = total }
+                    if let unit = LedgerUnit(rawValue: unit) { earnedBy[member, default: [:]][unit] = total }
                 }
+                details[try row["id"].decode(String.self)] = (try row["refunded"].decode(Int64.self), earnedBy)
             }
             var orders: [ProgramKey: OrderFacts] = [:]
             for purchase in purchases {
                 // Events are never deleted: a purchase the probe found is read in full.
-                guard let refunded = refunded[purchase.id] else { throw StoreError.missing }
+                guard let detail = details[purchase.id] else { throw StoreError.missing }
                 orders[purchase.key] = OrderFacts(eventID: purchase.id, memberID: purchase.memberID, amount: purchase.amount,
-                                                  refunded: refunded, earnedBy: earnedBy[purchase.id] ?? [:])
+                                                  refunded: detail.refunded, earnedBy: detail.earnedBy)
             }
             return orders
         }

@@ -53,8 +53,8 @@ public enum TestStoreKind: String, Sendable, CaseIterable, CustomStringConvertib
     public func withStore<T: Sendable>(_ body: @Sendable @escaping (any PatronStore) async throws -> T) async throws -> T {
         switch self {
         case .sqlite:
-            try await withDatabaseURL { url in
-                let store = try SQLiteStore(path: String(url.dropFirst("sqlite:".count)))
+            try await withDatabase { _, path in
+                let store = try SQLiteStore(path: path)
                 try await store.migrate()
                 return try await body(store)
             }
