@@ -133,7 +133,13 @@ extension PostgresStore {
                 // later run of the statement on it with that error, without asking the server. So
                 // a connection on which the statement never ran is given up (`transaction`), and
                 // the pool opens another. Once it has run, it stays prepared, and its failures are
-                // of that run alone.
+                // of that run alone. A constraint's failure (class 23, such as a retried request's
+                // unique violation) comes from running the statement, which was therefore prepared:
+                // the connection is kept.
+                if error.serverInfo?[.sqlState]?.hasPrefix("23") == true {
+                    writePrepared.withLock { _ = $0.insert(connection.id) }
+                    throw error
+                }
                 logger.warning("giving up a connection whose ledger write failed before it ever ran",
                                metadata: ["error": "\(String(reflecting: error))"])
                 throw UnusableConnection(error: error)

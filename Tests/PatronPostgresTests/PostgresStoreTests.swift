@@ -63,6 +63,65 @@ struct PostgresStoreTests {
             #expect(try await fixture.audit() == [])
         }
     }
+    @Test("a batch whose first write on a connection breaks a unique index keeps the connection")
+    func uniqueViolationOnFirstWrite() async throws {
+        // Given a store of one connection, and a member
+        try await TestStoreKind.withPostgresStore(maximumConnections: 1) { store, database in
+            let fixture = try await LedgerFixture.make(store: store, members: 1, pendingDays: 0)
+            let member = fixture.members[0]
+            let server = try PostgresTestServer.fromEnvironment()
+            let logger = Logger(label: "patron.test.postgres.holder")
+            let holder = try await server.connect(to: database)
+            do {
+                let before = try await Self.otherBackends(on: holder, logger: logger)
+                // When another session records event E-1 without committing, so that the store,
+                // not seeing it, writes its own E-1 in the first write on its connection, waits
+                // on the unique index, and breaks it once the other session commits
+                try await holder.query("BEGIN", logger: logger)
+                try await holder.query("""
+                    INSERT INTO ledger_events (id, program_id, member_id, client_id, type, occurred_at, recorded_at,
+                        amount, order_id, fingerprint, status, receipt)
+                    VALUES ('held-E-1', \(fixture.program.id), \(member), 'E-1', 'check_in', now(), now(),
+                        0, NULL, 'other', 'posted', '{}')
+                    """, logger: logger)
+                let first = Task { try await fixture.purchase(member, amount: 1_000, order: "P-1", id: "E-1") }
+                var waited = false
+                for _ in 0..<500 where !waited {
+                    try await Task.sleep(for: .milliseconds(10))
+                    let rows = try await holder.query("""
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()
+                        """, logger: logger)
+                    for try await count in rows.decode(Int.self) where count > 0 { waited = true }
+                }
+                try await holder.query("COMMIT", logger: logger)
+                _ = await first.result
+                #expect(waited)
+
+                // Then the purchases after it are recorded on the same connection: a constraint's
+                // failure comes from running the statement, which was therefore prepared
+                for order in 2...3 {
+                    try await fixture.purchase(member, amount: 1_000, order: "P-\(order)")
+                }
+                #expect(try await fixture.available(member) == 20)
+                #expect(try await Self.otherBackends(on: holder, logger: logger) == before)
+                try await holder.close()
+            } catch {
+                try? await holder.close()
+                throw error
+            }
+        }
+    }
+
+    /// The process ids of the database's other sessions: here, the store's one connection.
+    static func otherBackends(on connection: PostgresConnection, logger: Logger) async throws -> [Int] {
+        let rows = try await connection.query("""
+            SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY pid
+            """, logger: logger)
+        var pids: [Int] = []
+        for try await pid in rows.decode(Int.self) { pids.append(pid) }
+        return pids
+    }
 }
 
 @Suite("PostgreSQL URLs")
