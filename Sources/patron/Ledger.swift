@@ -11,7 +11,7 @@ struct LedgerCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check every invariant of the ledger; exit 1 on any breach.",
+            abstract: "Check every invariant of the ledger; exit 1 on any breach, 2 when there is nothing to check.",
             discussion: """
                 Checks, member by member: each cached balance equals what its transfers add up to; pending and \
                 available equal what the lots hold; each lot's remainder equals its amount less what transfers took \
@@ -27,9 +27,20 @@ struct LedgerCommand: AsyncParsableCommand {
 
         func run() async throws {
             let program = program
-            let result = try await withStore(at: database.url, logger: Logger(label: "patron.ledger")) { store in
-                try await store.migrate()
-                return try await Engine(store: store).verifyLedger(programCode: program)
+            // A path that names no file would be created empty, and its empty ledger found sound.
+            if case .sqlite(let path) = try StoreLocation(database.url).kind, !FileManager.default.fileExists(atPath: path) {
+                FileHandle.standardError.write(Data("error: no database at \(path); there is nothing to verify.\n".utf8))
+                throw ExitCode(2)
+            }
+            let result: LedgerVerification
+            do {
+                result = try await withStore(at: database.url, logger: Logger(label: "patron.ledger")) { store in
+                    try await store.migrate()
+                    return try await Engine(store: store).verifyLedger(programCode: program)
+                }
+            } catch EngineError.notFound(resource: "program", let code) {
+                FileHandle.standardError.write(Data("error: no program '\(code)' in this database.\n".utf8))
+                throw ExitCode(2)
             }
             print("Checked \(result.programs) program(s), \(result.members) member(s), \(result.transfers) transfer(s).")
             for unit in LedgerUnit.allCases {
