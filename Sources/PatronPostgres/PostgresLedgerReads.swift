@@ -149,8 +149,9 @@ extension PostgresStore {
         }
     }
 
-    /// The purchase with each read's order id, in its program: its member and amount, what
-    /// posted refunds returned of it, and what it earned per member and unit.
+    /// The purchase with each read's order id, in its program: its member, status, time and
+    /// amount, what posted refunds returned of it, and what it earned and still stands per member
+    /// and unit.
     ///
     /// A purchase names an order that is not yet posted, so most reads find none: they are looked
     /// for first by a search of the order index alone, and only purchases found are read in full.
@@ -158,15 +159,16 @@ extension PostgresStore {
     private func readOrders(of reads: [LedgerRead], into snapshots: inout [LedgerSnapshot],
                             on connection: PostgresConnection) async throws {
         try await read(\.orderID, of: reads, into: &snapshots, at: \.order) { wanted in
-            var purchases: [(key: ProgramKey, id: String, memberID: String, amount: Int64)] = []
+            var purchases: [(key: ProgramKey, id: String, memberID: String, amount: Int64, status: String, occurredAt: Date)] = []
             for row in try await rows("""
-                SELECT e.program_id, e.order_id, e.id, e.member_id, e.amount
+                SELECT e.program_id, e.order_id, e.id, e.member_id, e.amount, e.status, e.occurred_at
                 FROM unnest(\(wanted.map(\.programID)), \(wanted.map(\.key))) AS w(program_id, order_id)
                 JOIN ledger_events e ON e.program_id = w.program_id AND e.order_id = w.order_id AND e.type = 'purchase'
                 """, on: connection) {
                 purchases.append((ProgramKey(try row["program_id"].decode(String.self), try row["order_id"].decode(String.self)),
                                   try row["id"].decode(String.self), try row["member_id"].decode(String.self),
-                                  try row["amount"].decode(Int64.self)))
+                                  try row["amount"].decode(Int64.self), try row["status"].decode(String.self),
+                                  try row["occurred_at"].decode(Date.self)))
             }
             guard !purchases.isEmpty else { return [:] }
             // Per purchase found: what refunds returned, and what it earned per member and unit.
@@ -182,8 +184,10 @@ extension PostgresStore {
                     SELECT array_agg(g.member_id ORDER BY g.member_id, g.unit) AS members,
                         array_agg(g.unit ORDER BY g.member_id, g.unit) AS units,
                         array_agg(g.total ORDER BY g.member_id, g.unit) AS totals
-                    FROM (SELECT member_id, unit, sum(amount)::bigint AS total FROM ledger_transfers
-                          WHERE event_id = e.id AND kind = 'earn' GROUP BY member_id, unit) g
+                    FROM (SELECT t.member_id, t.unit, sum(t.amount)::bigint AS total FROM ledger_transfers t
+                          WHERE t.event_id = e.id AND t.kind = 'earn'
+                            AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.reverses = t.id)
+                          GROUP BY t.member_id, t.unit) g
                 ) earned ON true
                 WHERE e.id = ANY(\(purchases.map(\.id)))
                 """, on: connection) {
@@ -200,7 +204,8 @@ extension PostgresStore {
             for purchase in purchases {
                 // Events are never deleted: a purchase the probe found is read in full.
                 guard let detail = details[purchase.id] else { throw StoreError.missing }
-                orders[purchase.key] = OrderFacts(eventID: purchase.id, memberID: purchase.memberID, amount: purchase.amount,
+                orders[purchase.key] = OrderFacts(eventID: purchase.id, memberID: purchase.memberID, status: purchase.status,
+                                                  occurredAt: purchase.occurredAt, amount: purchase.amount,
                                                   refunded: detail.refunded, earnedBy: detail.earnedBy)
             }
             return orders

@@ -303,11 +303,14 @@ extension SQLiteStore {
                                           read.programID, clientID) {
             snapshot.event = try db.row("SELECT * FROM ledger_events WHERE rowid = ?", [rowID]).map(event)
         }
-        var purchase: (id: String, memberID: String, amount: Int64)?
+        var purchase: (id: String, memberID: String, amount: Int64, status: String, occurredAt: Int64)?
         if let orderID = read.orderID {
             try db.direct("""
-                SELECT id, member_id, amount FROM ledger_events WHERE program_id = ? AND order_id = ? AND type = 'purchase'
-                """, read.programID, orderID) { row in purchase = (try row.string(0), try row.string(1), try row.int64(2)) }
+                SELECT id, member_id, amount, status, occurred_at FROM ledger_events
+                WHERE program_id = ? AND order_id = ? AND type = 'purchase'
+                """, read.programID, orderID) { row in
+                purchase = (try row.string(0), try row.string(1), try row.int64(2), try row.string(3), try row.int64(4))
+            }
         }
         if let orderID = read.orderID, let purchase {
             let refunded = try db.value("""
@@ -316,12 +319,14 @@ extension SQLiteStore {
                 """, [read.programID, orderID], as: Int64.self) ?? 0
             var earnedBy: [String: [LedgerUnit: Int64]] = [:]
             for row in try db.rows("""
-                SELECT member_id, unit, sum(amount) AS total FROM ledger_transfers WHERE event_id = ? AND kind = 'earn'
+                SELECT member_id, unit, sum(amount) AS total FROM ledger_transfers t
+                WHERE event_id = ? AND kind = 'earn' AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.reverses = t.id)
                 GROUP BY member_id, unit
                 """, [purchase.id]) {
                 if let unit = LedgerUnit(rawValue: row["unit"]) { earnedBy[row["member_id"], default: [:]][unit] = row["total"] }
             }
-            snapshot.order = OrderFacts(eventID: purchase.id, memberID: purchase.memberID, amount: purchase.amount,
+            snapshot.order = OrderFacts(eventID: purchase.id, memberID: purchase.memberID, status: purchase.status,
+                                        occurredAt: Timestamp.date(milliseconds: purchase.occurredAt), amount: purchase.amount,
                                         refunded: refunded, earnedBy: earnedBy)
         }
         for rule in read.capRules {

@@ -337,6 +337,13 @@ public enum LedgerContract {
                 ("refund larger than the order", { try await fixture.post(["type": "refund", "member": .string(member),
                                                                           "amount": 10_001, "order_id": "B-1",
                                                                           "occurred_at": now]) }),
+                ("an empty order id", { try await fixture.purchase(member, amount: 5, order: "") }),
+                ("an order id with surrounding spaces", { try await fixture.purchase(member, amount: 5, order: " B-2") }),
+                ("an order id with a control character", { try await fixture.purchase(member, amount: 5, order: "B\u{1}2") }),
+                ("refund before its purchase", { try await fixture.post(["type": "refund", "member": .string(member),
+                                                                        "amount": 5, "order_id": "B-1",
+                                                                        "occurred_at": .string(Timestamp.rfc3339(
+                                                                            fixture.clock.now - 3_600))]) }),
                 ("refund of another member's order", { try await fixture.post(["type": "refund", "member": .string(other),
                                                                               "amount": 5, "order_id": "B-1"]) }),
                 ("second purchase of one order", { try await fixture.purchase(member, amount: 5, order: "B-1") }),
@@ -614,6 +621,78 @@ public enum LedgerContract {
             await #expect(throws: EngineError.notFound(resource: "event", id: "nope")) {
                 try await engine.rejectEvent(programCode: "shop", clientID: "nope", body: .object([:]), by: fixture.owner)
             }
+            #expect(try await fixture.audit() == [])
+        },
+        StoreContractCase(name: "a refund takes back what its order earned and still stands, past the limits, once its purchase is posted") {
+            store in
+            // Given a program that holds a member's second event within an hour for review, a
+            // member with 50 points of their own, and a purchase whose points an operator reversed
+            let (fixture, member) = try await holdingForReview(store)
+            let engine = fixture.engine
+            let owner = fixture.owner
+            func at(_ date: Date) -> JSONValue { .string(Timestamp.rfc3339(date)) }
+            let start = fixture.clock.now - 10 * 3_600
+            _ = try await engine.adjust(programCode: "shop", memberID: member,
+                                        body: .object(["points": 50, "reason": "seed"]), requestKey: nil, by: owner)
+            let reversed = try await fixture.post(["type": "purchase", "member": .string(member), "amount": 10_000,
+                                                   "order_id": "V-1", "occurred_at": at(start)]).receipt
+            let earning = try #require(try await engine.ledger(programCode: "shop", memberID: member, limit: 50, cursor: nil,
+                                                               by: owner).items
+                .first { $0.eventID == reversed.event && $0.kind == .earn && $0.unit == .points })
+            _ = try await engine.reverse(programCode: "shop", memberID: member, transferID: earning.id,
+                                         body: .object(["reason": "fraud"]), requestKey: nil, by: owner)
+            #expect(try await fixture.available(member) == 50)
+
+            // When the order is refunded in full within the hour, which would hold any other event
+            let refund = try await fixture.post(["type": "refund", "member": .string(member), "amount": 10_000,
+                                                 "order_id": "V-1", "occurred_at": at(start + 600)]).receipt
+
+            // Then the refund is posted and takes back the growth, but no points: the reversal took them
+            #expect(refund.status == "posted")
+            #expect(refund.clawbacks.map(\.unit) == [.growth])
+            #expect(try await fixture.available(member) == 50)
+
+            // And a refund of a purchase held for review is refused until it is released, then posted
+            try await fixture.post(["type": "purchase", "member": .string(member), "amount": 1_000, "order_id": "V-2",
+                                    "occurred_at": at(start + 3 * 3_600)])
+            let held = try await fixture.post(["id": "held-3", "type": "purchase", "member": .string(member),
+                                               "amount": 3_000, "order_id": "V-3",
+                                               "occurred_at": at(start + 3 * 3_600 + 300)]).receipt
+            #expect(held.status == "review")
+            let before = try await fixture.transferCount()
+            let refundOfHeld: [String: JSONValue] = ["id": "refund-3", "type": "refund", "member": .string(member),
+                                                     "amount": 3_000, "order_id": "V-3"]
+            await #expect(throws: EngineError.conflict(
+                code: "order_in_review",
+                detail: "The purchase of the order 'V-3' is held for review; refund it once it is released.")) {
+                try await fixture.post(refundOfHeld)
+            }
+            #expect(try await fixture.transferCount() == before)
+            _ = try await engine.releaseEvent(programCode: "shop", clientID: "held-3", body: .object([:]), by: owner)
+            #expect(try await fixture.available(member) == 50 + 10 + 30)
+            #expect(try await fixture.post(refundOfHeld).receipt.status == "posted")
+            #expect(try await fixture.available(member) == 50 + 10)
+
+            // And a rejected purchase's order, or a refund dated before its purchase, is refused
+            try await fixture.post(["id": "held-4", "type": "purchase", "member": .string(member), "amount": 2_000,
+                                    "order_id": "V-4", "occurred_at": at(start + 3 * 3_600 + 600)])
+            _ = try await engine.rejectEvent(programCode: "shop", clientID: "held-4", body: .object([:]), by: owner)
+            let refused: [(String, [String: JSONValue])] = [
+                ("order_not_posted", ["type": "refund", "member": .string(member), "amount": 2_000, "order_id": "V-4"]),
+                ("before_order", ["type": "refund", "member": .string(member), "amount": 1_000, "order_id": "V-2",
+                                  "occurred_at": at(start + 3 * 3_600 - 1)]),
+            ]
+            let settled = try await fixture.transferCount()
+            for (code, body) in refused {
+                do {
+                    try await fixture.post(body)
+                    Issue.record("a refund was accepted where \(code) was due")
+                } catch let EngineError.invalid(error) {
+                    #expect(error.faults.map(\.code) == [code])
+                }
+            }
+            #expect(try await fixture.transferCount() == settled)
+            #expect(try await fixture.available(member) == 50 + 10)
             #expect(try await fixture.audit() == [])
         },
         StoreContractCase(name: "a rule capped by the day gives its cap again the next day, and one capped in all never more than its cap") {

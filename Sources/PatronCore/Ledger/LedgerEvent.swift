@@ -91,7 +91,12 @@ public struct LedgerEvent: Sendable, Hashable {
         let isMonetary = type == Self.purchase || type == Self.refund
         let amount = reader.integer("amount", in: (type == Self.refund ? 1 : 0)...Self.maxAmount, required: isMonetary,
                                     faults: &faults)
-        let orderID = reader.string("order_id", maxLength: 128, faults: &faults)
+        var orderID = reader.string("order_id", maxLength: 128, faults: &faults)
+        // An order id is another system's identifier, held to the rule of a member's external id.
+        if let id = orderID, MemberRules.externalID(id) == nil {
+            faults.add(.root / "order_id", "invalid_order_id", "An order id is \(MemberRules.externalIDRule.lowercased())")
+            orderID = nil
+        }
         if type == Self.refund, orderID == nil, reader.value("order_id") == nil {
             faults.add(.root / "order_id", "missing", "A refund names the order it refunds in 'order_id'.")
         }

@@ -53,16 +53,24 @@ public struct OrderFacts: Sendable, Hashable {
     /// The purchase event (Patron id) and its member.
     public var eventID: String
     public var memberID: String
+    /// The purchase's status (`posted`, or `review` or `rejected` when a limit held it) and when it
+    /// occurred.
+    public var status: String
+    public var occurredAt: Date
     /// The purchase amount, and what refunds have returned of it so far.
     public var amount: Int64
     public var refunded: Int64
-    /// What the purchase earned, per member and unit: one member, or two when a B2B purchase split
-    /// its awards between the organisation and the executor.
+    /// What the purchase earned and still stands, per member and unit: one member, or two when a
+    /// B2B purchase split its awards between the organisation and the executor. An earning an
+    /// operator reversed is not counted: there is nothing of it left for a refund to take back.
     public var earnedBy: [String: [LedgerUnit: Int64]]
 
-    public init(eventID: String, memberID: String, amount: Int64, refunded: Int64, earnedBy: [String: [LedgerUnit: Int64]]) {
+    public init(eventID: String, memberID: String, status: String, occurredAt: Date, amount: Int64, refunded: Int64,
+                earnedBy: [String: [LedgerUnit: Int64]]) {
         self.eventID = eventID
         self.memberID = memberID
+        self.status = status
+        self.occurredAt = occurredAt
         self.amount = amount
         self.refunded = refunded
         self.earnedBy = earnedBy

@@ -489,7 +489,9 @@ struct EventPlanner {
     static func read(for event: LedgerEvent, parties: EventParties, runtime: ProgramRuntime, checkingLimits: Bool) -> LedgerRead {
         let day = runtime.policy.day(of: event.occurredAt)
         let rules = runtime.rules.applicable(to: event.type)
-        let limitsApply = checkingLimits
+        // The limits bound what members earn and how often they act: a refund, which only takes
+        // back, is never refused or held by them.
+        let limitsApply = checkingLimits && event.type != LedgerEvent.refund
             && (runtime.policy.pointsPerMemberPerDay != nil || runtime.policy.eventsPerMemberPerHour != nil)
         return LedgerRead(
             programID: runtime.program.id, memberID: parties.subject.id, lots: event.type == LedgerEvent.refund,
@@ -532,7 +534,7 @@ struct EventPlanner {
         let eventID = releasing?.id ?? Identifier.make(at: now)
         var status = preview ? "preview" : "posted"
         var heldFor: String?
-        if releasing == nil, let reason = limitBreach(snapshot, points: outcome.total(.points)) {
+        if releasing == nil, event.type != LedgerEvent.refund, let reason = limitBreach(snapshot, points: outcome.total(.points)) {
             guard policy.onLimitExceeded == .review else { throw EngineError.limitExceeded(detail: reason) }
             status = preview ? "preview" : "review"
             heldFor = reason
@@ -621,6 +623,25 @@ struct EventPlanner {
         guard let order = snapshot.order else {
             throw EngineError.invalid(ValidationError(pointer: "/order_id", code: "unknown_order",
                                                       message: "No purchase with the order_id '\(event.orderID ?? "")' was posted."))
+        }
+        // Only a posted purchase earned and counts as spend: one a limit holds for review is
+        // refunded once an operator has released it, and a rejected one has nothing to refund.
+        switch order.status {
+        case "posted":
+            break
+        case "review":
+            throw EngineError.conflict(
+                code: "order_in_review",
+                detail: "The purchase of the order '\(event.orderID ?? "")' is held for review; refund it once it is released.")
+        default:
+            throw EngineError.invalid(ValidationError(
+                pointer: "/order_id", code: "order_not_posted",
+                message: "The purchase of the order '\(event.orderID ?? "")' was \(order.status), so it earned nothing to refund."))
+        }
+        guard event.occurredAt >= order.occurredAt else {
+            throw EngineError.invalid(ValidationError(
+                pointer: "/occurred_at", code: "before_order",
+                message: "A refund cannot occur before its purchase, at \(Timestamp.rfc3339(order.occurredAt))."))
         }
         // Whoever earned from the order must be among the members this refund locked.
         let locked = Set([member.id, parties.counterpart?.id].compactMap { $0 })
