@@ -534,8 +534,12 @@ public enum LedgerContract {
                 "id": "held-1", "type": "purchase", "member": .string(member), "amount": 12_800, "order_id": "R-2",
                 "occurred_at": .string(Timestamp.rfc3339(occurredAt + 600)),
             ]
+            let preview = try await engine.previewEvent(programCode: "shop", body: .object(held), by: fixture.owner)
+            #expect(preview.status == "preview" && preview.review?.heldFor.isEmpty == false)
+            #expect(!preview.awards.isEmpty && preview.awards.allSatisfy { $0.state == "review" })
             let heldReceipt = try await fixture.post(held).receipt
             #expect(heldReceipt.status == "review")
+            #expect(heldReceipt.awards.map(\.state) == preview.awards.map(\.state))
             #expect(heldReceipt.review?.heldFor.isEmpty == false)
             #expect(heldReceipt.review?.outcome == nil)
             #expect(try await engine.events(programCode: "shop", status: nil, limit: nil, cursor: nil, by: fixture.owner)
@@ -703,8 +707,9 @@ public enum LedgerContract {
             let member = fixture.members[0]
             func award(_ type: String) async throws -> (amount: Int64, cappedBy: String?) {
                 let receipt = try await fixture.post(["type": .string(type), "member": .string(member)]).receipt
-                let award = receipt.awards.first { $0.rule == type }
-                return (award?.amount ?? 0, award?.cappedBy)
+                let award = try #require(receipt.awards.first { $0.rule == type })
+                #expect(award.state == (award.amount == 0 ? "capped" : "available"))
+                return (award.amount, award.cappedBy)
             }
 
             // When the member checks in twice a day for three days, then writes a review a day for four
@@ -722,10 +727,11 @@ public enum LedgerContract {
             }
 
             // Then each day's first check-in earns and its second earns nothing; the reviews earn
-            // 40 twice, the 20 left of 100 (cut by the lifetime cap), then nothing
+            // 40 twice, the 20 left of 100 (cut by the lifetime cap), then nothing; and each
+            // receipt lists the rule, with the cap that left nothing of it
             #expect(checkIns == [10, 0, 10, 0, 10, 0])
             #expect(reviews == [40, 40, 20, 0])
-            #expect(cuts == [nil, nil, "per_member_lifetime", nil])
+            #expect(cuts == [nil, nil, "per_member_lifetime", "per_member_lifetime"])
             #expect(try await fixture.available(member) == 30 + 100)
             #expect(try await fixture.audit() == [])
         },

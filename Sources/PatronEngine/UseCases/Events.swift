@@ -548,10 +548,17 @@ struct EventPlanner {
             ledgers[counterpart.memberID] = counterpart
         }
         var awards: [EventReceipt.Award] = []
-        for award in outcome.awards where award.amount > 0 {
+        for award in outcome.awards {
             var entry = EventReceipt.Award(rule: award.rule, member: member.id, unit: award.unit, amount: award.amount,
                                            computed: award.computed, cappedBy: award.cappedBy, state: "available",
                                            availableAt: nil, expiresAt: nil)
+            // A rule whose cap was used up fired all the same: the receipt says what it computed
+            // and which cap left nothing of it.
+            guard award.amount > 0 else {
+                entry.state = "capped"
+                awards.append(entry)
+                continue
+            }
             if award.unit == .points {
                 entry.availableAt = policy.availableAt(earnedAt: event.occurredAt)
                 entry.expiresAt = policy.expiresAt(earnedAt: event.occurredAt)
@@ -566,7 +573,7 @@ struct EventPlanner {
                 var share = entry
                 share.member = recipient
                 share.amount = amount
-                if status != "review" {
+                if heldFor == nil {
                     let lot = ledgers[recipient]!.earn(award.unit, amount, source: award.rule, eventID: eventID,
                                                        orderID: event.orderID, earnedAt: event.occurredAt,
                                                        availableAt: entry.availableAt ?? event.occurredAt,
@@ -575,14 +582,15 @@ struct EventPlanner {
                         share.state = lot.isExpired(at: now) ? "expired" : lot.state.rawValue
                     }
                 } else {
-                    // Held for review: nothing is posted until an operator lets it through.
+                    // Held for review (or previewed as an event that would be): nothing is posted
+                    // until an operator lets it through.
                     share.state = "review"
                 }
                 awards.append(share)
             }
         }
         var clawbacks: [EventReceipt.Clawback] = []
-        if let order, status != "review" {
+        if let order, heldFor == nil {
             // Each member who earned from the order gives back their own share of it.
             for earner in [member.id, counterpartID].compactMap({ $0 }) {
                 for unit in LedgerUnit.allCases {
