@@ -485,13 +485,17 @@ struct EventPlanner {
     var releasing: StoredEvent?
     var review: EventReceipt.Review?
 
+    /// Whether `points.limits` may refuse or hold the event. They bound what members earn and how
+    /// often they act: a refund, which only takes back, is never refused or held by them.
+    static func isLimited(_ event: LedgerEvent) -> Bool {
+        event.type != LedgerEvent.refund
+    }
+
     /// What the ledger must read, under the member's lock, to plan `event`.
     static func read(for event: LedgerEvent, parties: EventParties, runtime: ProgramRuntime, checkingLimits: Bool) -> LedgerRead {
         let day = runtime.policy.day(of: event.occurredAt)
         let rules = runtime.rules.applicable(to: event.type)
-        // The limits bound what members earn and how often they act: a refund, which only takes
-        // back, is never refused or held by them.
-        let limitsApply = checkingLimits && event.type != LedgerEvent.refund
+        let limitsApply = checkingLimits && isLimited(event)
             && (runtime.policy.pointsPerMemberPerDay != nil || runtime.policy.eventsPerMemberPerHour != nil)
         return LedgerRead(
             programID: runtime.program.id, memberID: parties.subject.id, lots: event.type == LedgerEvent.refund,
@@ -534,7 +538,7 @@ struct EventPlanner {
         let eventID = releasing?.id ?? Identifier.make(at: now)
         var status = preview ? "preview" : "posted"
         var heldFor: String?
-        if releasing == nil, event.type != LedgerEvent.refund, let reason = limitBreach(snapshot, points: outcome.total(.points)) {
+        if releasing == nil, Self.isLimited(event), let reason = limitBreach(snapshot, points: outcome.total(.points)) {
             guard policy.onLimitExceeded == .review else { throw EngineError.limitExceeded(detail: reason) }
             status = preview ? "preview" : "review"
             heldFor = reason
